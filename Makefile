@@ -1,0 +1,45 @@
+# Two commands do all the set-up: `make test` and `make repro`. Both create .venv when it is missing.
+#
+# torchsort ships no wheel: it is compiled against the torch already in .venv (hence two pip steps and
+# --no-build-isolation). Its setup.py builds a CUDA extension whenever `nvcc` is on PATH, which fails
+# against a CPU-only torch, so nvcc's directories are dropped from PATH unless torch has CUDA.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+STAMP  := $(VENV)/.divlib-installed
+
+export DVC_NO_ANALYTICS := 1
+export ITERATIVE_DO_NOT_TRACK := 1
+
+.PHONY: env test repro bench lint clean-env
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q torch==2.13.0
+	@if $(PY) -c "import torchsort" 2>/dev/null; then echo "torchsort already built"; else \
+	  if [ "$$($(PY) -c 'import torch; print(torch.version.cuda or "")')" ]; then path="$$PATH"; else \
+	    path=$$(echo "$$PATH" | tr ':' '\n' | while read -r d; do [ -x "$$d/nvcc" ] || echo "$$d"; done | paste -sd:); fi; \
+	  echo "building torchsort against $$($(PY) -c 'import torch; print(torch.__version__)')"; \
+	  env PATH="$$path" $(PIP) install -q --no-build-isolation --no-cache-dir torchsort==0.1.10 || exit 1; fi
+	$(PIP) install -q -e ".[dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) bench/ddro.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check divlib tests bench
+	$(VENV)/bin/ruff format --check divlib tests bench
+
+repro: $(STAMP)
+	@echo "The DVC pipeline arrives with the pipeline issue; 'make repro' will run 'dvc repro' then."
+
+clean-env:
+	rm -rf $(VENV)

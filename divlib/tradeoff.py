@@ -1,0 +1,70 @@
+r"""Relevance–diversity gradient conflict: the feasible β interval (Lemma 3) and the adaptive β* (ICLR 2026).
+
+Notation: ``g_rel`` = ∇L_MSE and ``g_div`` = ∇L_div with L_div = −L_DDRO (the diversity *loss*), both
+flattened over all parameters; the joint step direction is :math:`g_\beta = \beta g_{rel} + (1-\beta) g_{div}`,
+the gradient of L_JOINT = β·L_MSE − (1−β)·L_DDRO (eq. 10). a = ‖g_rel‖, b = ‖g_div‖, ρ = cos(g_rel, g_div),
+c = ⟨g_rel, g_div⟩ = abρ.
+"""
+
+import torch
+
+from divlib.errors import DivlibError
+
+
+def adaptive_beta(g_rel: torch.Tensor, g_div: torch.Tensor) -> float:
+    r"""The β whose joint gradient has minimum norm (two-task MGDA, Sener & Koltun 2018), clipped to [0, 1].
+
+    .. math:: \beta^* = \frac{b\,(b - a\rho)}{a^2 + b^2 - 2ab\rho}
+                     = \frac{\langle g_{div},\, g_{div} - g_{rel} \rangle}{\| g_{rel} - g_{div} \|^2}
+              = \arg\min_\beta \| \beta g_{rel} + (1-\beta) g_{div} \|^2
+
+    It maximises the smaller of the two first-order decreases, and lies in the feasible interval of
+    :func:`feasible_beta_interval` whenever the gradients oppose (ρ < 0).
+
+    Args:
+        g_rel, g_div: gradients of the two losses, any shape, flattened here.
+
+    Returns:
+        β* in [0, 1]. Equal gradients (including both zero) make every β give the same step; 0.5 then.
+    """
+    g_rel, g_div = _flat_pair(g_rel, g_div)
+    difference = g_rel - g_div
+    norm2 = torch.dot(difference, difference)
+    if norm2 == 0:
+        return 0.5
+    beta = torch.dot(g_div, -difference) / norm2
+    return float(beta.clamp(0.0, 1.0))
+
+
+def feasible_beta_interval(g_rel: torch.Tensor, g_div: torch.Tensor) -> tuple[float, float]:
+    r"""The β for which −g_β decreases both losses to first order: ⟨g_β, g_rel⟩ > 0 and ⟨g_β, g_div⟩ > 0.
+
+    .. math:: \langle g_\beta, g_{rel}\rangle = \beta a^2 + (1-\beta) c, \qquad
+              \langle g_\beta, g_{div}\rangle = \beta c + (1-\beta) b^2
+
+    * ρ > 0 (aligned): every β in the closed interval [0, 1].
+    * ρ = 0 (orthogonal): the open interval (0, 1).
+    * ρ < 0 (opposed): the open interval :math:`\big(\frac{-c}{a^2 - c},\ \frac{b^2}{b^2 - c}\big)`, which
+      shrinks towards the point β* as ρ → −1.
+
+    Returns:
+        ``(lo, hi)``; open at both ends when ρ ≤ 0. If either gradient is zero that loss cannot decrease
+        to first order; ``(0.0, 1.0)`` is returned and only the other condition is meaningful.
+    """
+    g_rel, g_div = _flat_pair(g_rel, g_div)
+    a2, b2, c = torch.dot(g_rel, g_rel), torch.dot(g_div, g_div), torch.dot(g_rel, g_div)
+    if a2 == 0 or b2 == 0 or c >= 0:
+        return 0.0, 1.0
+    return float(-c / (a2 - c)), float(b2 / (b2 - c))
+
+
+def _flat_pair(g_rel: torch.Tensor, g_div: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    g_rel, g_div = g_rel.detach().flatten().double(), g_div.detach().flatten().double()
+    if g_rel.shape != g_div.shape:
+        raise DivlibError(
+            f"g_rel and g_div must have the same number of entries; got {g_rel.numel()} "
+            f"and {g_div.numel()}"
+        )
+    if not (torch.isfinite(g_rel).all() and torch.isfinite(g_div).all()):
+        raise DivlibError("a gradient contains NaN or Inf; the loss diverged before β was chosen")
+    return g_rel, g_div

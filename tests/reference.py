@@ -1,0 +1,65 @@
+"""Slow references written from the equations, never from divlib's fast code: plain Python loops."""
+
+import itertools
+import math
+
+import torch
+import torchsort
+
+
+def brute_dro(scores: torch.Tensor, distance: torch.Tensor, k: int, start: int = 0) -> list[float]:
+    """Eq. (5) as a mean over distinct pairs of the items ranked start+1..start+k (sorted by hand)."""
+    values = []
+    for row in scores.tolist():
+        order = sorted(range(len(row)), key=lambda i: -row[i])[start : start + k]
+        pairs = [(i, j) for i in order for j in order if i != j]
+        values.append(sum(distance[i, j].item() for i, j in pairs) / len(pairs))
+    return values
+
+
+def brute_ddro(membership: torch.Tensor, distance: torch.Tensor) -> list[float]:
+    """Eq. (9) by a double loop: Σ_ij l_i l_j D_ij / ((Σ l)² − Σ l²)."""
+    values = []
+    for row in membership.tolist():
+        numerator = sum(
+            row[i] * row[j] * distance[i, j].item()
+            for i, j in itertools.product(range(len(row)), repeat=2)
+        )
+        denominator = sum(row) ** 2 - sum(x * x for x in row)
+        values.append(numerator / denominator)
+    return values
+
+
+def brute_jaccard(categories: torch.Tensor) -> torch.Tensor:
+    """Σ min / Σ max per pair, with 0/0 taken as similarity 1 (two items without categories)."""
+    rows = categories.double().tolist()
+    m = len(rows)
+    out = torch.zeros(m, m, dtype=torch.float64)
+    for i, j in itertools.product(range(m), repeat=2):
+        low = sum(min(a, b) for a, b in zip(rows[i], rows[j], strict=True))
+        high = sum(max(a, b) for a, b in zip(rows[i], rows[j], strict=True))
+        out[i, j] = 0.0 if high == 0 else 1.0 - low / high
+    return out
+
+
+def hard_descending_ranks(row: list[float]) -> list[int]:
+    """Rank 1 for the largest value (no ties expected)."""
+    order = sorted(range(len(row)), key=lambda i: -row[i])
+    ranks = [0] * len(row)
+    for position, item in enumerate(order, start=1):
+        ranks[item] = position
+    return ranks
+
+
+def official_ddro(scores: torch.Tensor, distance: torch.Tensor, k: int, eps: float) -> torch.Tensor:
+    """tianyichow-tcs/DDRO@82b1e11 ``code/cosine_distance.py`` (CosineDistanceDiversity), transcribed:
+    ascending soft rank, indicator sigmoid(rank − (m − k)), ((L @ D) * L).sum(1) / (den + 1e-8)."""
+    ranks = torchsort.soft_rank(scores, regularization_strength=eps)
+    top = torch.sigmoid(1 * (ranks - (scores.shape[1] - k)))
+    numerator = ((top @ distance) * top).sum(1)
+    denominator = top.sum(1) ** 2 - (top**2).sum(1)
+    return numerator / (denominator + 1e-8)
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))

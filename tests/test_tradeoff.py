@@ -1,0 +1,81 @@
+import pytest
+import torch
+
+from divlib import DivlibError, adaptive_beta, feasible_beta_interval
+
+
+def opposed_pairs(gen, count=200, dim=6):
+    pairs = []
+    while len(pairs) < count:
+        g_rel = torch.randn(dim, generator=gen, dtype=torch.float64) * torch.rand(1, generator=gen)
+        g_div = torch.randn(dim, generator=gen, dtype=torch.float64) * 3 * torch.rand(1, generator=gen)
+        if torch.dot(g_rel, g_div) < 0:
+            pairs.append((g_rel, g_div))
+    return pairs
+
+
+def test_adaptive_beta_is_the_grid_minimiser_of_the_joint_norm(gen):
+    grid = torch.linspace(0, 1, 20001, dtype=torch.float64)
+    for _ in range(100):
+        g_rel = torch.randn(5, generator=gen, dtype=torch.float64)
+        g_div = torch.randn(5, generator=gen, dtype=torch.float64) * 2
+        norms = (grid[:, None] * g_rel + (1 - grid[:, None]) * g_div).norm(dim=1)
+        assert adaptive_beta(g_rel, g_div) == pytest.approx(grid[norms.argmin()].item(), abs=1e-4)
+
+
+def test_adaptive_beta_matches_the_closed_form_of_the_slides(gen):
+    g_rel = torch.randn(7, generator=gen, dtype=torch.float64)
+    g_div = torch.randn(7, generator=gen, dtype=torch.float64)
+    a, b = g_rel.norm(), g_div.norm()
+    rho = torch.dot(g_rel, g_div) / (a * b)
+    expected = (b * (b - a * rho) / (a**2 + b**2 - 2 * a * b * rho)).clamp(0, 1)
+    assert adaptive_beta(g_rel, g_div) == pytest.approx(expected.item())
+
+
+def test_adaptive_beta_degenerate_gradients():
+    zero, g = torch.zeros(3), torch.tensor([1.0, 2.0, 0.0])
+    assert adaptive_beta(zero, g) == 1.0  # relevance already stationary: follow it
+    assert adaptive_beta(g, zero) == 0.0
+    assert adaptive_beta(g, g) == 0.5 and adaptive_beta(zero, zero) == 0.5
+    assert adaptive_beta(g, 2 * g) == 1.0  # parallel: the shorter gradient has the smaller norm
+
+
+def test_feasible_interval_descends_both_inside_and_not_just_outside(gen):
+    for g_rel, g_div in opposed_pairs(gen):
+        lo, hi = feasible_beta_interval(g_rel, g_div)
+        assert 0 < lo < hi < 1
+
+        def decreases(beta):
+            g_beta = beta * g_rel + (1 - beta) * g_div
+            return torch.dot(g_beta, g_rel).item(), torch.dot(g_beta, g_div).item()
+
+        for beta in torch.linspace(lo, hi, 9)[1:-1].tolist():
+            assert min(decreases(beta)) > 0
+        width = (hi - lo) * 1e-3
+        assert decreases(lo - width)[0] <= 0 and decreases(hi + width)[1] <= 0
+
+
+def test_adaptive_beta_lies_in_the_feasible_interval_when_opposed(gen):
+    for g_rel, g_div in opposed_pairs(gen):
+        lo, hi = feasible_beta_interval(g_rel, g_div)
+        assert lo < adaptive_beta(g_rel, g_div) < hi
+
+
+def test_feasible_interval_matches_the_slides_formula(gen):
+    for g_rel, g_div in opposed_pairs(gen, count=20):
+        a, b = g_rel.norm().item(), g_div.norm().item()
+        rho = abs(torch.dot(g_rel, g_div).item()) / (a * b)
+        expected = (b * rho / (a + b * rho), b / (b + a * rho))
+        assert feasible_beta_interval(g_rel, g_div) == pytest.approx(expected)
+
+
+def test_aligned_and_orthogonal_gradients():
+    assert feasible_beta_interval(torch.tensor([1.0, 0.0]), torch.tensor([1.0, 1.0])) == (0.0, 1.0)
+    assert feasible_beta_interval(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])) == (0.0, 1.0)
+
+
+def test_bad_gradients_are_named():
+    with pytest.raises(DivlibError, match="same number of entries"):
+        adaptive_beta(torch.zeros(3), torch.zeros(4))
+    with pytest.raises(DivlibError, match="NaN or Inf"):
+        adaptive_beta(torch.tensor([float("nan")]), torch.zeros(1))
