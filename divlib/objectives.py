@@ -125,7 +125,9 @@ def _ddro_full(scores, distance, k, eps, tau, offset, exclude, regularization) -
     return _pair_mean(distance.pair_sum(membership), membership)
 
 
-def _ddro_window(scores, distance, k, eps, tau, offset, exclude, window, retry=True) -> torch.Tensor:
+def _ddro_window(
+    scores, distance, k, eps, tau, offset, exclude, window, retry=True
+) -> torch.Tensor:
     """DDRO over each row's ``window`` best items, certified per row.
 
     Rows that fail the certificate (a PAV block straddles the boundary, e.g. a near-tie there) are redone
@@ -134,7 +136,9 @@ def _ddro_window(scores, distance, k, eps, tau, offset, exclude, window, retry=T
     m = scores.shape[1]
     scores_in = scores if exclude is None else push_excluded_below(scores, exclude, eps)
     known = min(m, KNOWN_PER_WINDOW * window)  # the window and the items read exactly below it
-    best = scores_in.detach().topk(known, dim=1, sorted=False)  # (B, M + P); sorting after is faster
+    best = scores_in.detach().topk(
+        known, dim=1, sorted=False
+    )  # (B, M + P); sorting after is faster
     best_values, order = best.values.sort(dim=1, descending=True)
     items = best.indices.gather(1, order[:, :window])  # (B, M), best first
     ranks = soft_rank(scores_in.gather(1, items), eps=eps)  # (B, M), the full rank's inputs
@@ -183,7 +187,9 @@ def _window_is_exact(
     unsure = exact & (reach < rest)
     if unsure.any():
         rows = unsure.nonzero().flatten()
-        threshold = (best[rows, window].double() - rest * eps).to(scores.dtype)  # score at d = m - M
+        threshold = (best[rows, window].double() - rest * eps).to(
+            scores.dtype
+        )  # score at d = m - M
         threshold = threshold - threshold.abs() * _COUNT_SLACK  # round towards counting more
         count = (scores[rows] > threshold[:, None]).sum(dim=1, dtype=torch.int32) - window  # C
         exact[rows] = count <= reach[rows].clamp_min(below)

@@ -65,7 +65,9 @@ def soft_rank(
     check_scores(scores)
     eps = check_positive("eps", eps)
     if regularization not in REGULARIZATIONS:
-        raise DivlibError(f"regularization must be one of {REGULARIZATIONS}; got {regularization!r}")
+        raise DivlibError(
+            f"regularization must be one of {REGULARIZATIONS}; got {regularization!r}"
+        )
     if exclude is not None:
         check_exclude(exclude, scores)
         scores = push_excluded_below(scores, exclude, eps)

@@ -228,7 +228,9 @@ def _check_categories(categories: torch.Tensor) -> torch.Tensor:
         raise DivlibError(
             f"categories must be an (items, categories) matrix; got shape {tuple(categories.shape)}"
         )
-    weights = categories if categories.is_floating_point() else categories.to(torch.get_default_dtype())
+    weights = (
+        categories if categories.is_floating_point() else categories.to(torch.get_default_dtype())
+    )
     if not torch.isfinite(weights).all() or (weights < 0).any():
         raise DivlibError("category weights must be finite and non-negative")
     return weights

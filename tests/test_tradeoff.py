@@ -8,7 +8,9 @@ def opposed_pairs(gen, count=200, dim=6):
     pairs = []
     while len(pairs) < count:
         g_rel = torch.randn(dim, generator=gen, dtype=torch.float64) * torch.rand(1, generator=gen)
-        g_div = torch.randn(dim, generator=gen, dtype=torch.float64) * 3 * torch.rand(1, generator=gen)
+        g_div = (
+            torch.randn(dim, generator=gen, dtype=torch.float64) * 3 * torch.rand(1, generator=gen)
+        )
         if torch.dot(g_rel, g_div) < 0:
             pairs.append((g_rel, g_div))
     return pairs
@@ -40,19 +42,21 @@ def test_adaptive_beta_degenerate_gradients():
     assert adaptive_beta(g, 2 * g) == 1.0  # parallel: the shorter gradient has the smaller norm
 
 
+def descents(beta: float, g_rel: torch.Tensor, g_div: torch.Tensor) -> tuple[float, float]:
+    """First-order decreases ⟨g_β, g_rel⟩ and ⟨g_β, g_div⟩ of a step along −g_β."""
+    g_beta = beta * g_rel + (1 - beta) * g_div
+    return torch.dot(g_beta, g_rel).item(), torch.dot(g_beta, g_div).item()
+
+
 def test_feasible_interval_descends_both_inside_and_not_just_outside(gen):
     for g_rel, g_div in opposed_pairs(gen):
         lo, hi = feasible_beta_interval(g_rel, g_div)
         assert 0 < lo < hi < 1
-
-        def decreases(beta):
-            g_beta = beta * g_rel + (1 - beta) * g_div
-            return torch.dot(g_beta, g_rel).item(), torch.dot(g_beta, g_div).item()
-
         for beta in torch.linspace(lo, hi, 9)[1:-1].tolist():
-            assert min(decreases(beta)) > 0
+            assert min(descents(beta, g_rel, g_div)) > 0
         width = (hi - lo) * 1e-3
-        assert decreases(lo - width)[0] <= 0 and decreases(hi + width)[1] <= 0
+        assert descents(lo - width, g_rel, g_div)[0] <= 0
+        assert descents(hi + width, g_rel, g_div)[1] <= 0
 
 
 def test_adaptive_beta_lies_in_the_feasible_interval_when_opposed(gen):
