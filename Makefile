@@ -35,11 +35,11 @@ bench: $(STAMP)
 	$(PY) bench/ddro.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check divlib tests bench
-	$(VENV)/bin/ruff format --check divlib tests bench
+	$(VENV)/bin/ruff check divlib tests bench stages
+	$(VENV)/bin/ruff format --check divlib tests bench stages
 
 repro: $(STAMP)
-	@echo "The DVC pipeline arrives with the pipeline issue; 'make repro' will run 'dvc repro' then."
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 
 clean-env:
 	rm -rf $(VENV)

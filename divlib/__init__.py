@@ -9,6 +9,8 @@ from divlib.similarity import (
     ItemDistance,
     as_item_distance,
     jaccard_distance,
+    load_distance,
+    save_distance,
 )
 from divlib.tradeoff import adaptive_beta, feasible_beta_interval
 
@@ -23,6 +25,8 @@ __all__ = [
     "dro",
     "feasible_beta_interval",
     "jaccard_distance",
+    "load_distance",
+    "save_distance",
     "soft_rank",
     "soft_topk",
     "topk_indicator",

@@ -11,11 +11,14 @@ category set have identical rows of D: with g distinct sets it stores a ``(g, g)
 item, and its full pair sum costs O(B·m + B·g²) instead of O(B·m²), exactly.
 """
 
+import pickle
 from abc import ABC, abstractmethod
+from pathlib import Path
 
 import torch
 
 from divlib.errors import DivlibError
+from divlib.io import atomic_path
 
 
 def jaccard_distance(categories: torch.Tensor) -> torch.Tensor:
@@ -210,6 +213,28 @@ class GroupedDistance(ItemDistance):
     def _block(self, items: torch.Tensor) -> torch.Tensor:
         item_groups = self.groups[items]  # (B, M)
         return self.group_distance[item_groups[:, :, None], item_groups[:, None, :]]
+
+
+def save_distance(distance: GroupedDistance, path: str | Path, category_names: list[str]) -> None:
+    """Save a grouped distance (group matrix, group id per item, category names) atomically."""
+    payload = {
+        "group_distance": distance.group_distance.cpu(),
+        "groups": distance.groups.cpu(),
+        "category_names": list(category_names),
+    }
+    with atomic_path(path) as temporary:
+        torch.save(payload, temporary)
+
+
+def load_distance(path: str | Path, device: torch.device | str = "cpu") -> GroupedDistance:
+    """Load a distance saved by :func:`save_distance`, in one call."""
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+        return GroupedDistance(payload["group_distance"], payload["groups"])
+    except (OSError, KeyError, RuntimeError, pickle.UnpicklingError) as error:
+        raise DivlibError(
+            f"{path}: not a divlib distance file ({error}); rebuild it with the similarity stage"
+        ) from error
 
 
 def as_item_distance(distance: ItemDistance | torch.Tensor) -> ItemDistance:

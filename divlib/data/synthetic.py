@@ -1,0 +1,151 @@
+"""A seeded generator of rating data with category structure and popularity skew.
+
+Items: each has a primary category (category sizes follow a Zipf law) and, with probability 1/3 each, one
+or two more; item popularity follows a Zipf law with exponent ``popularity_skew`` (a few items are very
+popular). Users: each prefers ``preferred_categories`` categories drawn by category size; the number of
+ratings per user is log-normal with the requested mean. Each rating picks a category (a preferred one with
+probability ``preference``, else any, by size), then an item of that category by popularity; a repeated
+(user, item) pair is dropped and that user's shortfall drawn again, for up to ``TOP_UP_ROUNDS`` rounds,
+so the table has about ``ratings`` rows unless users exhaust their categories (very dense tables). Ratings are
+``round(3.2 + user bias + item bias + 0.9·[item in a preferred category] + noise)`` clipped to 1..5.
+
+Everything is vectorised in NumPy (no loop over users or items), so Netflix-Prize scale (480,189 users ×
+17,770 items, 100M ratings) fits in memory: about 1.2 GB for the final table and a few GB at peak.
+"""
+
+import numpy as np
+import polars as pl
+
+from divlib.data.parsers import RawTables
+from divlib.errors import DivlibError
+
+TOP_UP_ROUNDS = 8
+
+
+def synthetic_ratings(
+    *,
+    users: int,
+    items: int,
+    ratings: int,
+    categories: int = 18,
+    seed: int = 0,
+    preferred_categories: int = 2,
+    preference: float = 0.8,
+    popularity_skew: float = 1.0,
+) -> RawTables:
+    """Draw a rating table; ids are "0".."n−1" strings, like a parsed raw file.
+
+    Args:
+        users, items, ratings: sizes; ``ratings`` is the expected number of ratings.
+        categories: number of categories (named "c00", "c01", …).
+        seed: the generator's seed; the same arguments give the same table.
+        preferred_categories: categories each user prefers; ``preference``: share of a user's ratings
+            drawn from them; ``popularity_skew``: Zipf exponent of item popularity.
+    """
+    _check(users=users, items=items, ratings=ratings, categories=categories)
+    if not 0 <= preference <= 1:
+        raise DivlibError(f"preference must lie in [0, 1]; got {preference}")
+    rng = np.random.default_rng(seed)
+    category_share = _zipf(categories, 0.8)
+    primary = rng.choice(categories, size=items, p=category_share)
+    extra = rng.choice(categories, size=(items, 2), p=category_share)
+    extra_used = rng.random((items, 2)) < 1 / 3
+    popularity = _zipf(items, popularity_skew)[rng.permutation(items)]
+
+    # items of each category, by popularity: one cumulative table per category for inverse sampling
+    order = np.argsort(primary, kind="stable")
+    starts = np.searchsorted(primary[order], np.arange(categories + 1))
+    cumulative = np.cumsum(popularity[order])
+    if np.any(starts[1:] == starts[:-1]):
+        raise DivlibError("some category has no item; raise synthetic.items or lower categories")
+
+    per_user = rng.lognormal(0.0, 0.6, users)
+    per_user = np.round(per_user / per_user.mean() * ratings / users).astype(np.int64)
+    per_user = np.clip(per_user, 1, items)
+    liked = rng.choice(categories, size=(users, preferred_categories), p=category_share)
+
+    def draw_items(user_of: np.ndarray) -> np.ndarray:
+        """One item per entry of ``user_of``: a category (preferred or any), then an item by popularity."""
+        from_liked = rng.random(len(user_of)) < preference
+        category = np.where(
+            from_liked,
+            liked[user_of, rng.integers(0, preferred_categories, len(user_of))],
+            rng.choice(categories, size=len(user_of), p=category_share),
+        )
+        low = np.where(starts[category] > 0, cumulative[starts[category] - 1], 0.0)
+        high = cumulative[starts[category + 1] - 1]
+        u = low + rng.random(len(user_of)) * (high - low)
+        position = np.searchsorted(cumulative, u, side="right")
+        return order[np.minimum(position, starts[category + 1] - 1)]
+
+    # draw each user's shortfall again until every user has its count (repeats are dropped)
+    pairs = pl.DataFrame(schema={"user": pl.Int64, "item": pl.Int64})
+    shortfall = per_user
+    for _ in range(TOP_UP_ROUNDS):
+        user_of = np.repeat(np.arange(users, dtype=np.int64), shortfall)
+        drawn = pl.DataFrame({"user": user_of, "item": draw_items(user_of)})
+        pairs = pl.concat([pairs, drawn]).unique(maintain_order=True)
+        have = pairs.group_by("user").len()
+        counts = np.zeros(users, dtype=np.int64)
+        counts[have["user"].to_numpy()] = have["len"].to_numpy()
+        shortfall = per_user - counts
+        if not shortfall.any():
+            break
+    user_of, item_of = pairs["user"].to_numpy(), pairs["item"].to_numpy()
+
+    affinity = (liked[user_of] == primary[item_of][:, None]).any(axis=1)
+    score = (
+        3.2
+        + rng.normal(0, 0.4, users)[user_of]
+        + rng.normal(0, 0.5, items)[item_of]
+        + 0.9 * affinity
+        + rng.normal(0, 0.7, len(user_of))
+    )
+    table = pl.DataFrame(
+        {
+            "user": user_of.astype(np.int32),
+            "item": item_of.astype(np.int32),
+            "rating": np.clip(np.rint(score), 1, 5).astype(np.float32),
+        }
+    )
+    names = np.array([f"c{j:02d}" for j in range(categories)])
+    chosen = pl.DataFrame(
+        {
+            "primary": names[primary],
+            "extra": names[extra[:, 0]],
+            "more": names[extra[:, 1]],
+            "use_extra": extra_used[:, 0],
+            "use_more": extra_used[:, 1],
+        }
+    )
+    item_table = chosen.select(
+        pl.int_range(items).cast(pl.String).alias("item"),
+        pl.lit(None, dtype=pl.String).alias("title"),
+        pl.concat_list(
+            "primary",
+            pl.when("use_extra").then("extra"),
+            pl.when("use_more").then("more"),
+        )
+        .list.drop_nulls()
+        .list.unique()
+        .list.sort()
+        .alias("categories"),
+    )
+    rated = table.select(
+        pl.col("user").cast(pl.String),
+        pl.col("item").cast(pl.String),
+        "rating",
+        pl.lit(None, dtype=pl.Int64).alias("timestamp"),
+    )
+    return RawTables(rated, item_table)
+
+
+def _zipf(n: int, exponent: float) -> np.ndarray:
+    weights = 1.0 / np.arange(1, n + 1) ** exponent
+    return weights / weights.sum()
+
+
+def _check(**sizes: int) -> None:
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise DivlibError(f"synthetic.{name} must be an int >= 1; got {value!r}")
