@@ -22,6 +22,7 @@ KNOWN_PER_WINDOW = 4
 """The truncated DDRO reads the best ``4·M`` scores of a row in order: the window and 3M below it."""
 
 _COUNT_SLACK = 1e-6  # relative widening of a float threshold, so rounding can only over-count
+_MARGIN = 1e-6  # certificate margin, in rank units; above torchsort's 1e-9 block-merging tolerance
 
 TAIL_MASS = 1e-12
 """Bound on the membership mass, relative to k, that ``top_m="auto"`` may leave outside the window."""
@@ -85,7 +86,7 @@ def ddro(
         k, eps, tau, offset, regularization: as in :func:`divlib.ranking.soft_topk`.
         exclude: optional ``(B, m)`` bool of each user's training items (membership 0, no gradient).
         top_m: soft-rank only each user's M best items (see Note). ``"auto"`` (default) takes
-            ``M = k + offset − 1 + τ·ln(m / (TAIL_MASS·k))`` (39 for k=10, τ=1, m=3706); an int sets M;
+            ``M = k + offset − 1 + τ·ln(m / (TAIL_MASS·k))`` (43 for k=10, τ=1, m=3706); an int sets M;
             ``None`` ranks the whole catalogue.
 
     Returns:
@@ -98,7 +99,7 @@ def ddro(
         ``g + μ + z̃_M − (M + 1) ≥ 0``, where g is the gap between the M-th and (M+1)-th best scores in
         units of ε, z̃_M the window's soft rank of the M-th best item, and μ the smallest running mean of
         ``d_t − t`` over the items below (d_t: their distance to the (M+1)-th best, in units of ε). μ is
-        read exactly over the next 3M items, and one count over the row bounds the rest. Rows that fail (a
+        read exactly over the next 3M items, and counts over the row bound the rest. Rows that fail (a
         near-tie at the boundary, or ε large against the score spacing) are redone with a window of 2M,
         then over the whole catalogue, as is every row under "kl"; the result never silently differs. Items outside the window then have soft ranks ≥ M + 1, so the
         membership mass left out is below ``(m − M)·σ((k + offset − M − 1)/τ)``.
@@ -164,9 +165,10 @@ def _window_is_exact(
 
     In units of ε, with d_t the distance of the (M+1+t)-th best item below the (M+1)-th best, the block
     boundary holds iff ``g + min_n mean(d_t − t, t < n) + z̃_M − (M + 1) >= 0``. The P items read exactly
-    give the running means for n <= P; they are the minimum over all n if ``d_t >= t`` for t >= P,
-    i.e. if at most t items lie within t·ε below the boundary. That holds up to d_P (the items not read
-    lie further down), and beyond d_P if the count C of items within (m − M)·ε is at most max(P, d_P).
+    give the running means for n <= P; they are the minimum over all n if ``d_t >= t`` for t >= P
+    (checked by :func:`_spread_below`). The margin must exceed ``_MARGIN``: torchsort's backward pass
+    merges blocks whose values are within 1e-9, so a zero margin gives the same ranks but not the same
+    gradient.
 
     Args:
         scores: ``(B, m)`` detached scores (excluded items already pushed below).
@@ -180,20 +182,52 @@ def _window_is_exact(
     steps = torch.arange(below, dtype=scaled.dtype, device=scaled.device)
     drift = (scaled[:, window : window + 1] - scaled[:, window:]) - steps  # d_t - t, (B, P)
     running_mean = drift.cumsum(dim=1) / (steps + 1)
-    exact = gap + running_mean.amin(dim=1) + last_rank.double() - (window + 1) >= 0
+    exact = gap + running_mean.amin(dim=1) + last_rank.double() - (window + 1) > _MARGIN
     if below == rest:
         return exact  # every item was read
-    reach = scaled[:, window] - scaled[:, -1]  # d_P
+    reach = scaled[:, window] - scaled[:, -1]  # d_P: items not read lie at least this far down
     unsure = exact & (reach < rest)
     if unsure.any():
         rows = unsure.nonzero().flatten()
-        threshold = (best[rows, window].double() - rest * eps).to(
-            scores.dtype
-        )  # score at d = m - M
-        threshold = threshold - threshold.abs() * _COUNT_SLACK  # round towards counting more
-        count = (scores[rows] > threshold[:, None]).sum(dim=1, dtype=torch.int32) - window  # C
-        exact[rows] = count <= reach[rows].clamp_min(below)
+        exact[rows] = _spread_below(
+            scores[rows], best[rows, window], reach[rows].clamp_min(below), window, eps
+        )
     return exact
+
+
+def _spread_below(
+    scores: torch.Tensor, boundary: torch.Tensor, known: torch.Tensor, window: int, eps: float
+) -> torch.Tensor:
+    """Per row: at most t items lie within t·ε below the boundary score, for every t in (known, m − M).
+
+    Up to ``known`` = max(P, d_P) this holds by construction. Beyond it, one count C of the items within
+    (m − M)·ε suffices when C <= known; rows where it does not are checked along a doubling chain,
+    N(T_1) <= known, N(T_{j+1}) <= T_j with T_j = min(2^j·known, m − M) (N is non-decreasing).
+    """
+    rest = scores.shape[1] - window
+    ok = _count_within(scores, boundary, torch.full_like(known, rest), window, eps) <= known
+    if ok.all():
+        return ok
+    rows = (~ok).nonzero().flatten()
+    scores, boundary, limit = scores[rows], boundary[rows], known[rows]
+    chain_ok = torch.ones_like(rows, dtype=torch.bool)
+    while True:
+        step = torch.minimum(2 * limit, torch.full_like(limit, rest))
+        chain_ok &= _count_within(scores, boundary, step, window, eps) <= limit
+        if (step >= rest).all() or not chain_ok.any():
+            break
+        limit = step
+    ok[rows] = chain_ok
+    return ok
+
+
+def _count_within(
+    scores: torch.Tensor, boundary: torch.Tensor, distance: torch.Tensor, window: int, eps: float
+) -> torch.Tensor:
+    """Per row: the number of items below the window within ``distance``·ε of the boundary score."""
+    threshold = (boundary.double() - distance * eps).to(scores.dtype)
+    threshold = threshold - threshold.abs() * _COUNT_SLACK  # round towards counting more
+    return (scores > threshold[:, None]).sum(dim=1, dtype=torch.int32) - window
 
 
 def _window_size(top_m, *, k: int, tau: float, offset: float, m: int) -> int | None:

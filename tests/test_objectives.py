@@ -102,7 +102,7 @@ def realistic_problem(gen, rows=40, m=800):
 def test_top_m_equals_full_value_and_gradient(gen, eps, top_m):
     # Small eps: the window result is certified. Large eps: blocks straddle the window and the rows
     # fall back; either way the result must equal the whole-catalogue computation. The membership left
-    # outside the window is below (m − M)·σ(k − M − 1) ≈ 3e-13 for M = 39 ("auto" here) and 45.
+    # outside the window is below (m − M)·σ(k − M − 1): 3.5e-12 for M = 42 ("auto" here), 2e-13 for 45.
     scores, grouped, exclude = realistic_problem(gen)
     values, grads = [], []
     for window in (top_m, None):

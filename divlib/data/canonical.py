@@ -51,7 +51,7 @@ def canonicalize(raw: RawTables, *, source: str) -> tuple[pl.DataFrame, pl.DataF
         raw.items.rename({"item": "original_id"}), on="original_id", how="left"
     ).select(
         pl.col("item").cast(pl.Int32),
-        "original_id",
+        pl.col("original_id").cast(pl.String),
         pl.col("title").cast(pl.String),
         pl.col("categories").cast(pl.List(pl.String)).list.unique(maintain_order=True),
     )

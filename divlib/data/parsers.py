@@ -2,8 +2,10 @@
 
 Every parser returns :class:`RawTables`:
 
-* ``ratings``: ``user`` (str), ``item`` (str), ``rating`` (float32), ``timestamp`` (int64, may be null);
-* ``items``: ``item`` (str), ``title`` (str, may be null), ``categories`` (list of str).
+* ``ratings``: ``user``, ``item`` (original ids: str, or integers), ``rating`` (float32), ``timestamp``
+  (int64, may be null);
+* ``items``: ``item`` (same dtype as in ``ratings``), ``title`` (str, may be null), ``categories``
+  (list of str).
 
 Text files are read line by line into polars and split there, so a malformed line is reported with its
 file and line number (:func:`read_fields`). Preprocessing follows ``shared/notes/paper.md`` §1.3.

@@ -33,7 +33,7 @@ def synthetic_ratings(
     preference: float = 0.8,
     popularity_skew: float = 1.0,
 ) -> RawTables:
-    """Draw a rating table; ids are "0".."n−1" strings, like a parsed raw file.
+    """Draw a rating table with integer ids 0..n−1 (int32).
 
     Args:
         users, items, ratings: sizes; ``ratings`` is the expected number of ratings.
@@ -119,7 +119,7 @@ def synthetic_ratings(
         }
     )
     item_table = chosen.select(
-        pl.int_range(items).cast(pl.String).alias("item"),
+        pl.int_range(items, dtype=pl.Int32).alias("item"),
         pl.lit(None, dtype=pl.String).alias("title"),
         pl.concat_list(
             "primary",
@@ -131,12 +131,7 @@ def synthetic_ratings(
         .list.sort()
         .alias("categories"),
     )
-    rated = table.select(
-        pl.col("user").cast(pl.String),
-        pl.col("item").cast(pl.String),
-        "rating",
-        pl.lit(None, dtype=pl.Int64).alias("timestamp"),
-    )
+    rated = table.with_columns(pl.lit(None, dtype=pl.Int64).alias("timestamp"))
     return RawTables(rated, item_table)
 
 
