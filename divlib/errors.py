@@ -6,3 +6,12 @@ class DivlibError(ValueError):
 
     It subclasses :class:`ValueError`, so code that calls divlib with a wrong value can catch either.
     """
+
+
+class TrainingDiverged(DivlibError):
+    """The loss became NaN or Inf; ``last_good`` holds the last state dict that was finite (or None)."""
+
+    def __init__(self, message: str, *, step: int, last_good: dict | None):
+        super().__init__(message)
+        self.step = step
+        self.last_good = last_good

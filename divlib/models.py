@@ -1,0 +1,124 @@
+"""Relevance models behind one small interface.
+
+Any ``torch.nn.Module`` with
+
+* ``forward(users (N,), items (N,)) -> (N,)`` predicted ratings, and
+* ``score_all(users (B,)) -> (B, m)`` predicted ratings of every item,
+
+plus an ``n_items`` attribute, works with every trainer in :mod:`divlib.train`. The three shipped here
+follow the paper's code (``tianyichow-tcs/DDRO`` ``code/model.py``, ``shared/notes/paper.md`` §1.6).
+"""
+
+import torch
+from torch import nn
+
+from divlib.errors import DivlibError
+
+
+class NMF(nn.Module):
+    r"""Non-negative matrix factorisation, as in the paper's code: :math:`\hat r_{ui} = \sum_d
+    \mathrm{relu}(p_u)_d\, \mathrm{relu}(q_i)_d`, embeddings initialised U(0, 0.05)."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int, *, generator: torch.Generator):
+        super().__init__()
+        self.n_items = n_items
+        self.users = nn.Parameter(_uniform((n_users, dim), 0.05, generator))
+        self.items = nn.Parameter(_uniform((n_items, dim), 0.05, generator))
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return (self.users[users].relu() * self.items[items].relu()).sum(dim=-1)
+
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        return self.users[users].relu() @ self.items.relu().T  # (B, m)
+
+
+class MF(nn.Module):
+    r"""Biased matrix factorisation: :math:`\hat r_{ui} = \mu + b_u + b_i + p_u^\top q_i`, embeddings
+    initialised N(0, 0.01²), biases 0, μ the given global mean (the training ratings' mean)."""
+
+    def __init__(
+        self, n_users: int, n_items: int, dim: int, *, generator: torch.Generator, mean: float = 0.0
+    ):
+        super().__init__()
+        self.n_items = n_items
+        self.users = nn.Parameter(_normal((n_users, dim), 0.01, generator))
+        self.items = nn.Parameter(_normal((n_items, dim), 0.01, generator))
+        self.user_bias = nn.Parameter(torch.zeros(n_users))
+        self.item_bias = nn.Parameter(torch.zeros(n_items))
+        self.mean = nn.Parameter(torch.tensor(float(mean)))
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        dot = (self.users[users] * self.items[items]).sum(dim=-1)
+        return self.mean + self.user_bias[users] + self.item_bias[items] + dot
+
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        dot = self.users[users] @ self.items.T  # (B, m)
+        return self.mean + self.user_bias[users, None] + self.item_bias[None, :] + dot
+
+
+class NCF(nn.Module):
+    r"""Neural collaborative filtering as in the paper's code: :math:`\hat r_{ui} =
+    \mathrm{MLP}([p_u; q_i])`, ReLU hidden layers of ``hidden`` sizes, a linear output."""
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        dim: int,
+        *,
+        generator: torch.Generator,
+        hidden: tuple[int, ...] = (64, 32, 16),
+    ):
+        super().__init__()
+        self.n_items = n_items
+        self.users = nn.Parameter(_normal((n_users, dim), 0.1, generator))
+        self.items = nn.Parameter(_normal((n_items, dim), 0.1, generator))
+        sizes = (2 * dim, *hidden)
+        layers: list[nn.Module] = []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+            layers += [_linear(fan_in, fan_out, generator), nn.ReLU()]
+        self.mlp = nn.Sequential(*layers, _linear(sizes[-1], 1, generator))
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        pairs = torch.cat([self.users[users], self.items[items]], dim=-1)  # (N, 2d)
+        return self.mlp(pairs).squeeze(-1)
+
+    def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        b, m, d = users.shape[0], self.n_items, self.users.shape[1]
+        pairs = torch.cat(
+            [self.users[users, None, :].expand(b, m, d), self.items[None].expand(b, m, d)], dim=-1
+        )  # (B, m, 2d)
+        return self.mlp(pairs).squeeze(-1)
+
+
+MODELS = {"nmf": NMF, "mf": MF, "ncf": NCF}
+
+
+def build_model(
+    name: str, *, n_users: int, n_items: int, dim: int, seed: int, mean: float = 0.0
+) -> nn.Module:
+    """A shipped model by name ("nmf", "mf", "ncf"), initialised from ``seed`` (CPU, float32)."""
+    if name not in MODELS:
+        raise DivlibError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+    generator = torch.Generator().manual_seed(seed)
+    if name == "mf":
+        return MF(n_users, n_items, dim, generator=generator, mean=mean)
+    return MODELS[name](n_users, n_items, dim, generator=generator)
+
+
+def _uniform(shape: tuple[int, ...], high: float, generator: torch.Generator) -> torch.Tensor:
+    return torch.rand(shape, generator=generator) * high
+
+
+def _normal(shape: tuple[int, ...], std: float, generator: torch.Generator) -> torch.Tensor:
+    return torch.randn(shape, generator=generator) * std
+
+
+def _linear(fan_in: int, fan_out: int, generator: torch.Generator) -> nn.Linear:
+    """nn.Linear with PyTorch's default U(±1/√fan_in) initialisation, drawn from ``generator``."""
+    layer = nn.Linear(fan_in, fan_out)
+    bound = fan_in**-0.5
+    with torch.no_grad():
+        layer.weight.copy_((torch.rand(fan_out, fan_in, generator=generator) * 2 - 1) * bound)
+        layer.bias.copy_((torch.rand(fan_out, generator=generator) * 2 - 1) * bound)
+    return layer

@@ -1,0 +1,284 @@
+r"""Training for relevance and top-k diversity jointly: DDT (static or adaptive β) and MDR.
+
+The joint objective is eq. (10) of the paper:
+
+.. math:: L_{JOINT} = \beta\, L_{MSE} - (1 - \beta)\, L_{DDRO}
+
+with L_MSE on a mini-batch of ratings and L_DDRO the mean of :func:`divlib.objectives.ddro` over a batch
+of users, ranked over the whole catalogue with their training items excluded.
+
+* **DDT** (Alg. 1): a gradient step on L_JOINT. With ``method="ddt-adaptive"`` β is chosen at every step
+  as β* of :func:`divlib.tradeoff.adaptive_beta` from g_rel = ∇L_MSE and g_div = −∇L_DDRO over all
+  parameters, and the step logs a = ‖g_rel‖, b = ‖g_div‖, ρ, β and the feasible interval of Lemma 3.
+* **MDR** (Alg. 2, Ren et al. 2018): per batch, weights w = 0 on its ratings; a differentiable
+  look-ahead Θ' = Θ − η ∇_Θ Σ_j w_j ℓ_j; the meta loss L_JOINT(Θ') (its L_MSE unweighted, as in the
+  official code); w̃ = max(−∂L_JOINT(Θ')/∂w, 0), w = w̃ / (Σ w̃ + ϵ); then a step on Σ_j w_j ℓ_j.
+
+Both regimes use the same function: pass a pretrained model to fine-tune, a fresh one to train from
+scratch.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from divlib.errors import DivlibError
+from divlib.objectives import ddro, dro
+from divlib.similarity import ItemDistance
+from divlib.tradeoff import adaptive_beta, feasible_beta_interval
+from divlib.train.common import (
+    TrainResult,
+    check_count,
+    check_finite,
+    check_range,
+    mean_squared_error,
+    snapshot,
+)
+from divlib.train.interactions import Interactions
+
+METHODS = ("ddt", "ddt-adaptive", "mdr")
+MDR_EPSILON = 1e-8  # ϵ of the weight normalisation (Alg. 2)
+
+
+@dataclass(frozen=True)
+class DiversityOptions:
+    """The DDRO settings (params.yaml section ``diversity``); see :func:`divlib.objectives.ddro`."""
+
+    k: int = 10
+    eps: float = 1e-3
+    tau: float = 1.0
+    offset: float = 0.0
+    top_m: int | str | None = "auto"
+
+    def __post_init__(self):
+        check_count("diversity.k", self.k)
+        check_range("diversity.eps", self.eps, 0.0, closed=False)
+        check_range("diversity.tau", self.tau, 0.0, closed=False)
+
+
+@dataclass(frozen=True)
+class FinetuneOptions:
+    """Settings of one run of :func:`finetune` (params.yaml section ``finetune``)."""
+
+    method: Literal["ddt", "ddt-adaptive", "mdr"]
+    beta: float  # β of eq. (10); ignored by "ddt-adaptive", which chooses β at every step
+    epochs: int
+    lr: float
+    batch_size: int
+    users_per_step: int | None = None  # users in each L_DDRO batch; None: all users (the paper)
+    weight_decay: float = 0.0
+    seed: int = 0  # batch order and user batches
+    select: Literal["last", "best"] = "last"  # "best": lowest validation L_JOINT
+    monitor_users: int = 256  # fixed users on which DRO@k and DDRO are tracked per epoch
+    meta_lr: float | None = None  # η of MDR's look-ahead step; None: lr
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise DivlibError(f"finetune.method must be one of {METHODS}; got {self.method!r}")
+        check_range("finetune.beta", self.beta, 0.0, 1.0)
+        check_count("finetune.epochs", self.epochs)
+        check_count("finetune.batch_size", self.batch_size)
+        check_range("finetune.lr", self.lr, 0.0, closed=False)
+        if self.users_per_step is not None:
+            check_count("finetune.users_per_step", self.users_per_step)
+        if self.select not in ("last", "best"):
+            raise DivlibError(f'finetune.select must be "last" or "best"; got {self.select!r}')
+
+
+def finetune(
+    model: nn.Module,
+    train: Interactions,
+    val: Interactions,
+    *,
+    distance: ItemDistance,
+    diversity: DiversityOptions,
+    options: FinetuneOptions,
+    device: torch.device | str,
+) -> TrainResult:
+    """Train ``model`` on L_JOINT by DDT or MDR; returns states and per-step and per-epoch records.
+
+    Per step: mse, ddro, beta (and a, b, rho, beta_low, beta_high for "ddt-adaptive"). Per epoch:
+    val_mse, the monitor users' hard ``dro`` (DRO@k) and ``ddro``, and val_joint = β·val_mse −
+    (1−β)·ddro (β averaged over the epoch when adaptive), which ``select="best"`` minimises.
+    """
+    if diversity.k >= train.n_items:
+        raise DivlibError(
+            f"diversity.k = {diversity.k} must be below the {train.n_items} items of the catalogue"
+        )
+    model.to(device)
+    train, val = train.to(device), val.to(device)
+    distance = distance.to(device)
+    seen = train.seen()  # (n_users, m): excluded from every ranking
+    generator = torch.Generator().manual_seed(options.seed)
+    monitor = torch.randperm(train.n_users, generator=generator)[: options.monitor_users]
+    monitor = monitor.sort().values.to(device)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=options.lr, weight_decay=options.weight_decay
+    )
+
+    def diversity_loss(scores: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
+        """L_DDRO: mean soft top-k diversity of ``users``, their training items excluded; NaN when the
+        scores are not finite, so that the step reports a diverged run instead of bad input."""
+        if not torch.isfinite(scores.detach().sum()):
+            return scores.sum() * float("nan")
+        return ddro(
+            scores, distance=distance, k=diversity.k, eps=diversity.eps, tau=diversity.tau,
+            exclude=seen[users], offset=diversity.offset, top_m=diversity.top_m,
+        ).mean()  # fmt: skip
+
+    steps, epochs = [], []
+    best = (float("inf"), 0, snapshot(model))
+    last_good, step = snapshot(model), 0
+    for epoch in range(1, options.epochs + 1):
+        model.train()
+        for batch in train.batches(options.batch_size, generator):
+            step += 1
+            users = _user_batch(train.n_users, options.users_per_step, generator).to(device)
+            ratings = (train.users[batch], train.items[batch], train.ratings[batch])
+            if options.method == "mdr":
+                record = _mdr_step(model, optimizer, ratings, users, options, diversity_loss)
+            else:
+                record = _ddt_step(model, optimizer, ratings, users, options, diversity_loss)
+            check_finite(record.pop("loss"), step=step, last_good=last_good, epoch=epoch - 1)
+            steps.append({"step": step, "epoch": epoch} | record)
+        model.eval()
+        epoch_beta = sum(s["beta"] for s in steps if s["epoch"] == epoch) / max(
+            sum(1 for s in steps if s["epoch"] == epoch), 1
+        )
+        summary = _evaluate(model, val, monitor, seen, distance, diversity, diversity_loss)
+        summary["val_joint"] = epoch_beta * summary["val_mse"] - (1 - epoch_beta) * summary["ddro"]
+        epochs.append({"epoch": epoch, "beta": epoch_beta} | summary)
+        last_good = snapshot(model)
+        if summary["val_joint"] < best[0]:
+            best = (summary["val_joint"], epoch, last_good)
+    selected = best if options.select == "best" else (None, options.epochs, last_good)
+    return TrainResult(
+        final_state=last_good,
+        selected_state=selected[2],
+        selected_epoch=selected[1],
+        steps=pl.DataFrame(steps),
+        epochs=pl.DataFrame(epochs),
+    )
+
+
+def _ddt_step(model, optimizer, ratings, users, options, diversity_loss) -> dict:
+    """One DDT step (Alg. 1): static β, or β* from the two gradients."""
+    user_ids, item_ids, values = ratings
+    mse = ((model(user_ids, item_ids) - values) ** 2).mean()
+    soft_diversity = diversity_loss(model.score_all(users), users)
+    optimizer.zero_grad()
+    record = {"mse": float(mse.detach()), "ddro": float(soft_diversity.detach())}
+    if not torch.isfinite(mse + soft_diversity):
+        return record | {"beta": options.beta, "loss": (mse + soft_diversity).detach()}
+    if options.method == "ddt":
+        loss = options.beta * mse - (1 - options.beta) * soft_diversity
+        loss.backward()
+        record |= {"beta": options.beta}
+    else:
+        parameters = [p for p in model.parameters() if p.requires_grad]
+        g_rel = torch.autograd.grad(mse, parameters, retain_graph=True, allow_unused=True)
+        g_div = torch.autograd.grad(-soft_diversity, parameters, allow_unused=True)
+        g_rel, g_div = _fill_zeros(g_rel, parameters), _fill_zeros(g_div, parameters)
+        flat_rel = torch.cat([g.flatten() for g in g_rel])
+        flat_div = torch.cat([g.flatten() for g in g_div])
+        beta = adaptive_beta(flat_rel, flat_div)
+        low, high = feasible_beta_interval(flat_rel, flat_div)
+        for parameter, rel, div in zip(parameters, g_rel, g_div, strict=True):
+            parameter.grad = beta * rel + (1 - beta) * div
+        a, b = float(flat_rel.norm()), float(flat_div.norm())
+        rho = float(flat_rel @ flat_div) / (a * b) if a * b > 0 else 0.0
+        loss = beta * mse - (1 - beta) * soft_diversity
+        record |= {"beta": beta, "a": a, "b": b, "rho": rho, "beta_low": low, "beta_high": high}
+    optimizer.step()
+    return record | {"loss": loss.detach()}
+
+
+def mdr_weights(
+    model, ratings, users, *, beta: float, meta_lr: float, diversity_loss
+) -> torch.Tensor:
+    """MDR's example weights for one batch (Alg. 2, steps 1–5): non-negative, summing to 1 (or all 0).
+
+    ``w`` starts at 0; the look-ahead Θ' = Θ − η ∇_Θ Σ_j w_j ℓ_j(Θ) keeps its dependence on w
+    (``create_graph``), so ∂L_JOINT(Θ')/∂w_j = −η ⟨∇_Θ' L_JOINT, ∇_Θ ℓ_j⟩ at w = 0.
+    """
+    user_ids, item_ids, values = ratings
+    params = dict(model.named_parameters())
+    weights = torch.zeros_like(values, requires_grad=True)
+    losses = (functional_call(model, params, (user_ids, item_ids)) - values) ** 2
+    grads = torch.autograd.grad((weights * losses).sum(), list(params.values()), create_graph=True)
+    ahead = {name: p - meta_lr * g for (name, p), g in zip(params.items(), grads, strict=True)}
+    mse_ahead = ((functional_call(model, ahead, (user_ids, item_ids)) - values) ** 2).mean()
+    scores_ahead = functional_call(_ScoreAll(model), _prefixed(ahead), (users,))
+    meta = beta * mse_ahead - (1 - beta) * diversity_loss(scores_ahead, users)
+    (weight_grad,) = torch.autograd.grad(meta, weights)
+    rectified = (-weight_grad).clamp_min(0.0)
+    return (rectified / (rectified.sum() + MDR_EPSILON)).detach()
+
+
+def _mdr_step(model, optimizer, ratings, users, options, diversity_loss) -> dict:
+    user_ids, item_ids, values = ratings
+    meta_lr = options.meta_lr if options.meta_lr is not None else options.lr
+    weights = mdr_weights(
+        model, ratings, users, beta=options.beta, meta_lr=meta_lr, diversity_loss=diversity_loss
+    )
+    errors = (model(user_ids, item_ids) - values) ** 2
+    loss = (weights * errors).sum()
+    if not torch.isfinite(loss + weights.sum()):
+        return {
+            "mse": float("nan"),
+            "ddro": float("nan"),
+            "beta": options.beta,
+            "loss": loss.detach() * float("nan"),
+        }
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        soft_diversity = diversity_loss(model.score_all(users), users)
+    return {
+        "mse": float(errors.detach().mean()),
+        "ddro": float(soft_diversity),
+        "beta": options.beta,
+        "weight_max": float(weights.max()),
+        "loss": loss.detach(),
+    }
+
+
+@torch.no_grad()
+def _evaluate(model, val, monitor, seen, distance, diversity, diversity_loss) -> dict:
+    scores = model.score_all(monitor)
+    hard = dro(scores, distance=distance, k=diversity.k, exclude=seen[monitor]).mean()
+    return {
+        "val_mse": mean_squared_error(model, val),
+        "dro": float(hard),
+        "ddro": float(diversity_loss(scores, monitor)),
+    }
+
+
+class _ScoreAll(nn.Module):
+    """``model.score_all`` as a forward pass, so that ``functional_call`` can run it at Θ'."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, users: torch.Tensor) -> torch.Tensor:
+        return self.model.score_all(users)
+
+
+def _prefixed(params: dict) -> dict:
+    return {f"model.{name}": value for name, value in params.items()}
+
+
+def _user_batch(n_users: int, size: int | None, generator: torch.Generator) -> torch.Tensor:
+    if size is None or size >= n_users:
+        return torch.arange(n_users)
+    return torch.randperm(n_users, generator=generator)[:size].sort().values
+
+
+def _fill_zeros(grads, parameters) -> list[torch.Tensor]:
+    return [torch.zeros_like(p) if g is None else g for g, p in zip(grads, parameters, strict=True)]
