@@ -9,10 +9,14 @@ plus an ``n_items`` attribute, works with every trainer in :mod:`divlib.train`. 
 follow the paper's code (``tianyichow-tcs/DDRO`` ``code/model.py``, ``shared/notes/paper.md`` §1.6).
 """
 
+import pickle
+from pathlib import Path
+
 import torch
 from torch import nn
 
 from divlib.errors import DivlibError
+from divlib.io import atomic_path
 
 
 class NMF(nn.Module):
@@ -122,3 +126,31 @@ def _linear(fan_in: int, fan_out: int, generator: torch.Generator) -> nn.Linear:
         layer.weight.copy_((torch.rand(fan_out, fan_in, generator=generator) * 2 - 1) * bound)
         layer.bias.copy_((torch.rand(fan_out, generator=generator) * 2 - 1) * bound)
     return layer
+
+
+def save_model(path: str | Path, model: nn.Module, *, name: str, config: dict) -> None:
+    """Save a shipped model's state with what :func:`load_model` needs to rebuild it, atomically."""
+    payload = {
+        "name": name,
+        "config": config,
+        "state": {k: v.cpu() for k, v in model.state_dict().items()},
+    }
+    with atomic_path(path) as temporary:
+        torch.save(payload, temporary)
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, dict]:
+    """Rebuild a model saved by :func:`save_model`; returns it (CPU) and its config."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        config = payload["config"]
+        model = build_model(
+            payload["name"], n_users=config["n_users"], n_items=config["n_items"],
+            dim=config["dim"], seed=0, mean=config.get("mean", 0.0),
+        )  # fmt: skip
+        model.load_state_dict(payload["state"])
+    except (OSError, KeyError, RuntimeError, pickle.UnpicklingError) as error:
+        raise DivlibError(
+            f"{path}: not a divlib model checkpoint ({error}); rerun pretrain"
+        ) from error
+    return model, config

@@ -3,11 +3,16 @@
 The library (divlib) never reads params.yaml; stages read their own section here and pass plain values.
 """
 
+import hashlib
+import json
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import polars as pl
+import torch
 import yaml
 
 from divlib.errors import DivlibError
@@ -33,3 +38,33 @@ def main_guard(main: Callable[[], None]) -> None:
     except DivlibError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+
+
+def derive_seed(root: int, *identity: object) -> int:
+    """A run's seed from the stage seed and the run's identity (stable across processes and machines:
+    a digest of the strings, never Python's salted ``hash``), as LensKit's ``make_seed`` does."""
+    digest = hashlib.sha256("/".join(map(str, identity)).encode()).digest()
+    words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
+    return int(np.random.SeedSequence([root, *words]).generate_state(1)[0])
+
+
+def resolve_device(requested: str) -> torch.device:
+    """``auto``: the first CUDA device if there is one, else the CPU; otherwise the named device."""
+    if requested == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(requested)
+    logging.info("device: %s", device)
+    return device
+
+
+def load_splits(dataset: str, *names: str) -> list:
+    """The prepared splits of ``dataset`` as :class:`divlib.train.Interactions`, in the order named."""
+    from divlib.train import Interactions
+
+    folder = Path("data/prepared") / dataset
+    meta = json.loads((folder / "meta.json").read_text())
+    sizes = {"n_users": meta["users"], "n_items": meta["items"]}
+    return [
+        Interactions.from_frame(pl.read_parquet(folder / f"{n}.parquet"), **sizes) for n in names
+    ]

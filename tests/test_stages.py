@@ -1,5 +1,6 @@
-"""The first DVC stages end to end, through `dvc repro`, in a temporary git repository."""
+"""The DVC pipeline end to end, through `dvc repro`, in a temporary git repository (tiny settings)."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -35,15 +36,17 @@ def project(tmp_path: Path) -> Path:
         else:
             shutil.copy(source, tmp_path / name)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["datasets"] = ["synthetic"]
+    params["datasets"], params["models"] = ["synthetic"], ["nmf"]
     params["data"]["options"]["synthetic"] = TINY
+    params["pretrain"]["epochs"] = 2
+    params["finetune"] |= {"methods": ["ddt"], "epochs": 1, "batch_size": 512}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     for command in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
         assert run(command, tmp_path).returncode == 0
     return tmp_path
 
 
-def test_dvc_repro_runs_the_data_stages_and_then_has_nothing_to_do(project):
+def test_dvc_repro_runs_every_stage_and_then_has_nothing_to_do(project):
     first = run([sys.executable, "-m", "dvc", "repro"], project)
     assert first.returncode == 0, first.stdout + first.stderr
     prepared = project / "data" / "prepared" / "synthetic"
@@ -54,6 +57,10 @@ def test_dvc_repro_runs_the_data_stages_and_then_has_nothing_to_do(project):
     assert len(tables["train"]) + len(tables["val"]) + len(tables["test"]) == len(tables["ratings"])
     assert (project / "data" / "similarity" / "synthetic" / "distance.pt").is_file()
     assert (project / "metrics" / "synthetic" / "data.json").is_file()
+    finetuned = json.loads(
+        (project / "metrics" / "synthetic" / "nmf" / "finetune.json").read_text()
+    )
+    assert set(finetuned) == {"ddt-beta0.5-seed1"} and "dro_after" in finetuned["ddt-beta0.5-seed1"]
     second = run([sys.executable, "-m", "dvc", "repro"], project)
     assert second.returncode == 0 and "Data and pipelines are up to date" in second.stdout
 

@@ -1,0 +1,100 @@
+"""Fine-tune one pretrained model for diversity: the grid method × β × seed of params.yaml.
+
+    python stages/finetune.py DATASET MODEL
+
+Reads ``diversity`` and ``finetune`` from params.yaml (``diversity.eps: auto`` is 1/m, the ICLR advice).
+The runs are spread over ``finetune.devices`` (``auto``: every visible GPU, one worker each, else
+``finetune.cpu_workers`` CPU workers); each run derives its own seed, so the results do not depend on
+the spread. Writes one folder per run under ``models/DATASET/MODEL/runs/`` (selected.pt, final.pt,
+steps.parquet, epochs.parquet, run.json) and ``metrics/DATASET/MODEL/finetune.json`` (DRO@k before and
+after each run).
+"""
+
+import argparse
+import logging
+from pathlib import Path
+
+import torch
+from common import derive_seed, load_splits, main_guard, read_params
+
+from divlib import dro, load_distance
+from divlib.io import atomic_path, write_json
+from divlib.models import load_model, save_model
+from divlib.train import DiversityOptions, FinetuneOptions, finetune
+from divlib.train.grid import run_grid, visible_devices
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset")
+    parser.add_argument("model")
+    args = parser.parse_args()
+    grid = dict(read_params("finetune"))
+    methods, betas, seeds = grid.pop("methods"), grid.pop("betas"), grid.pop("seeds")
+    devices, cpu_workers = grid.pop("devices"), grid.pop("cpu_workers")
+    devices = (
+        visible_devices(cpu_workers) if devices == "auto" else [torch.device(d) for d in devices]
+    )
+    diversity = dict(read_params("diversity"))
+    jobs = []
+    for method in methods:
+        for beta in [None] if method == "ddt-adaptive" else betas:
+            for seed in seeds:
+                name = method + ("" if beta is None else f"-beta{beta}") + f"-seed{seed}"
+                run_seed = derive_seed(seed, args.dataset, args.model, name)
+                options = FinetuneOptions(method=method, beta=0.5 if beta is None else beta,
+                                          seed=run_seed, **grid)  # fmt: skip
+                jobs.append((args.dataset, args.model, name, options, diversity))
+    logging.info("%d runs on %s", len(jobs), ", ".join(map(str, devices)))
+    results = run_grid(run_one, jobs, devices)
+    base = Path("models") / args.dataset / args.model
+    summary = {}
+    with atomic_path(base / "runs") as out:
+        for (_, _, name, options, _), (result, config, record) in zip(jobs, results, strict=True):
+            model, _ = load_model(base / "base.pt")
+            for state, file in (
+                (result.selected_state, "selected.pt"),
+                (result.final_state, "final.pt"),
+            ):
+                model.load_state_dict(state)
+                save_model(out / name / file, model, name=args.model, config=config)
+            result.steps.write_parquet(out / name / "steps.parquet")
+            result.epochs.write_parquet(out / name / "epochs.parquet")
+            write_json(record | {"options": options.__dict__}, out / name / "run.json")
+            summary[name] = record
+            logging.info("%s: %s", name, record)
+    write_json(summary, Path("metrics") / args.dataset / args.model / "finetune.json")
+
+
+def run_one(job: tuple, device: torch.device) -> tuple:
+    """One run of the grid (in a worker process when there are several devices)."""
+    dataset, model_name, _, options, diversity = job
+    train, val = load_splits(dataset, "train", "val")
+    if diversity["eps"] == "auto":
+        diversity = diversity | {"eps": 1.0 / train.n_items}
+    diversity = DiversityOptions(**diversity)
+    distance = load_distance(Path("data/similarity") / dataset / "distance.pt")
+    model, config = load_model(Path("models") / dataset / model_name / "base.pt")
+    before = _hard_diversity(model, train, distance, diversity.k)
+    result = finetune(model, train, val, distance=distance, diversity=diversity, options=options,
+                      device=device)  # fmt: skip
+    model.load_state_dict(result.selected_state)
+    after = _hard_diversity(model.cpu(), train, distance, diversity.k)
+    record = {
+        "dro_before": round(before, 6),
+        "dro_after": round(after, 6),
+        "val_mse": round(result.epochs["val_mse"][result.selected_epoch - 1], 6),
+        "diversity": diversity.__dict__,
+    }
+    return result, config, record
+
+
+@torch.no_grad()
+def _hard_diversity(model, train, distance, k: int) -> float:
+    """Mean DRO@k over all users, their training items excluded."""
+    scores = model.score_all(torch.arange(train.n_users))
+    return float(dro(scores, distance=distance, k=k, exclude=train.seen()).mean())
+
+
+if __name__ == "__main__":
+    main_guard(main)
