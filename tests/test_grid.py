@@ -1,5 +1,5 @@
 import torch
-from grid_jobs import seeded_run
+from jobs import seeded_run
 
 from divlib.train.grid import run_grid, visible_devices
 

@@ -16,6 +16,13 @@ of users, ranked over the whole catalogue with their training items excluded.
 
 Both regimes use the same function: pass a pretrained model to fine-tune, a fresh one to train from
 scratch.
+
+**Data parallel.** When ``torch.distributed`` is initialised (``torchrun``; gloo on CPU, NCCL on GPU),
+every rank draws the same global batches and takes every W-th rating and user of them. Each rank's
+losses are sums divided by the *global* batch sizes, and the gradients are summed over ranks, so a step
+is the single-process step on the same global batch up to float summation order. "ddt-adaptive" sums
+g_rel and g_div before choosing β. MDR is not supported there (its look-ahead would have to be
+distributed too).
 """
 
 from dataclasses import dataclass
@@ -23,6 +30,7 @@ from typing import Literal
 
 import polars as pl
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.func import functional_call
 
@@ -105,6 +113,8 @@ def finetune(
     val_mse, the monitor users' hard ``dro`` (DRO@k) and ``ddro``, and val_joint = β·val_mse −
     (1−β)·ddro (β averaged over the epoch when adaptive), which ``select="best"`` minimises.
     """
+    if options.method == "mdr" and _world() > 1:
+        raise DivlibError("finetune.method mdr does not run under torch.distributed; use ddt")
     if diversity.k >= train.n_items:
         raise DivlibError(
             f"diversity.k = {diversity.k} must be below the {train.n_items} items of the catalogue"
@@ -120,15 +130,16 @@ def finetune(
         model.parameters(), lr=options.lr, weight_decay=options.weight_decay
     )
 
-    def diversity_loss(scores: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
-        """L_DDRO: mean soft top-k diversity of ``users``, their training items excluded; NaN when the
-        scores are not finite, so that the step reports a diverged run instead of bad input."""
+    def diversity_loss(scores: torch.Tensor, users: torch.Tensor, total: int | None = None):
+        """L_DDRO: soft top-k diversity of ``users`` (training items excluded), summed and divided by
+        ``total`` (default: their number); NaN when the scores are not finite, so that the step
+        reports a diverged run instead of bad input."""
         if not torch.isfinite(scores.detach().sum()):
             return scores.sum() * float("nan")
         return ddro(
             scores, distance=distance, k=diversity.k, eps=diversity.eps, tau=diversity.tau,
             exclude=seen[users], offset=diversity.offset, top_m=diversity.top_m,
-        ).mean()  # fmt: skip
+        ).sum() / (total or len(users))  # fmt: skip
 
     steps, epochs = [], []
     best = (float("inf"), 0, snapshot(model))
@@ -138,11 +149,15 @@ def finetune(
         for batch in train.batches(options.batch_size, generator):
             step += 1
             users = _user_batch(train.n_users, options.users_per_step, generator).to(device)
+            totals = (len(batch), len(users))  # global batch sizes
+            batch, users = _my_share(batch), _my_share(users)
             ratings = (train.users[batch], train.items[batch], train.ratings[batch])
             if options.method == "mdr":
                 record = _mdr_step(model, optimizer, ratings, users, options, diversity_loss)
             else:
-                record = _ddt_step(model, optimizer, ratings, users, options, diversity_loss)
+                record = _ddt_step(
+                    model, optimizer, ratings, users, totals, options, diversity_loss
+                )
             check_finite(record.pop("loss"), step=step, last_good=last_good, epoch=epoch - 1)
             steps.append({"step": step, "epoch": epoch} | record)
         model.eval()
@@ -165,24 +180,28 @@ def finetune(
     )
 
 
-def _ddt_step(model, optimizer, ratings, users, options, diversity_loss) -> dict:
-    """One DDT step (Alg. 1): static β, or β* from the two gradients."""
+def _ddt_step(model, optimizer, ratings, users, totals, options, diversity_loss) -> dict:
+    """One DDT step (Alg. 1): static β, or β* from the two gradients; ``totals`` are the global sizes."""
     user_ids, item_ids, values = ratings
-    mse = ((model(user_ids, item_ids) - values) ** 2).mean()
-    soft_diversity = diversity_loss(model.score_all(users), users)
+    mse = ((model(user_ids, item_ids) - values) ** 2).sum() / totals[0]
+    soft_diversity = diversity_loss(model.score_all(users), users, totals[1])
     optimizer.zero_grad()
-    record = {"mse": float(mse.detach()), "ddro": float(soft_diversity.detach())}
-    if not torch.isfinite(mse + soft_diversity):
-        return record | {"beta": options.beta, "loss": (mse + soft_diversity).detach()}
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    losses = _all_sum(torch.stack([mse.detach(), soft_diversity.detach()]))
+    record = {"mse": float(losses[0]), "ddro": float(losses[1])}
+    if not torch.isfinite(losses.sum()):
+        return record | {"beta": options.beta, "loss": losses.sum()}
     if options.method == "ddt":
-        loss = options.beta * mse - (1 - options.beta) * soft_diversity
-        loss.backward()
-        record |= {"beta": options.beta}
+        beta = options.beta
+        (beta * mse - (1 - beta) * soft_diversity).backward()
+        for parameter in parameters:
+            parameter.grad = _all_sum(_zero_if_none(parameter.grad, parameter))
+        record |= {"beta": beta}
     else:
-        parameters = [p for p in model.parameters() if p.requires_grad]
         g_rel = torch.autograd.grad(mse, parameters, retain_graph=True, allow_unused=True)
         g_div = torch.autograd.grad(-soft_diversity, parameters, allow_unused=True)
-        g_rel, g_div = _fill_zeros(g_rel, parameters), _fill_zeros(g_div, parameters)
+        g_rel = [_all_sum(_zero_if_none(g, p)) for g, p in zip(g_rel, parameters, strict=True)]
+        g_div = [_all_sum(_zero_if_none(g, p)) for g, p in zip(g_div, parameters, strict=True)]
         flat_rel = torch.cat([g.flatten() for g in g_rel])
         flat_div = torch.cat([g.flatten() for g in g_div])
         beta = adaptive_beta(flat_rel, flat_div)
@@ -191,10 +210,9 @@ def _ddt_step(model, optimizer, ratings, users, options, diversity_loss) -> dict
             parameter.grad = beta * rel + (1 - beta) * div
         a, b = float(flat_rel.norm()), float(flat_div.norm())
         rho = float(flat_rel @ flat_div) / (a * b) if a * b > 0 else 0.0
-        loss = beta * mse - (1 - beta) * soft_diversity
         record |= {"beta": beta, "a": a, "b": b, "rho": rho, "beta_low": low, "beta_high": high}
     optimizer.step()
-    return record | {"loss": loss.detach()}
+    return record | {"loss": beta * losses[0] - (1 - beta) * losses[1]}
 
 
 def mdr_weights(
@@ -280,5 +298,22 @@ def _user_batch(n_users: int, size: int | None, generator: torch.Generator) -> t
     return torch.randperm(n_users, generator=generator)[:size].sort().values
 
 
-def _fill_zeros(grads, parameters) -> list[torch.Tensor]:
-    return [torch.zeros_like(p) if g is None else g for g, p in zip(grads, parameters, strict=True)]
+def _zero_if_none(grad: torch.Tensor | None, parameter: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(parameter) if grad is None else grad
+
+
+def _world() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _my_share(indices: torch.Tensor) -> torch.Tensor:
+    """This rank's share of a global batch: every W-th entry from its rank on (all of it alone)."""
+    return indices if _world() == 1 else indices[dist.get_rank() :: _world()]
+
+
+def _all_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """The sum of ``tensor`` over ranks (itself when not distributed)."""
+    if _world() > 1:
+        tensor = tensor.clone()
+        dist.all_reduce(tensor)
+    return tensor
