@@ -69,7 +69,7 @@ class ItemDistance(ABC):
         """Σ_ij w_i w_j D_ij for ``weights (B, m)`` over the whole catalogue."""
 
     @abstractmethod
-    def _block(self, items: torch.Tensor) -> torch.Tensor:
+    def block(self, items: torch.Tensor) -> torch.Tensor:
         """``(B, M, M)`` sub-matrices ``D[items[b, i], items[b, j]]``."""
 
     @property
@@ -91,7 +91,7 @@ class ItemDistance(ABC):
         self._check_weights(weights, items)
         if items is None:
             return self._full_pair_sum(weights)
-        block = self._block(items)  # (B, M, M)
+        block = self.block(items)  # (B, M, M)
         return torch.einsum("bi,bij,bj->b", weights, block, weights)
 
     def _check_weights(self, weights: torch.Tensor, items: torch.Tensor | None) -> None:
@@ -147,7 +147,7 @@ class DenseDistance(ItemDistance):
     def _full_pair_sum(self, weights: torch.Tensor) -> torch.Tensor:
         return ((weights @ self.matrix) * weights).sum(dim=1)
 
-    def _block(self, items: torch.Tensor) -> torch.Tensor:
+    def block(self, items: torch.Tensor) -> torch.Tensor:
         return self.matrix[items[:, :, None], items[:, None, :]]
 
 
@@ -210,7 +210,7 @@ class GroupedDistance(ItemDistance):
         )  # (B, g)
         return ((group_weights @ self.group_distance) * group_weights).sum(dim=1)
 
-    def _block(self, items: torch.Tensor) -> torch.Tensor:
+    def block(self, items: torch.Tensor) -> torch.Tensor:
         item_groups = self.groups[items]  # (B, M)
         return self.group_distance[item_groups[:, :, None], item_groups[:, None, :]]
 

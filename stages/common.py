@@ -68,3 +68,27 @@ def load_splits(dataset: str, *names: str) -> list:
     return [
         Interactions.from_frame(pl.read_parquet(folder / f"{n}.parquet"), **sizes) for n in names
     ]
+
+
+def load_evaluation(dataset: str):
+    """Everything :func:`divlib.evaluation.evaluate_lists` needs for all users of ``dataset``, and the
+    ``(n_users, m)`` mask of the items never recommended (rated in training or validation)."""
+    from divlib.data import category_matrix
+    from divlib.evaluation import EvaluationData
+    from divlib.metrics import POSITIVE_RATING
+    from divlib.similarity import load_distance
+
+    train, val, test = load_splits(dataset, "train", "val", "test")
+    categories, _ = category_matrix(
+        pl.read_parquet(Path("data/prepared") / dataset / "items.parquet")
+    )
+    test_ratings = torch.full((test.n_users, test.n_items), float("nan"))
+    test_ratings[test.users, test.items] = test.ratings
+    data = EvaluationData(
+        distance=load_distance(Path("data/similarity") / dataset / "distance.pt"),
+        categories=categories,
+        popularity=torch.bincount(train.items, minlength=train.n_items),
+        positives=test_ratings >= POSITIVE_RATING,
+        test_ratings=test_ratings,
+    )
+    return data, train.seen() | val.seen()

@@ -3,10 +3,12 @@
     python stages/finetune.py DATASET MODEL
 
 Reads ``diversity`` and ``finetune`` from params.yaml (``diversity.eps: auto`` is 1/m, the ICLR advice).
+Fine-tunes the pretrained model with each method of ``finetune.methods``, and trains the methods of
+``finetune.scratch_methods`` from a fresh initialisation for ``scratch_epochs`` (runs ``METHOD-scratch-…``).
 The runs are spread over ``finetune.devices`` (``auto``: every visible GPU, one worker each, else
 ``finetune.cpu_workers`` CPU workers); each run derives its own seed, so the results do not depend on
 the spread. Writes one folder per run under ``models/DATASET/MODEL/runs/`` (selected.pt, final.pt,
-steps.parquet, epochs.parquet, run.json) and ``metrics/DATASET/MODEL/finetune.json`` (DRO@k before and
+steps.parquet, epochs.parquet, run.json with method, param = β, seed) and ``metrics/DATASET/MODEL/finetune.json`` (DRO@k before and
 after each run).
 """
 
@@ -19,7 +21,7 @@ from common import derive_seed, load_splits, main_guard, read_params
 
 from divlib import dro, load_distance
 from divlib.io import atomic_path, write_json
-from divlib.models import load_model, save_model
+from divlib.models import build_model, load_model, save_model
 from divlib.train import DiversityOptions, FinetuneOptions, finetune
 from divlib.train.grid import run_grid, visible_devices
 
@@ -31,26 +33,33 @@ def main() -> None:
     args = parser.parse_args()
     grid = dict(read_params("finetune"))
     methods, betas, seeds = grid.pop("methods"), grid.pop("betas"), grid.pop("seeds")
+    scratch_methods, scratch_epochs = grid.pop("scratch_methods"), grid.pop("scratch_epochs")
     devices, cpu_workers = grid.pop("devices"), grid.pop("cpu_workers")
     devices = (
         visible_devices(cpu_workers) if devices == "auto" else [torch.device(d) for d in devices]
     )
     diversity = dict(read_params("diversity"))
     jobs = []
-    for method in methods:
+    regimes = [("finetune", m, grid["epochs"]) for m in methods]
+    regimes += [("scratch", m, scratch_epochs) for m in scratch_methods]
+    for regime, method, epochs in regimes:
         for beta in [None] if method == "ddt-adaptive" else betas:
             for seed in seeds:
-                name = method + ("" if beta is None else f"-beta{beta}") + f"-seed{seed}"
+                label = method + ("" if regime == "finetune" else "-scratch")
+                name = label + ("" if beta is None else f"-beta{beta}") + f"-seed{seed}"
                 run_seed = derive_seed(seed, args.dataset, args.model, name)
                 options = FinetuneOptions(method=method, beta=0.5 if beta is None else beta,
-                                          seed=run_seed, **grid)  # fmt: skip
-                jobs.append((args.dataset, args.model, name, options, diversity))
+                                          seed=run_seed, **grid | {"epochs": epochs})  # fmt: skip
+                identity = {"method": label, "param": beta, "seed": seed, "regime": regime}
+                jobs.append((args.dataset, args.model, name, options, diversity, identity))
     logging.info("%d runs on %s", len(jobs), ", ".join(map(str, devices)))
     results = run_grid(run_one, jobs, devices)
     base = Path("models") / args.dataset / args.model
     summary = {}
     with atomic_path(base / "runs") as out:
-        for (_, _, name, options, _), (result, config, record) in zip(jobs, results, strict=True):
+        for (_, _, name, options, _, identity), (result, config, record) in zip(
+            jobs, results, strict=True
+        ):
             model, _ = load_model(base / "base.pt")
             for state, file in (
                 (result.selected_state, "selected.pt"),
@@ -60,7 +69,7 @@ def main() -> None:
                 save_model(out / name / file, model, name=args.model, config=config)
             result.steps.write_parquet(out / name / "steps.parquet")
             result.epochs.write_parquet(out / name / "epochs.parquet")
-            write_json(record | {"options": options.__dict__}, out / name / "run.json")
+            write_json(identity | record | {"options": options.__dict__}, out / name / "run.json")
             summary[name] = record
             logging.info("%s: %s", name, record)
     write_json(summary, Path("metrics") / args.dataset / args.model / "finetune.json")
@@ -68,13 +77,16 @@ def main() -> None:
 
 def run_one(job: tuple, device: torch.device) -> tuple:
     """One run of the grid (in a worker process when there are several devices)."""
-    dataset, model_name, _, options, diversity = job
+    dataset, model_name, _, options, diversity, identity = job
     train, val = load_splits(dataset, "train", "val")
     if diversity["eps"] == "auto":
         diversity = diversity | {"eps": 1.0 / train.n_items}
     diversity = DiversityOptions(**diversity)
     distance = load_distance(Path("data/similarity") / dataset / "distance.pt")
     model, config = load_model(Path("models") / dataset / model_name / "base.pt")
+    if identity.get("regime") == "scratch":  # the same architecture, freshly initialised
+        sizes = {key: config[key] for key in ("n_users", "n_items", "dim", "seed", "mean")}
+        model = build_model(model_name, **sizes)
     before = _hard_diversity(model, train, distance, diversity.k)
     result = finetune(model, train, val, distance=distance, diversity=diversity, options=options,
                       device=device)  # fmt: skip

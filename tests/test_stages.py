@@ -39,7 +39,10 @@ def project(tmp_path: Path) -> Path:
     params["datasets"], params["models"] = ["synthetic"], ["nmf"]
     params["data"]["options"]["synthetic"] = TINY
     params["pretrain"]["epochs"] = 2
-    params["finetune"] |= {"methods": ["ddt"], "epochs": 1, "batch_size": 512}
+    params["finetune"] |= {"methods": ["ddt"], "epochs": 1, "batch_size": 512, "scratch_epochs": 1}
+    params["sensitivity"] |= {"eps": ["auto", 0.01], "ks": [5], "epochs": 1}
+    params["rerank"] |= {"pool": 24, "mmr_lambdas": [0.5], "dpp_thetas": [0.5]}
+    params["evaluate"]["ks"] = [5, 10]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     for command in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
         assert run(command, tmp_path).returncode == 0
@@ -60,7 +63,20 @@ def test_dvc_repro_runs_every_stage_and_then_has_nothing_to_do(project):
     finetuned = json.loads(
         (project / "metrics" / "synthetic" / "nmf" / "finetune.json").read_text()
     )
-    assert set(finetuned) == {"ddt-beta0.5-seed1"} and "dro_after" in finetuned["ddt-beta0.5-seed1"]
+    assert set(finetuned) == {"ddt-beta0.5-seed1", "ddt-scratch-beta0.5-seed1"}
+    evaluated = json.loads(
+        (project / "metrics" / "synthetic" / "nmf" / "evaluate.json").read_text()
+    )
+    assert set(evaluated) == {"base", "ddt-0.5", "ddt-scratch-0.5", "dum", "mmr-0.5", "dpp-0.5"}
+    assert evaluated["ddt-0.5"]["dro@10"] > evaluated["base"]["dro@10"]
+    per_user = pl.read_parquet(
+        project / "data" / "evaluation" / "synthetic" / "nmf" / "per_user.parquet"
+    )
+    assert per_user.height == 6 * 2 * TINY["users"]  # runs × ks × users
+    sensitivity = pl.read_parquet(
+        project / "data" / "sensitivity" / "synthetic" / "results.parquet"
+    )
+    assert sensitivity["eps_setting"].to_list() == ["auto", "0.01"]
     second = run([sys.executable, "-m", "dvc", "repro"], project)
     assert second.returncode == 0 and "Data and pipelines are up to date" in second.stdout
 

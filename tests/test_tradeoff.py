@@ -65,6 +65,19 @@ def test_adaptive_beta_lies_in_the_feasible_interval_when_opposed(gen):
         assert lo < adaptive_beta(g_rel, g_div) < hi
 
 
+def test_normalized_beta_is_the_min_norm_point_of_the_unit_gradients(gen):
+    for g_rel, g_div in opposed_pairs(gen, count=20):
+        a, b = g_rel.norm(), g_div.norm()
+        grid = torch.linspace(0, 1, 100001, dtype=torch.float64)
+        unit = grid[:, None] * (g_rel / a) + (1 - grid[:, None]) * (g_div / b)
+        gamma = grid[unit.norm(dim=1).argmin()]  # weight of the unit relevance gradient
+        expected = (gamma / a) / (gamma / a + (1 - gamma) / b)  # the same direction, original scale
+        beta = adaptive_beta(g_rel, g_div, normalize=True)
+        assert beta == pytest.approx(expected.item(), abs=1e-4)
+        lo, hi = feasible_beta_interval(g_rel, g_div)
+        assert lo < beta < hi
+
+
 def test_feasible_interval_matches_the_slides_formula(gen):
     for g_rel, g_div in opposed_pairs(gen, count=20):
         a, b = g_rel.norm().item(), g_div.norm().item()

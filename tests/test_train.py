@@ -70,8 +70,9 @@ def test_ddt_raises_diversity_and_keeps_relevance(problem):
 
     start_dro, start_mse = diversity(), mean_squared_error(model, val)
     options = FinetuneOptions(method="ddt", beta=0.5, epochs=4, lr=0.01, batch_size=1024, seed=0)
-    finetune(model, train, val, distance=distance, diversity=DiversityOptions(k=10, eps=1 / 300),
-             options=options, device="cpu")  # fmt: skip
+    steps = finetune(model, train, val, distance=distance, options=options, device="cpu",
+                     diversity=DiversityOptions(k=10, eps=1 / 300)).steps  # fmt: skip
+    assert steps["dro"][0] == pytest.approx(start_dro)  # all users, before the first update
     assert diversity() > start_dro + 0.08
     assert mean_squared_error(model, val) < 1.05 * start_mse
 
@@ -90,11 +91,12 @@ def test_same_seed_same_run(problem):
         assert torch.equal(value, runs[1].final_state[name])
 
 
-def test_adaptive_beta_stays_in_the_feasible_interval(problem):
+@pytest.mark.parametrize("rule", ["normalized", "min-norm"])
+def test_adaptive_beta_stays_in_the_feasible_interval(problem, rule):
     train, val, distance = problem
     model, _ = pretrained(problem)
     options = FinetuneOptions(method="ddt-adaptive", beta=0.5, epochs=3, lr=0.01, batch_size=300,
-                              seed=1)  # fmt: skip
+                              seed=1, adaptive_rule=rule)  # fmt: skip
     steps = finetune(model, train, val, distance=distance, options=options,
                      diversity=DiversityOptions(k=10, eps=1 / 300), device="cpu").steps  # fmt: skip
     opposed = steps.filter(pl.col("rho") < 0)

@@ -9,7 +9,10 @@ of users, ranked over the whole catalogue with their training items excluded.
 
 * **DDT** (Alg. 1): a gradient step on L_JOINT. With ``method="ddt-adaptive"`` β is chosen at every step
   as β* of :func:`divlib.tradeoff.adaptive_beta` from g_rel = ∇L_MSE and g_div = −∇L_DDRO over all
-  parameters, and the step logs a = ‖g_rel‖, b = ‖g_div‖, ρ, β and the feasible interval of Lemma 3.
+  parameters, measured in AdamW's metric (the gradients scaled by the square root of its
+  preconditioner, so that the chosen direction is a common descent direction of the step actually
+  taken); ``adaptive_rule`` picks the paper's min-norm β* or its normalised form b/(a+b). The step logs
+  a = ‖g_rel‖, b = ‖g_div‖, ρ (in that metric), β and the feasible interval of Lemma 3.
 * **MDR** (Alg. 2, Ren et al. 2018): per batch, weights w = 0 on its ratings; a differentiable
   look-ahead Θ' = Θ − η ∇_Θ Σ_j w_j ℓ_j; the meta loss L_JOINT(Θ') (its L_MSE unweighted, as in the
   official code); w̃ = max(−∂L_JOINT(Θ')/∂w, 0), w = w̃ / (Σ w̃ + ϵ); then a step on Σ_j w_j ℓ_j.
@@ -83,6 +86,7 @@ class FinetuneOptions:
     select: Literal["last", "best"] = "last"  # "best": lowest validation L_JOINT
     monitor_users: int = 256  # fixed users on which DRO@k and DDRO are tracked per epoch
     meta_lr: float | None = None  # η of MDR's look-ahead step; None: lr
+    adaptive_rule: Literal["normalized", "min-norm"] = "normalized"  # see adaptive_beta
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -93,6 +97,10 @@ class FinetuneOptions:
         check_range("finetune.lr", self.lr, 0.0, closed=False)
         if self.users_per_step is not None:
             check_count("finetune.users_per_step", self.users_per_step)
+        if self.adaptive_rule not in ("normalized", "min-norm"):
+            raise DivlibError(
+                f'finetune.adaptive_rule must be "normalized" or "min-norm"; got {self.adaptive_rule!r}'
+            )
         if self.select not in ("last", "best"):
             raise DivlibError(f'finetune.select must be "last" or "best"; got {self.select!r}')
 
@@ -109,7 +117,9 @@ def finetune(
 ) -> TrainResult:
     """Train ``model`` on L_JOINT by DDT or MDR; returns states and per-step and per-epoch records.
 
-    Per step: mse, ddro, beta (and a, b, rho, beta_low, beta_high for "ddt-adaptive"). Per epoch:
+    Per step: mse, ddro and the hard dro (DRO@k) of the step's users from the same scores (after the
+    update for MDR, before it for DDT), beta (and a, b, rho, beta_low, beta_high for "ddt-adaptive"),
+    weight_max for MDR. Per epoch:
     val_mse, the monitor users' hard ``dro`` (DRO@k) and ``ddro``, and val_joint = β·val_mse −
     (1−β)·ddro (β averaged over the epoch when adaptive), which ``select="best"`` minimises.
     """
@@ -141,6 +151,14 @@ def finetune(
             exclude=seen[users], offset=diversity.offset, top_m=diversity.top_m,
         ).sum() / (total or len(users))  # fmt: skip
 
+    @torch.no_grad()
+    def hard_diversity(scores: torch.Tensor, users: torch.Tensor, total: int | None = None):
+        """DRO@k of ``users`` from the same scores, summed and divided like ``diversity_loss``."""
+        exclude = seen[users]
+        return dro(scores, distance=distance, k=diversity.k, exclude=exclude).sum() / (
+            total or len(users)
+        )
+
     steps, epochs = [], []
     best = (float("inf"), 0, snapshot(model))
     last_good, step = snapshot(model), 0
@@ -152,12 +170,11 @@ def finetune(
             totals = (len(batch), len(users))  # global batch sizes
             batch, users = _my_share(batch), _my_share(users)
             ratings = (train.users[batch], train.items[batch], train.ratings[batch])
+            losses = (diversity_loss, hard_diversity)
             if options.method == "mdr":
-                record = _mdr_step(model, optimizer, ratings, users, options, diversity_loss)
+                record = _mdr_step(model, optimizer, ratings, users, options, losses)
             else:
-                record = _ddt_step(
-                    model, optimizer, ratings, users, totals, options, diversity_loss
-                )
+                record = _ddt_step(model, optimizer, ratings, users, totals, options, losses)
             check_finite(record.pop("loss"), step=step, last_good=last_good, epoch=epoch - 1)
             steps.append({"step": step, "epoch": epoch} | record)
         model.eval()
@@ -180,15 +197,19 @@ def finetune(
     )
 
 
-def _ddt_step(model, optimizer, ratings, users, totals, options, diversity_loss) -> dict:
+def _ddt_step(model, optimizer, ratings, users, totals, options, losses) -> dict:
     """One DDT step (Alg. 1): static β, or β* from the two gradients; ``totals`` are the global sizes."""
+    diversity_loss, hard_diversity = losses
     user_ids, item_ids, values = ratings
     mse = ((model(user_ids, item_ids) - values) ** 2).sum() / totals[0]
-    soft_diversity = diversity_loss(model.score_all(users), users, totals[1])
+    scores = model.score_all(users)
+    soft_diversity = diversity_loss(scores, users, totals[1])
     optimizer.zero_grad()
     parameters = [p for p in model.parameters() if p.requires_grad]
     losses = _all_sum(torch.stack([mse.detach(), soft_diversity.detach()]))
     record = {"mse": float(losses[0]), "ddro": float(losses[1])}
+    if torch.isfinite(losses.sum()):
+        record["dro"] = float(_all_sum(hard_diversity(scores.detach(), users, totals[1])))
     if not torch.isfinite(losses.sum()):
         return record | {"beta": options.beta, "loss": losses.sum()}
     if options.method == "ddt":
@@ -202,9 +223,10 @@ def _ddt_step(model, optimizer, ratings, users, totals, options, diversity_loss)
         g_div = torch.autograd.grad(-soft_diversity, parameters, allow_unused=True)
         g_rel = [_all_sum(_zero_if_none(g, p)) for g, p in zip(g_rel, parameters, strict=True)]
         g_div = [_all_sum(_zero_if_none(g, p)) for g, p in zip(g_div, parameters, strict=True)]
-        flat_rel = torch.cat([g.flatten() for g in g_rel])
-        flat_div = torch.cat([g.flatten() for g in g_div])
-        beta = adaptive_beta(flat_rel, flat_div)
+        metric = _adam_metric(optimizer, parameters)
+        flat_rel = torch.cat([(g * w).flatten() for g, w in zip(g_rel, metric, strict=True)])
+        flat_div = torch.cat([(g * w).flatten() for g, w in zip(g_div, metric, strict=True)])
+        beta = adaptive_beta(flat_rel, flat_div, normalize=options.adaptive_rule == "normalized")
         low, high = feasible_beta_interval(flat_rel, flat_div)
         for parameter, rel, div in zip(parameters, g_rel, g_div, strict=True):
             parameter.grad = beta * rel + (1 - beta) * div
@@ -237,7 +259,8 @@ def mdr_weights(
     return (rectified / (rectified.sum() + MDR_EPSILON)).detach()
 
 
-def _mdr_step(model, optimizer, ratings, users, options, diversity_loss) -> dict:
+def _mdr_step(model, optimizer, ratings, users, options, losses) -> dict:
+    diversity_loss, hard_diversity = losses
     user_ids, item_ids, values = ratings
     meta_lr = options.meta_lr if options.meta_lr is not None else options.lr
     weights = mdr_weights(
@@ -256,10 +279,12 @@ def _mdr_step(model, optimizer, ratings, users, options, diversity_loss) -> dict
     loss.backward()
     optimizer.step()
     with torch.no_grad():
-        soft_diversity = diversity_loss(model.score_all(users), users)
+        scores = model.score_all(users)
+        soft_diversity = diversity_loss(scores, users)
     return {
         "mse": float(errors.detach().mean()),
         "ddro": float(soft_diversity),
+        "dro": float(hard_diversity(scores, users)),
         "beta": options.beta,
         "weight_max": float(weights.max()),
         "loss": loss.detach(),
@@ -296,6 +321,28 @@ def _user_batch(n_users: int, size: int | None, generator: torch.Generator) -> t
     if size is None or size >= n_users:
         return torch.arange(n_users)
     return torch.randperm(n_users, generator=generator)[:size].sort().values
+
+
+def _adam_metric(optimizer: torch.optim.Optimizer, parameters: list) -> list[torch.Tensor]:
+    r"""Per-entry :math:`(\sqrt{\hat v} + \epsilon)^{-1/2}`, the square root of Adam's preconditioner.
+
+    Adam moves along :math:`P g` with :math:`P = \mathrm{diag}(1/(\sqrt{\hat v} + \epsilon))`, so β* is
+    the min-norm point in the metric ⟨x, y⟩_P: only there is −P g_β* a descent direction for both
+    losses. Ones before the first step (P = I, plain gradients).
+    """
+    group = optimizer.param_groups[0]
+    if "betas" not in group:  # not an Adam-type optimizer: plain gradients
+        return [torch.ones_like(parameter) for parameter in parameters]
+    beta2, eps = group["betas"][1], group["eps"]
+    metric = []
+    for parameter in parameters:
+        state = optimizer.state.get(parameter, {})
+        if "exp_avg_sq" not in state:
+            metric.append(torch.ones_like(parameter))
+            continue
+        v_hat = state["exp_avg_sq"] / (1 - beta2 ** float(state["step"]))
+        metric.append((v_hat.sqrt() + eps).rsqrt())
+    return metric
 
 
 def _zero_if_none(grad: torch.Tensor | None, parameter: torch.Tensor) -> torch.Tensor:

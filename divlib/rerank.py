@@ -1,0 +1,262 @@
+r"""Post-hoc diversity re-rankers: pick k of each user's N candidates, batched over users.
+
+A model's top-N list per user (:func:`candidate_pool`) is re-ranked greedily by
+
+* :func:`mmr`, maximal marginal relevance (Carbonell & Goldstein 1998),
+* :func:`dum`, diversity by uncovered categories (Ashkan et al. 2015),
+* :func:`dpp`, greedy MAP inference of a determinantal point process (Chen et al. 2018).
+
+Conventions:
+
+* ``relevance`` is ``(B, N)``: the candidates' predicted scores, one row per user.
+* ``similarity`` is ``(B, N, N)`` with :math:`S_{ij} \in [0, 1]` between a user's candidates; for
+  divlib's Jaccard distance D it is ``1 - distance.block(items)``.
+* The result is ``(B, k)`` int64 *positions into the candidate axis*, in selection order; map them to
+  item ids with ``items.gather(1, positions)``.
+* Ties go to the lower candidate position (``Tensor.max(dim)`` returns the first maximum), i.e. to the
+  more relevant candidate when the pool is sorted as :func:`candidate_pool` sorts it.
+
+Every function loops over the k selection steps (and :func:`dum` over categories, to pack them), never
+over users; it computes on the device of its inputs and is deterministic.
+"""
+
+import torch
+
+from divlib._validate import check_candidates, check_count, check_exclude, check_scores
+from divlib.errors import DivlibError
+
+
+def candidate_pool(
+    scores: torch.Tensor, exclude: torch.Tensor, n: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``n`` highest-scoring items per row that are not excluded, best first.
+
+    Args:
+        scores: ``(B, m)`` finite float scores over the catalogue.
+        exclude: ``(B, m)`` bool, ``True`` for items that must not be candidates (training items).
+        n: pool size.
+
+    Returns:
+        ``(relevance, items)``: ``(B, n)`` scores sorted descending and their ``(B, n)`` int64 item ids.
+
+    Raises:
+        DivlibError: a row has fewer than ``n`` items that are not excluded.
+    """
+    check_scores(scores)
+    check_exclude(exclude, scores)
+    check_count("n", n, None)
+    check_candidates(exclude, n)
+    relevance, items = scores.masked_fill(exclude, float("-inf")).topk(n, dim=1)
+    return relevance, items
+
+
+def mmr(relevance: torch.Tensor, similarity: torch.Tensor, k: int, lam: float) -> torch.Tensor:
+    r"""Maximal marginal relevance: the first pick is :math:`\arg\max_i r_i`, then greedily
+
+    .. math:: \arg\max_{i \notin Y} \; \lambda\, \hat r_i - (1 - \lambda) \max_{j \in Y} S_{ij}
+
+    with :math:`\hat r_i = (r_i - \min r) / (\max r - \min r)` per user. Ratings and similarities live on
+    different scales, so relevance is min-max scaled to [0, 1] over the user's pool before the trade-off;
+    a row of constant relevance scales to all zeros. ``lam=1`` returns the pool in relevance order.
+
+    Args:
+        relevance: ``(B, N)`` candidate scores.
+        similarity: ``(B, N, N)`` symmetric candidate similarities in [0, 1] (row j is read as
+            :math:`S_{\cdot j}`).
+        k: list length, ``1 <= k <= N``.
+        lam: relevance weight λ in [0, 1].
+
+    Returns:
+        ``(B, k)`` int64 candidate positions in selection order.
+    """
+    _check(relevance, similarity, k)
+    _check_range("lam", lam, closed_above=True)
+    similarity = similarity.to(relevance.dtype).contiguous()
+    base = lam * _min_max(relevance)
+    pick = relevance.max(dim=1).indices
+    picks = [pick]
+    nearest = _rows(similarity, pick)  # max_{j in Y} S_ij
+    for _ in range(k - 1):
+        gain = base - (1 - lam) * nearest
+        gain.scatter_(1, torch.stack(picks, dim=1), float("-inf"))
+        pick = gain.max(dim=1).indices
+        picks.append(pick)
+        torch.maximum(nearest, _rows(similarity, pick), out=nearest)
+    return torch.stack(picks, dim=1)
+
+
+def dum(relevance: torch.Tensor, categories: torch.Tensor, k: int) -> torch.Tensor:
+    r"""Diversity by uncovered categories (DUM): walk the pool in relevance order and take a candidate
+    when it covers a category that no taken candidate covers,
+
+    .. math:: y_t = \min \{\, i \notin Y : C_i \not\subseteq \textstyle\bigcup_{j \in Y} C_j \,\}
+              \quad\text{(candidates in descending relevance)},
+
+    then fill the list up to k with the most relevant candidates not yet taken, in relevance order.
+
+    Computed as k greedy steps: the walk's next taken candidate is the most relevant one that adds a
+    category; once none does, none will (coverage only grows), and each further step takes the most
+    relevant remaining candidate, which is the fill. Category sets are packed into 31-bit words, so a
+    step costs O(N·⌈C/31⌉) per user.
+
+    Args:
+        relevance: ``(B, N)`` candidate scores.
+        categories: ``(B, N, C)`` bool, each candidate's categories.
+        k: list length, ``1 <= k <= N``.
+
+    Returns:
+        ``(B, k)`` int64 candidate positions in selection order.
+    """
+    _check(relevance, categories, k)
+    if categories.dtype != torch.bool:
+        raise TypeError(f"categories must be a bool tensor; got {categories.dtype}")
+    batch, n, n_categories = categories.shape
+    flags = categories.view(torch.uint8)
+    bits = flags.new_zeros(batch, n, -(-n_categories // 31), dtype=torch.int32)  # 31-bit words
+    for c in range(n_categories):
+        bits[:, :, c // 31].add_(flags[:, :, c], alpha=1 << (c % 31))
+    if (relevance[:, 1:] <= relevance[:, :-1]).all():  # the usual sorted pool: skip the sort
+        order = torch.arange(n, device=relevance.device).expand(batch, n)
+    else:  # stable: ties to the lower position
+        order = relevance.argsort(dim=1, descending=True, stable=True)
+        bits = bits.gather(1, order[:, :, None].expand_as(bits))
+    rows = torch.arange(batch, device=relevance.device)
+    covered = torch.zeros_like(bits[:, 0])  # (B, words)
+    open_ = torch.ones(batch, n, device=relevance.device)  # 1 until taken, then 0
+    picks = []
+    for _ in range(k):
+        novel = (bits & ~covered[:, None, :]).ne(0).any(dim=2)  # (B, N) adds a category
+        key = novel.view(torch.uint8).to(open_.dtype) + open_  # 2 adds a category, 1 open, 0 taken
+        pick = key.max(dim=1).indices
+        open_[rows, pick] = 0
+        covered |= bits[rows, pick]
+        picks.append(pick)
+    return order.gather(1, torch.stack(picks, dim=1))
+
+
+def dpp(
+    relevance: torch.Tensor, similarity: torch.Tensor, k: int, theta: float | None = None
+) -> torch.Tensor:
+    r"""Greedy MAP inference of a DPP with kernel :math:`L = \mathrm{diag}(q)\, S\, \mathrm{diag}(q)`
+    by incremental Cholesky (Chen, Zhang & Zhou 2018, Algorithm 1): each step picks
+
+    .. math:: j = \arg\max_{i \notin Y} \log\det L_{Y \cup \{i\}} = \arg\max_{i \notin Y} d_i^2,
+
+    then updates, for every candidate i,
+
+    .. math:: e_i = (L_{ji} - \langle c_j, c_i \rangle) / d_j, \qquad c_i \leftarrow (c_i, e_i),
+              \qquad d_i^2 \leftarrow d_i^2 - e_i^2,
+
+    from :math:`d_i^2 = L_{ii}` and empty :math:`c_i`; O(k²N) per user.
+
+    Quality: with ``theta=None``, :math:`q = r` (the relevance must be > 0, e.g. predicted ratings).
+    With ``theta`` θ in [0, 1), Chen et al.'s trade-off kernel :math:`q_i = \exp(\alpha \hat r_i)`,
+    :math:`\alpha = \theta / (2(1 - \theta))`, with :math:`\hat r` the relevance min-max scaled per user
+    to [0, 1] as in :func:`mmr`; θ = 0 ignores relevance. It is computed as
+    :math:`\exp(\alpha (\hat r_i - 1)) \le 1`, which scales every :math:`\det L_Y` with :math:`|Y| = t`
+    by the same factor and so selects the same items, without overflow at θ near 1.
+
+    Once every remaining :math:`d_i^2 \le \text{tol} \cdot \max_i L_{ii}` (the kernel's rank is spent;
+    tol = 1e-10 in float64, 100 float32 epsilons ≈ 1.2e-5 in float32), the row is filled with the
+    remaining candidates in relevance order.
+
+    Args:
+        relevance: ``(B, N)`` candidate scores; > 0 when ``theta`` is None.
+        similarity: ``(B, N, N)`` symmetric positive semi-definite candidate similarities in [0, 1].
+        k: list length, ``1 <= k <= N``.
+        theta: relevance–diversity trade-off θ in [0, 1), or None for ``q = relevance``.
+
+    Returns:
+        ``(B, k)`` int64 candidate positions in selection order.
+    """
+    _check(relevance, similarity, k)
+    if theta is None:
+        if not (relevance > 0).all():
+            raise DivlibError(
+                "dpp with theta=None uses relevance as the kernel's quality and needs it > 0; "
+                "pass theta in [0, 1) (any scores), or shift the relevance"
+            )
+        quality = relevance
+    else:
+        _check_range("theta", theta, closed_above=False)
+        alpha = theta / (2 * (1 - theta))
+        quality = torch.exp(alpha * (_min_max(relevance) - 1))
+    similarity = similarity.to(relevance.dtype).contiguous()
+    batch, n = relevance.shape
+    rows = torch.arange(batch, device=relevance.device)
+    gain = quality * similarity.diagonal(dim1=1, dim2=2) * quality  # d_i^2 = L_ii; -inf once taken
+    tol = max(1e-10, 100 * torch.finfo(relevance.dtype).eps) * gain.amax(dim=1)  # (B,)
+    cholesky = relevance.new_empty(batch, k - 1, n)  # row t: e_i of step t for every i
+    picks = []
+    for step in range(k):
+        d2_pick, pick = gain.max(dim=1)
+        spent = d2_pick <= tol  # (B,) the kernel's rank is spent: fill in relevance order
+        any_spent = bool(spent.any())
+        if any_spent:
+            unpicked = relevance.masked_fill(gain.isneginf(), float("-inf"))  # taken: gain -inf
+            pick = torch.where(spent, unpicked.max(dim=1).indices, pick)
+        picks.append(pick)
+        gain[rows, pick] = float("-inf")
+        if step == k - 1:
+            break
+        update = _rows(similarity, pick).mul_(quality[rows, pick, None]).mul_(quality)  # L_ji
+        done = cholesky[:, :step]  # (B, step, N)
+        update -= torch.bmm(done[rows, :, pick][:, None, :], done).squeeze(1)  # - <c_j, c_i>
+        update /= d2_pick.clamp_min(tol).sqrt()[:, None]
+        if any_spent:
+            update.masked_fill_(spent[:, None], 0.0)
+        cholesky[:, step] = update
+        gain -= update * update
+    return torch.stack(picks, dim=1)
+
+
+def _rows(matrices: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``matrices[b, index[b], :]`` for contiguous ``(B, N, N)`` matrices, as a new ``(B, N)`` tensor."""
+    batch, n, _ = matrices.shape
+    flat_index = torch.arange(batch, device=index.device) * n + index
+    return matrices.view(batch * n, n).index_select(0, flat_index)
+
+
+def _min_max(relevance: torch.Tensor) -> torch.Tensor:
+    """Per-row min-max scaling to [0, 1]; a constant row gives zeros."""
+    low = relevance.amin(dim=1, keepdim=True)
+    spread = relevance.amax(dim=1, keepdim=True) - low
+    return torch.where(
+        spread > 0, (relevance - low) / spread.clamp_min(torch.finfo(spread.dtype).tiny), 0.0
+    )
+
+
+def _check(relevance: torch.Tensor, pairwise: torch.Tensor, k: int) -> None:
+    """relevance (B, N) finite float; pairwise (B, N, ·) on its device; 1 <= k <= N."""
+    if not isinstance(relevance, torch.Tensor) or not relevance.is_floating_point():
+        raise TypeError("relevance must be a float torch.Tensor")
+    if relevance.dim() != 2 or relevance.shape[1] == 0:
+        raise DivlibError(
+            f"relevance must have shape (B, N) with N >= 1 candidates; got {tuple(relevance.shape)}"
+        )
+    if not torch.isfinite(relevance).all():
+        raise DivlibError("relevance contains NaN or Inf; check the model output before re-ranking")
+    batch, n = relevance.shape
+    if (
+        pairwise.dim() != 3
+        or pairwise.shape[:2] != (batch, n)
+        or pairwise.device != relevance.device
+    ):
+        raise DivlibError(
+            f"expected a ({batch}, {n}, ·) tensor on {relevance.device} to go with relevance; "
+            f"got {tuple(pairwise.shape)} on {pairwise.device}"
+        )
+    check_count("k", k, None)
+    if k > n:
+        raise DivlibError(
+            f"k = {k} exceeds the N = {n} candidates per user; lower k or pass a pool of at least "
+            f"k candidates (candidate_pool(..., n=k) or more)"
+        )
+
+
+def _check_range(name: str, value: float, *, closed_above: bool) -> None:
+    """value in [0, 1] (closed_above) or [0, 1)."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not (number and (0 <= value <= 1 if closed_above else 0 <= value < 1)):
+        interval = "[0, 1]" if closed_above else "[0, 1)"
+        raise DivlibError(f"{name} must be a number in {interval}; got {value!r}")
