@@ -62,7 +62,8 @@ class MF(nn.Module):
 
 class NCF(nn.Module):
     r"""Neural collaborative filtering as in the paper's code: :math:`\hat r_{ui} =
-    \mathrm{MLP}([p_u; q_i])`, ReLU hidden layers of ``hidden`` sizes, a linear output."""
+    \mathrm{MLP}([p_u; q_i])`, ReLU hidden layers of ``hidden`` sizes (default the paper's 2d, d), a
+    linear output."""
 
     def __init__(
         self,
@@ -71,13 +72,13 @@ class NCF(nn.Module):
         dim: int,
         *,
         generator: torch.Generator,
-        hidden: tuple[int, ...] = (64, 32, 16),
+        hidden: tuple[int, ...] | None = None,
     ):
         super().__init__()
         self.n_items = n_items
         self.users = nn.Parameter(_normal((n_users, dim), 0.1, generator))
         self.items = nn.Parameter(_normal((n_items, dim), 0.1, generator))
-        sizes = (2 * dim, *hidden)
+        sizes = (2 * dim, *(hidden or (2 * dim, dim)))
         layers: list[nn.Module] = []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
             layers += [_linear(fan_in, fan_out, generator), nn.ReLU()]
@@ -88,11 +89,13 @@ class NCF(nn.Module):
         return self.mlp(pairs).squeeze(-1)
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        b, m, d = users.shape[0], self.n_items, self.users.shape[1]
-        pairs = torch.cat(
-            [self.users[users, None, :].expand(b, m, d), self.items[None].expand(b, m, d)], dim=-1
-        )  # (B, m, 2d)
-        return self.mlp(pairs).squeeze(-1)
+        """The first layer splits over the concatenation, W[p; q] = W_u p + W_i q, so it is applied
+        to B users and m items instead of B·m pairs."""
+        first, rest = self.mlp[0], self.mlp[1:]
+        w_user, w_item = first.weight.split(self.users.shape[1], dim=1)
+        by_user = self.users[users] @ w_user.T  # (B, h)
+        by_item = self.items @ w_item.T + first.bias  # (m, h)
+        return rest(by_user[:, None, :] + by_item[None]).squeeze(-1)  # (B, m)
 
 
 MODELS = {"nmf": NMF, "mf": MF, "ncf": NCF}

@@ -58,7 +58,9 @@ def main() -> None:
                 {"method": method, "param": param, "seed": 0},
             )
         )
-    per_user = pl.concat(frames, how="diagonal_relaxed")
+    per_user = pl.concat(frames, how="diagonal_relaxed").select(
+        pl.lit(args.dataset).alias("dataset"), pl.lit(args.model).alias("model"), pl.all()
+    )
     summary = summarize(per_user)
     out = Path("data/evaluation") / args.dataset / args.model
     for frame, name in ((per_user, "per_user.parquet"), (summary, "summary.parquet")):

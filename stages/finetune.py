@@ -4,7 +4,8 @@
 
 Reads ``diversity`` and ``finetune`` from params.yaml (``diversity.eps: auto`` is 1/m, the ICLR advice).
 Fine-tunes the pretrained model with each method of ``finetune.methods``, and trains the methods of
-``finetune.scratch_methods`` from a fresh initialisation for ``scratch_epochs`` (runs ``METHOD-scratch-…``).
+``finetune.scratch.methods`` at ``scratch.beta`` from a fresh initialisation, with the settings of
+``finetune.scratch`` overriding the rest (runs ``METHOD-scratch-…``).
 The runs are spread over ``finetune.devices`` (``auto``: every visible GPU, one worker each, else
 ``finetune.cpu_workers`` CPU workers); each run derives its own seed, so the results do not depend on
 the spread. Writes one folder per run under ``models/DATASET/MODEL/runs/`` (selected.pt, final.pt,
@@ -33,23 +34,24 @@ def main() -> None:
     args = parser.parse_args()
     grid = dict(read_params("finetune"))
     methods, betas, seeds = grid.pop("methods"), grid.pop("betas"), grid.pop("seeds")
-    scratch_methods, scratch_epochs = grid.pop("scratch_methods"), grid.pop("scratch_epochs")
+    scratch = dict(grid.pop("scratch"))
+    scratch_methods, scratch_beta = scratch.pop("methods"), scratch.pop("beta")
     devices, cpu_workers = grid.pop("devices"), grid.pop("cpu_workers")
     devices = (
         visible_devices(cpu_workers) if devices == "auto" else [torch.device(d) for d in devices]
     )
     diversity = dict(read_params("diversity"))
     jobs = []
-    regimes = [("finetune", m, grid["epochs"]) for m in methods]
-    regimes += [("scratch", m, scratch_epochs) for m in scratch_methods]
-    for regime, method, epochs in regimes:
-        for beta in [None] if method == "ddt-adaptive" else betas:
+    regimes = [("finetune", m, {}, betas) for m in methods]
+    regimes += [("scratch", m, scratch, [scratch_beta]) for m in scratch_methods]
+    for regime, method, overrides, regime_betas in regimes:
+        for beta in [None] if method == "ddt-adaptive" else regime_betas:
             for seed in seeds:
                 label = method + ("" if regime == "finetune" else "-scratch")
                 name = label + ("" if beta is None else f"-beta{beta}") + f"-seed{seed}"
                 run_seed = derive_seed(seed, args.dataset, args.model, name)
                 options = FinetuneOptions(method=method, beta=0.5 if beta is None else beta,
-                                          seed=run_seed, **grid | {"epochs": epochs})  # fmt: skip
+                                          seed=run_seed, **grid | overrides)  # fmt: skip
                 identity = {"method": label, "param": beta, "seed": seed, "regime": regime}
                 jobs.append((args.dataset, args.model, name, options, diversity, identity))
     logging.info("%d runs on %s", len(jobs), ", ".join(map(str, devices)))

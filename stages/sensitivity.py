@@ -24,15 +24,16 @@ from divlib.ranking import topk_items
 from divlib.train import FinetuneOptions
 from divlib.train.grid import run_grid, visible_devices
 
+SHARED_SETTINGS = ("lr", "batch_size", "users_per_step", "weight_decay", "select", "monitor_users",
+                   "meta_lr", "adaptive_rule")  # fmt: skip  # read from finetune; listed in dvc.yaml
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset")
     dataset = parser.parse_args().dataset
     grid = read_params("sensitivity")
-    settings = {key: value for key, value in read_params("finetune").items()
-                if key not in ("methods", "betas", "seeds", "devices", "cpu_workers", "epochs",
-                                "scratch_methods", "scratch_epochs")}  # fmt: skip
+    settings = {key: read_params("finetune", key) for key in SHARED_SETTINGS}
     jobs = []
     for eps in grid["eps"]:
         for k in grid["ks"]:

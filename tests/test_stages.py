@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,7 +40,8 @@ def project(tmp_path: Path) -> Path:
     params["datasets"], params["models"] = ["synthetic"], ["nmf"]
     params["data"]["options"]["synthetic"] = TINY
     params["pretrain"]["epochs"] = 2
-    params["finetune"] |= {"methods": ["ddt"], "epochs": 1, "batch_size": 512, "scratch_epochs": 1}
+    params["finetune"] |= {"methods": ["ddt"], "betas": [0.5], "epochs": 1, "batch_size": 512}
+    params["finetune"]["scratch"] |= {"epochs": 1, "batch_size": 512, "users_per_step": 20}
     params["sensitivity"] |= {"eps": ["auto", 0.01], "ks": [5], "epochs": 1}
     params["rerank"] |= {"pool": 24, "mmr_lambdas": [0.5], "dpp_thetas": [0.5]}
     params["evaluate"]["ks"] = [5, 10]
@@ -79,6 +81,13 @@ def test_dvc_repro_runs_every_stage_and_then_has_nothing_to_do(project):
     assert sensitivity["eps_setting"].to_list() == ["auto", "0.01"]
     second = run([sys.executable, "-m", "dvc", "repro"], project)
     assert second.returncode == 0 and "Data and pipelines are up to date" in second.stdout
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["finetune"]["betas"] = [0.3]
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    third = run([sys.executable, "-m", "dvc", "repro"], project)
+    ran = {name.split("@")[0] for name in re.findall(r"Running stage '([^']+)'", third.stdout)}
+    assert {"finetune", "evaluate"} <= ran
+    assert not ran & {"download", "prepare", "similarity", "pretrain", "rerank", "sensitivity"}
 
 
 def test_a_bad_parameter_fails_the_stage_with_one_line(project):
