@@ -37,8 +37,8 @@ bench: $(STAMP)
 	$(PY) bench/rerank.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check divlib tests bench stages
-	$(VENV)/bin/ruff format --check divlib tests bench stages
+	$(VENV)/bin/ruff check divlib tests bench stages notebooks
+	$(VENV)/bin/ruff format --check divlib tests bench stages notebooks
 
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro

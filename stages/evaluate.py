@@ -49,7 +49,7 @@ def main() -> None:
     base_scores = _scores(folder / "base.pt", data.positives.shape[0])
     lists = pl.read_parquet(Path("data/rerank") / args.dataset / args.model / "lists.parquet")
     for (method, param), group in lists.group_by("method", "param", maintain_order=True):
-        items = torch.as_tensor(group.sort("user", "rank")["item"].to_numpy()).view(
+        items = torch.tensor(group.sort("user", "rank")["item"].to_numpy()).view(
             base_scores.shape[0], -1
         )
         frames.append(

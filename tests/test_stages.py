@@ -30,7 +30,7 @@ def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A git + DVC repository holding this project's stages and dvc.yaml, set to the synthetic data."""
-    for name in ("stages", "divlib", "dvc.yaml", ".dvcignore"):
+    for name in ("stages", "divlib", "notebooks", "reports/paper", "dvc.yaml", ".dvcignore"):
         source = ROOT / name
         if source.is_dir():  # the stages import the installed divlib; its files are DVC deps here
             shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -40,11 +40,17 @@ def project(tmp_path: Path) -> Path:
     params["datasets"], params["models"] = ["synthetic"], ["nmf"]
     params["data"]["options"]["synthetic"] = TINY
     params["pretrain"]["epochs"] = 2
-    params["finetune"] |= {"methods": ["ddt"], "betas": [0.5], "epochs": 1, "batch_size": 512}
+    params["finetune"] |= {
+        "methods": ["ddt", "ddt-adaptive"],
+        "betas": [0.5],
+        "epochs": 1,
+        "batch_size": 512,
+    }
     params["finetune"]["scratch"] |= {"epochs": 1, "batch_size": 512, "users_per_step": 20}
     params["sensitivity"] |= {"eps": ["auto", 0.01], "ks": [5], "epochs": 1}
     params["rerank"] |= {"pool": 24, "mmr_lambdas": [0.5], "dpp_thetas": [0.5]}
     params["evaluate"]["ks"] = [5, 10]
+    params["tables"]["choose"] |= {"dpp": 0.5}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     for command in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
         assert run(command, tmp_path).returncode == 0
@@ -65,20 +71,41 @@ def test_dvc_repro_runs_every_stage_and_then_has_nothing_to_do(project):
     finetuned = json.loads(
         (project / "metrics" / "synthetic" / "nmf" / "finetune.json").read_text()
     )
-    assert set(finetuned) == {"ddt-beta0.5-seed1", "ddt-scratch-beta0.5-seed1"}
+    assert set(finetuned) == {
+        "ddt-beta0.5-seed1",
+        "ddt-adaptive-seed1",
+        "ddt-scratch-beta0.5-seed1",
+    }
     evaluated = json.loads(
         (project / "metrics" / "synthetic" / "nmf" / "evaluate.json").read_text()
     )
-    assert set(evaluated) == {"base", "ddt-0.5", "ddt-scratch-0.5", "dum", "mmr-0.5", "dpp-0.5"}
+    assert set(evaluated) == {
+        "base",
+        "ddt-0.5",
+        "ddt-adaptive",
+        "ddt-scratch-0.5",
+        "dum",
+        "mmr-0.5",
+        "dpp-0.5",
+    }
     assert evaluated["ddt-0.5"]["dro@10"] > evaluated["base"]["dro@10"]
     per_user = pl.read_parquet(
         project / "data" / "evaluation" / "synthetic" / "nmf" / "per_user.parquet"
     )
-    assert per_user.height == 6 * 2 * TINY["users"]  # runs × ks × users
+    assert per_user.height == 7 * 2 * TINY["users"]  # runs × ks × users
     sensitivity = pl.read_parquet(
         project / "data" / "sensitivity" / "synthetic" / "results.parquet"
     )
     assert sensitivity["eps_setting"].to_list() == ["auto", "0.01"]
+    report = (project / "reports" / "synthetic" / "report.html").read_text()
+    assert "data:image/png;base64," in report and "synthetic" in report
+    figures = sorted((project / "reports" / "synthetic" / "figures").glob("*.png"))
+    assert len(figures) == 6 and all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
+    assert (project / "reports" / "synthetic" / "tables" / "main.tex").is_file()
+    first_bytes = {f.name: f.read_bytes() for f in figures}
+    again = run([sys.executable, "stages/figures.py", "synthetic"], project)
+    assert again.returncode == 0, again.stderr
+    assert first_bytes == {f.name: f.read_bytes() for f in figures}  # byte-stable figures
     second = run([sys.executable, "-m", "dvc", "repro"], project)
     assert second.returncode == 0 and "Data and pipelines are up to date" in second.stdout
     params = yaml.safe_load((project / "params.yaml").read_text())
@@ -86,7 +113,7 @@ def test_dvc_repro_runs_every_stage_and_then_has_nothing_to_do(project):
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     third = run([sys.executable, "-m", "dvc", "repro"], project)
     ran = {name.split("@")[0] for name in re.findall(r"Running stage '([^']+)'", third.stdout)}
-    assert {"finetune", "evaluate"} <= ran
+    assert {"finetune", "evaluate", "figures", "tables", "report"} <= ran
     assert not ran & {"download", "prepare", "similarity", "pretrain", "rerank", "sensitivity"}
 
 
