@@ -23,6 +23,8 @@ KNOWN_PER_WINDOW = 4
 
 _COUNT_SLACK = 1e-6  # relative widening of a float threshold, so rounding can only over-count
 _MARGIN = 1e-6  # certificate margin, in rank units; above torchsort's 1e-9 block-merging tolerance
+_BAND_RATIO = 1.25  # ratio of successive distance bands in the tail bound
+_TAIL_CHUNK = 1 << 22  # scores per chunk of rows in the tail bound (a few float64 copies each)
 
 TAIL_MASS = 1e-12
 """Bound on the membership mass, relative to k, that ``top_m="auto"`` may leave outside the window."""
@@ -99,7 +101,8 @@ def ddro(
         ``g + μ + z̃_M − (M + 1) ≥ 0``, where g is the gap between the M-th and (M+1)-th best scores in
         units of ε, z̃_M the window's soft rank of the M-th best item, and μ the smallest running mean of
         ``d_t − t`` over the items below (d_t: their distance to the (M+1)-th best, in units of ε). μ is
-        read exactly over the next 3M items, and counts over the row bound the rest. Rows that fail (a
+        read exactly over the next 3M items; one pass counting the rest by distance band bounds it
+        beyond (it certifies nearly every row that is in fact exact). Rows that fail (a
         near-tie at the boundary, or ε large against the score spacing) are redone with a window of 2M,
         then over the whole catalogue, as is every row under "kl"; the result never silently differs. Items outside the window then have soft ranks ≥ M + 1, so the
         membership mass left out is below ``(m − M)·σ((k + offset − M − 1)/τ)``.
@@ -161,14 +164,16 @@ def _ddro_window(
 def _window_is_exact(
     scores: torch.Tensor, best: torch.Tensor, last_rank: torch.Tensor, window: int, eps: float
 ) -> torch.Tensor:
-    """Per row: does no PAV block of the full "l2" soft rank straddle the window boundary?
+    r"""Per row: does no PAV block of the full "l2" soft rank straddle the window boundary?
 
-    In units of ε, with d_t the distance of the (M+1+t)-th best item below the (M+1)-th best, the block
-    boundary holds iff ``g + min_n mean(d_t − t, t < n) + z̃_M − (M + 1) >= 0``. The P items read exactly
-    give the running means for n <= P; they are the minimum over all n if ``d_t >= t`` for t >= P
-    (checked by :func:`_spread_below`). The margin must exceed ``_MARGIN``: torchsort's backward pass
-    merges blocks whose values are within 1e-9, so a zero margin gives the same ranks but not the same
-    gradient.
+    In units of ε, with d_t the distance of the (M+1+t)-th best item below the (M+1)-th best and
+    c = g + z̃_M − (M + 1) − margin, the block boundary holds iff
+
+    .. math:: S(n) = \sum_{t<n} (d_t - t) + c\,n > 0 \quad \text{for every } n \ge 1.
+
+    The P items read exactly give S(n) for n <= P; beyond, :func:`_tail_is_spread` bounds it from
+    below. The margin must exceed ``_MARGIN``: torchsort's backward pass merges blocks whose values are
+    within 1e-9, so a zero margin gives the same ranks but not the same gradient.
 
     Args:
         scores: ``(B, m)`` detached scores (excluded items already pushed below).
@@ -178,56 +183,62 @@ def _window_is_exact(
     """
     below, rest = best.shape[1] - window, scores.shape[1] - window
     scaled = best.double() / eps  # θ = score / ε
-    gap = scaled[:, window - 1] - scaled[:, window]  # g >= 0
+    slope = scaled[:, window - 1] - scaled[:, window] + last_rank.double() - (window + 1) - _MARGIN
     steps = torch.arange(below, dtype=scaled.dtype, device=scaled.device)
     drift = (scaled[:, window : window + 1] - scaled[:, window:]) - steps  # d_t - t, (B, P)
-    running_mean = drift.cumsum(dim=1) / (steps + 1)
-    exact = gap + running_mean.amin(dim=1) + last_rank.double() - (window + 1) > _MARGIN
+    exact = (drift.cumsum(dim=1) + slope[:, None] * (steps + 1)).amin(dim=1) > 0
     if below == rest:
         return exact  # every item was read
-    reach = scaled[:, window] - scaled[:, -1]  # d_P: items not read lie at least this far down
-    unsure = exact & (reach < rest)
-    if unsure.any():
-        rows = unsure.nonzero().flatten()
-        exact[rows] = _spread_below(
-            scores[rows], best[rows, window], reach[rows].clamp_min(below), window, eps
-        )
+    reach = scaled[:, window] - scaled[:, -1]  # d_{P-1}: items not read lie further down
+    rising = reach - (rest - 1) + slope >= 0  # then every later increment d_t - t + c is >= 0
+    known = drift.sum(dim=1) + slope * below  # S(P)
+    unsure = (exact & ~rising).nonzero().flatten()
+    for rows in unsure.split(max(1, _TAIL_CHUNK // scores.shape[1])) if unsure.numel() else ():
+        exact[rows] = _tail_is_spread(
+            scores[rows], best[rows, window], reach[rows], known[rows], slope[rows], window, below, eps
+        )  # fmt: skip
     return exact
 
 
-def _spread_below(
-    scores: torch.Tensor, boundary: torch.Tensor, known: torch.Tensor, window: int, eps: float
+def _tail_is_spread(
+    scores: torch.Tensor,
+    boundary: torch.Tensor,
+    reach: torch.Tensor,
+    known: torch.Tensor,
+    slope: torch.Tensor,
+    window: int,
+    below: int,
+    eps: float,
 ) -> torch.Tensor:
-    """Per row: at most t items lie within t·ε below the boundary score, for every t in (known, m − M).
+    """Per row: S(n) > 0 for every n in (P, m − M], from lower bounds on the unread d_t.
 
-    Up to ``known`` = max(P, d_P) this holds by construction. Beyond it, one count C of the items within
-    (m − M)·ε suffices when C <= known; rows where it does not are checked along a doubling chain,
-    N(T_1) <= known, N(T_{j+1}) <= T_j with T_j = min(2^j·known, m − M) (N is non-decreasing).
+    One pass counts the items by distance band below the boundary, x_j = u·ρ^j with u = max(d_{P−1}, 1).
+    With N(x) the number of items below the window within x·ε: d_t >= d_{P−1} for t >= P, and
+    d_t >= x_j for t >= N(x_j). On each stretch where the bound is one constant the increments
+    (bound − t + c) of S decrease, so S is concave there and its minimum lies at a stretch's end:
+    S is checked at every N(x_j) and at m − M. Counts round towards more items, lowering the bound.
+
+    Args:
+        scores: ``(R, m)`` all scores; boundary: ``(R,)`` the (M+1)-th best; reach: ``(R,)`` d_{P−1};
+        known: ``(R,)`` S(P); slope: ``(R,)`` c; window: M; below: P.
     """
-    rest = scores.shape[1] - window
-    ok = _count_within(scores, boundary, torch.full_like(known, rest), window, eps) <= known
-    if ok.all():
-        return ok
-    rows = (~ok).nonzero().flatten()
-    scores, boundary, limit = scores[rows], boundary[rows], known[rows]
-    chain_ok = torch.ones_like(rows, dtype=torch.bool)
-    while True:
-        step = torch.minimum(2 * limit, torch.full_like(limit, rest))
-        chain_ok &= _count_within(scores, boundary, step, window, eps) <= limit
-        if (step >= rest).all() or not chain_ok.any():
-            break
-        limit = step
-    ok[rows] = chain_ok
-    return ok
-
-
-def _count_within(
-    scores: torch.Tensor, boundary: torch.Tensor, distance: torch.Tensor, window: int, eps: float
-) -> torch.Tensor:
-    """Per row: the number of items below the window within ``distance``·ε of the boundary score."""
-    threshold = (boundary.double() - distance * eps).to(scores.dtype)
-    threshold = threshold - threshold.abs() * _COUNT_SLACK  # round towards counting more
-    return (scores > threshold[:, None]).sum(dim=1, dtype=torch.int32) - window
+    rows, rest = scores.shape[0], scores.shape[1] - window
+    unit = reach.clamp_min(1.0)
+    bands = math.ceil(math.log(rest / unit.min().item()) / math.log(_BAND_RATIO)) + 1
+    distance = (boundary.double()[:, None] - scores.double()) / eps  # d of every item, (R, m)
+    distance = distance - distance.abs() * _COUNT_SLACK  # round towards counting more
+    ratio = torch.log(distance.clamp_min(1e-300) / unit[:, None]) / math.log(_BAND_RATIO)
+    band = (ratio - _COUNT_SLACK).floor().add(1).clamp(0, bands).long()  # first j with d < x_j
+    counts = torch.zeros(rows, bands + 1, dtype=torch.float64, device=scores.device)
+    counts.scatter_add_(1, band, torch.ones_like(distance))
+    starts = (counts.cumsum(dim=1)[:, :bands] - window).clamp(below, rest)  # N(x_j), j < bands
+    first = torch.cat([starts.new_full((rows, 1), below), starts], dim=1)  # stretch starts
+    ends = torch.cat([starts, starts.new_full((rows, 1), rest)], dim=1)
+    powers = _BAND_RATIO ** torch.arange(bands, dtype=torch.float64, device=scores.device)
+    level = torch.cat([reach[:, None], unit[:, None] * powers], dim=1)  # the bound on each stretch
+    length = ends - first
+    gain = (level + slope[:, None]) * length - (ends * (ends - 1) - first * (first - 1)) / 2
+    return (known[:, None] + gain.cumsum(dim=1)).amin(dim=1) > 0
 
 
 def _window_size(top_m, *, k: int, tau: float, offset: float, m: int) -> int | None:

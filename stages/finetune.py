@@ -9,8 +9,8 @@ Fine-tunes the pretrained model with each method of ``finetune.methods``, and tr
 The runs are spread over ``finetune.devices`` (``auto``: every visible GPU, one worker each, else
 ``finetune.cpu_workers`` CPU workers); each run derives its own seed, so the results do not depend on
 the spread. Writes one folder per run under ``models/DATASET/MODEL/runs/`` (selected.pt, final.pt,
-steps.parquet, epochs.parquet, run.json with method, param = β, seed) and ``metrics/DATASET/MODEL/finetune.json`` (DRO@k before and
-after each run).
+steps.parquet, epochs.parquet, run.json with method, param = β, seed, the settings) and
+``metrics/DATASET/MODEL/finetune.json`` (per run: DRO@k before and after, validation MSE).
 """
 
 import argparse
@@ -72,7 +72,7 @@ def main() -> None:
             result.steps.write_parquet(out / name / "steps.parquet")
             result.epochs.write_parquet(out / name / "epochs.parquet")
             write_json(identity | record | {"options": options.__dict__}, out / name / "run.json")
-            summary[name] = record
+            summary[name] = {key: value for key, value in record.items() if key != "diversity"}
             logging.info("%s: %s", name, record)
     write_json(summary, Path("metrics") / args.dataset / args.model / "finetune.json")
 
