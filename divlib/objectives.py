@@ -190,9 +190,13 @@ def _window_is_exact(
     if below == rest:
         return exact  # every item was read
     reach = scaled[:, window] - scaled[:, -1]  # d_{P-1}: items not read lie further down
-    rising = reach - (rest - 1) + slope >= 0  # then every later increment d_t - t + c is >= 0
     known = drift.sum(dim=1) + slope * below  # S(P)
-    unsure = (exact & ~rising).nonzero().flatten()
+    unsure = exact.nonzero().flatten()
+    if unsure.numel():
+        # Quick pass: S(1) = c > 0, so S rises beyond P if d_t >= t there, which holds when at most
+        # max(P, d_{P-1}) items lie within (m − M)·ε of the boundary. The rest get the banded bound.
+        within = _count_within(scores[unsure], best[unsure, window], rest, eps) - window
+        unsure = unsure[within > reach[unsure].clamp_min(below)]
     for rows in unsure.split(max(1, _TAIL_CHUNK // scores.shape[1])) if unsure.numel() else ():
         exact[rows] = _tail_is_spread(
             scores[rows], best[rows, window], reach[rows], known[rows], slope[rows], window, below, eps
@@ -239,6 +243,15 @@ def _tail_is_spread(
     length = ends - first
     gain = (level + slope[:, None]) * length - (ends * (ends - 1) - first * (first - 1)) / 2
     return (known[:, None] + gain.cumsum(dim=1)).amin(dim=1) > 0
+
+
+def _count_within(
+    scores: torch.Tensor, boundary: torch.Tensor, distance: float, eps: float
+) -> torch.Tensor:
+    """Per row: the number of scores above ``boundary − distance·ε``, rounded towards more."""
+    threshold = (boundary.double() - distance * eps).to(scores.dtype)
+    threshold = threshold - threshold.abs() * _COUNT_SLACK
+    return (scores > threshold[:, None]).sum(dim=1)
 
 
 def _window_size(top_m, *, k: int, tau: float, offset: float, m: int) -> int | None:
