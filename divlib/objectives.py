@@ -23,6 +23,7 @@ KNOWN_PER_WINDOW = 4
 
 _COUNT_SLACK = 1e-6  # relative widening of a float threshold, so rounding can only over-count
 _MARGIN = 1e-6  # certificate margin, in rank units; above torchsort's 1e-9 block-merging tolerance
+_ROUNDING = 8.0  # the margin also covers this many units of rounding in θ = score / ε and the ranks
 _BAND_RATIO = 1.25  # ratio of successive distance bands in the tail bound
 _TAIL_CHUNK = 1 << 22  # scores per chunk of rows in the tail bound (a few float64 copies each)
 
@@ -173,7 +174,9 @@ def _window_is_exact(
 
     The P items read exactly give S(n) for n <= P; beyond, :func:`_tail_is_spread` bounds it from
     below. The margin must exceed ``_MARGIN``: torchsort's backward pass merges blocks whose values are
-    within 1e-9, so a zero margin gives the same ranks but not the same gradient.
+    within 1e-9, so a zero margin gives the same ranks but not the same gradient; and it grows with the
+    rounding of the scores' dtype, since torchsort computes θ and the ranks in it (in float32 at
+    θ ≈ 10⁴, a near-tie 1e-4 above the boundary is an exact tie there).
 
     Args:
         scores: ``(B, m)`` detached scores (excluded items already pushed below).
@@ -183,7 +186,11 @@ def _window_is_exact(
     """
     below, rest = best.shape[1] - window, scores.shape[1] - window
     scaled = best.double() / eps  # θ = score / ε
-    slope = scaled[:, window - 1] - scaled[:, window] + last_rank.double() - (window + 1) - _MARGIN
+    rounding = (
+        _ROUNDING * torch.finfo(best.dtype).eps * (scaled.abs().amax(dim=1) + scores.shape[1])
+    )
+    margin = _MARGIN + rounding  # torchsort works in the scores' dtype: near-ties may merge there
+    slope = scaled[:, window - 1] - scaled[:, window] + last_rank.double() - (window + 1) - margin
     steps = torch.arange(below, dtype=scaled.dtype, device=scaled.device)
     drift = (scaled[:, window : window + 1] - scaled[:, window:]) - steps  # d_t - t, (B, P)
     exact = (drift.cumsum(dim=1) + slope[:, None] * (steps + 1)).amin(dim=1) > 0

@@ -26,6 +26,8 @@ from divlib.models import build_model, load_model, save_model
 from divlib.train import DiversityOptions, FinetuneOptions, finetune
 from divlib.train.grid import run_grid, visible_devices
 
+GRID_KEYS = ("methods", "betas", "seeds", "scratch", "devices", "cpu_workers")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -33,10 +35,11 @@ def main() -> None:
     parser.add_argument("model")
     args = parser.parse_args()
     grid = dict(read_params("finetune"))
-    methods, betas, seeds = grid.pop("methods"), grid.pop("betas"), grid.pop("seeds")
-    scratch = dict(grid.pop("scratch"))
+    methods, betas, seeds = grid["methods"], grid["betas"], grid["seeds"]
+    scratch = dict(grid["scratch"])
     scratch_methods, scratch_beta = scratch.pop("methods"), scratch.pop("beta")
-    devices, cpu_workers = grid.pop("devices"), grid.pop("cpu_workers")
+    devices, cpu_workers = grid["devices"], grid["cpu_workers"]
+    settings = run_settings(grid)
     devices = (
         visible_devices(cpu_workers) if devices == "auto" else [torch.device(d) for d in devices]
     )
@@ -51,7 +54,7 @@ def main() -> None:
                 name = label + ("" if beta is None else f"-beta{beta}") + f"-seed{seed}"
                 run_seed = derive_seed(seed, args.dataset, args.model, name)
                 options = FinetuneOptions(method=method, beta=0.5 if beta is None else beta,
-                                          seed=run_seed, **grid | overrides)  # fmt: skip
+                                          seed=run_seed, **settings | overrides)  # fmt: skip
                 identity = {"method": label, "param": beta, "seed": seed, "regime": regime}
                 jobs.append((args.dataset, args.model, name, options, diversity, identity))
     logging.info("%d runs on %s", len(jobs), ", ".join(map(str, devices)))
@@ -75,6 +78,11 @@ def main() -> None:
             summary[name] = {key: value for key, value in record.items() if key != "diversity"}
             logging.info("%s: %s", name, record)
     write_json(summary, Path("metrics") / args.dataset / args.model / "finetune.json")
+
+
+def run_settings(section: dict) -> dict:
+    """The ``finetune`` section without the grid and its placement: the settings of every run."""
+    return {key: value for key, value in section.items() if key not in GRID_KEYS}
 
 
 def run_one(job: tuple, device: torch.device) -> tuple:

@@ -181,3 +181,37 @@ def test_window_certificate_is_never_wrong_and_seldom_too_cautious(gen, kind):
         error = (soft_rank(scores, eps=eps).gather(1, top.indices) - ranks).abs().amax(dim=1)
         assert not (certified & (error > 1e-9)).any()
         assert certified.sum() >= 0.9 * (error < 1e-9).sum() - 2
+
+
+def test_window_certificate_allows_for_float32_rounding(gen):
+    # Near-ties placed just outside the float64 critical distance below the window are exact ties in
+    # float32 at θ = score/ε ≈ 6000, where torchsort pools them: a certified row must not couple its
+    # window to the items below it, in value or gradient.
+    from divlib.objectives import _window_is_exact, _window_size
+    from divlib.ranking import soft_rank
+
+    m, eps = 1682, 1 / 1682
+    window = _window_size("auto", k=10, tau=1.0, offset=0.0, m=m)
+    scores = (
+        (3.5 + 0.5 * torch.randn(256, m, generator=gen, dtype=torch.float64))
+        .sort(dim=1, descending=True)
+        .values
+    )
+    jitter = 3e-3 * torch.rand(256, 1, generator=gen, dtype=torch.float64)
+    scores[:, window : window + 3] = scores[:, window - 1 : window] - (2 + jitter) * eps
+    scores[:, window + 3 :] = scores[:, window + 3 :].clamp_max(
+        scores[:, window : window + 1] - 5 * eps
+    )
+    scores = scores.float()
+    top = scores.topk(window, dim=1)
+    ranks = soft_rank(top.values, eps=eps)
+    certified = _window_is_exact(
+        scores, scores.topk(4 * window, dim=1).values, ranks[:, -1], window, eps
+    )
+    leaf = scores.clone().requires_grad_()
+    full = soft_rank(leaf, eps=eps).gather(1, top.indices)
+    full.sum().backward()
+    outside = torch.ones_like(scores, dtype=torch.bool).scatter_(1, top.indices, False)
+    coupled = (leaf.grad.abs() * outside).amax(dim=1) > 0
+    differs = (full.detach() - ranks).abs().amax(dim=1) > 1e-7
+    assert not (certified & (coupled | differs)).any()

@@ -106,6 +106,17 @@ def test_dvc_repro_runs_every_stage_and_then_has_nothing_to_do(project):
     again = run([sys.executable, "stages/figures.py", "synthetic"], project)
     assert again.returncode == 0, again.stderr
     assert first_bytes == {f.name: f.read_bytes() for f in figures}  # byte-stable figures
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                "--master-port", "29517", "stages/finetune_distributed.py", "synthetic", "nmf", "ddt",
+                "0.5", "1"]  # fmt: skip
+    distributed = run(torchrun, project)
+    assert distributed.returncode == 0, distributed.stderr
+    ddp = json.loads(
+        (project / "data/distributed/synthetic/nmf/ddt-beta0.5-seed1/run.json").read_text()
+    )
+    serial = finetuned["ddt-beta0.5-seed1"]
+    assert ddp["world_size"] == 2 and abs(ddp["val_mse"] - serial["val_mse"]) < 1e-4
+    assert abs(ddp["dro_after"] - serial["dro_after"]) < 1e-3  # the same run, on two gloo processes
     second = run([sys.executable, "-m", "dvc", "repro"], project)
     assert second.returncode == 0 and "Data and pipelines are up to date" in second.stdout
     params = yaml.safe_load((project / "params.yaml").read_text())
