@@ -59,3 +59,12 @@ def check_positive(name: str, value: float) -> float:
     if value == float("inf"):
         raise DivlibError(f"{name} must be finite; got {value!r}")
     return float(value)
+
+
+def check_range(name: str, value, low: float, high: float | None = None, *, closed: bool = True):
+    """``value`` must be a number in [low, high] (or > low when ``closed`` is False)."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    ok = ok and (value >= low if closed else value > low) and (high is None or value <= high)
+    if not ok:
+        bounds = f"[{low}, {high}]" if high is not None else (f">= {low}" if closed else f"> {low}")
+        raise DivlibError(f"{name} must be a number {bounds}; got {value!r}")

@@ -12,6 +12,7 @@ import torch
 
 from divlib._validate import check_exclude, check_scores
 from divlib.errors import DivlibError
+from divlib.metrics import list_diversity
 from divlib.ranking import push_excluded_below, soft_rank, soft_topk, topk_items, topk_membership
 from divlib.similarity import ItemDistance, as_item_distance
 
@@ -56,9 +57,7 @@ def dro(
     if isinstance(k, int) and not isinstance(k, bool) and k < 2:
         raise DivlibError(f"k must be >= 2 for a pairwise diversity; got {k}")
     distance = as_item_distance(distance)
-    items = topk_items(scores, k=k, start=start, exclude=exclude)  # (B, k)
-    ones = scores.new_ones(items.shape)
-    return distance.pair_sum(ones, items=items) / (k * (k - 1))
+    return list_diversity(topk_items(scores, k=k, start=start, exclude=exclude), distance)
 
 
 def ddro(
@@ -202,7 +201,7 @@ def _window_is_exact(
     if unsure.numel():
         # Quick pass: S(1) = c > 0, so S rises beyond P if d_t >= t there, which holds when at most
         # max(P, d_{P-1}) items lie within (m − M)·ε of the boundary. The rest get the banded bound.
-        within = _count_within(scores[unsure], best[unsure, window], rest, eps) - window
+        within = _count_within(scores[unsure], best[unsure, window], rest, window, eps)
         unsure = unsure[within > reach[unsure].clamp_min(below)]
     for rows in unsure.split(max(1, _TAIL_CHUNK // scores.shape[1])) if unsure.numel() else ():
         exact[rows] = _tail_is_spread(
@@ -253,12 +252,12 @@ def _tail_is_spread(
 
 
 def _count_within(
-    scores: torch.Tensor, boundary: torch.Tensor, distance: float, eps: float
+    scores: torch.Tensor, boundary: torch.Tensor, distance: float, window: int, eps: float
 ) -> torch.Tensor:
-    """Per row: the number of scores above ``boundary − distance·ε``, rounded towards more."""
+    """Per row: the number of items below the window within ``distance``·ε of the boundary score."""
     threshold = (boundary.double() - distance * eps).to(scores.dtype)
-    threshold = threshold - threshold.abs() * _COUNT_SLACK
-    return (scores > threshold[:, None]).sum(dim=1)
+    threshold = threshold - threshold.abs() * _COUNT_SLACK  # round towards counting more
+    return (scores > threshold[:, None]).sum(dim=1, dtype=torch.int32) - window
 
 
 def _window_size(top_m, *, k: int, tau: float, offset: float, m: int) -> int | None:

@@ -22,7 +22,13 @@ over users; it computes on the device of its inputs and is deterministic.
 
 import torch
 
-from divlib._validate import check_candidates, check_count, check_exclude, check_scores
+from divlib._validate import (
+    check_candidates,
+    check_count,
+    check_exclude,
+    check_range,
+    check_scores,
+)
 from divlib.errors import DivlibError
 
 
@@ -70,7 +76,7 @@ def mmr(relevance: torch.Tensor, similarity: torch.Tensor, k: int, lam: float) -
         ``(B, k)`` int64 candidate positions in selection order.
     """
     _check(relevance, similarity, k)
-    _check_range("lam", lam, closed_above=True)
+    check_range("lam", lam, 0.0, 1.0)
     similarity = similarity.to(relevance.dtype).contiguous()
     base = lam * _min_max(relevance)
     pick = relevance.max(dim=1).indices
@@ -178,7 +184,9 @@ def dpp(
             )
         quality = relevance
     else:
-        _check_range("theta", theta, closed_above=False)
+        check_range("theta", theta, 0.0, 1.0)
+        if theta == 1:
+            raise DivlibError("theta must be below 1 (α = θ/(2(1−θ)) is infinite there); got 1")
         alpha = theta / (2 * (1 - theta))
         quality = torch.exp(alpha * (_min_max(relevance) - 1))
     similarity = similarity.to(relevance.dtype).contiguous()
@@ -252,11 +260,3 @@ def _check(relevance: torch.Tensor, pairwise: torch.Tensor, k: int) -> None:
             f"k = {k} exceeds the N = {n} candidates per user; lower k or pass a pool of at least "
             f"k candidates (candidate_pool(..., n=k) or more)"
         )
-
-
-def _check_range(name: str, value: float, *, closed_above: bool) -> None:
-    """value in [0, 1] (closed_above) or [0, 1)."""
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if not (number and (0 <= value <= 1 if closed_above else 0 <= value < 1)):
-        interval = "[0, 1]" if closed_above else "[0, 1)"
-        raise DivlibError(f"{name} must be a number in {interval}; got {value!r}")

@@ -92,3 +92,13 @@ def load_evaluation(dataset: str):
         test_ratings=test_ratings,
     )
     return data, train.seen() | val.seen()
+
+
+def long_lists(lists: torch.Tensor) -> pl.DataFrame:
+    """``(n_users, K)`` ranked item lists as rows (user, rank, item), rank 1 first."""
+    users, length = lists.shape
+    return pl.DataFrame({
+        "user": torch.arange(users).repeat_interleave(length).numpy(),
+        "rank": torch.arange(1, length + 1).repeat(users).numpy(),
+        "item": lists.flatten().numpy(),
+    })  # fmt: skip

@@ -37,16 +37,15 @@ def main() -> None:
     start = time.perf_counter()
     data, never = load_evaluation(args.dataset)
     folder = Path("models") / args.dataset / args.model
+    base_scores = _scores(folder / "base.pt", never.shape[0])
     frames = [
-        _model_rows(
-            folder / "base.pt", {"method": "base", "param": None, "seed": 0}, data, never, ks
-        )
+        _model_rows(base_scores, {"method": "base", "param": None, "seed": 0}, data, never, ks)
     ]
     for run in sorted((folder / "runs").iterdir()):
         identity = json.loads((run / "run.json").read_text())
         identity = {key: identity[key] for key in ("method", "param", "seed")}
-        frames.append(_model_rows(run / "selected.pt", identity, data, never, ks))
-    base_scores = _scores(folder / "base.pt", data.positives.shape[0])
+        scores = _scores(run / "selected.pt", never.shape[0])
+        frames.append(_model_rows(scores, identity, data, never, ks))
     lists = pl.read_parquet(Path("data/rerank") / args.dataset / args.model / "lists.parquet")
     for (method, param), group in lists.group_by("method", "param", maintain_order=True):
         items = torch.tensor(group.sort("user", "rank")["item"].to_numpy()).view(
@@ -79,9 +78,8 @@ def _scores(checkpoint: Path, n_users: int) -> torch.Tensor:
     return model.score_all(torch.arange(n_users))
 
 
-def _model_rows(checkpoint: Path, identity: dict, data, never, ks) -> pl.DataFrame:
+def _model_rows(scores: torch.Tensor, identity: dict, data, never, ks) -> pl.DataFrame:
     """Per-user metrics of a model's own ranking (and the paper's test-item HR/Precision/Recall)."""
-    scores = _scores(checkpoint, never.shape[0])
     items = topk_items(scores, k=2 * max(ks), exclude=never)
     return _tag(
         evaluate_lists(items, scores.gather(1, items), data, ks=ks, scores=scores), identity

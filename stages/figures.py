@@ -25,13 +25,14 @@ from typing import NamedTuple
 
 import polars as pl
 import torch
-from common import load_splits, main_guard, read_params
+from common import load_splits, long_lists, main_guard, read_params
 
 from divlib import plots
 from divlib.errors import DivlibError
 from divlib.io import atomic_path
 from divlib.models import load_model
 from divlib.ranking import topk_items
+from divlib.tables import frame_table, to_markdown
 
 CASE_MODEL, CASE_BETA, CASE_SEED = "nmf", 0.5, 1
 
@@ -152,7 +153,7 @@ def _write_case_study(case: Case, dataset: str, k: int, path: Path) -> None:
         f" before and after {case.run.name}"
     )
     with atomic_path(path) as temporary:
-        temporary.write_text(f"{heading}\n\n{_markdown(table)}")
+        temporary.write_text(to_markdown(frame_table(table, caption=heading)))
     logging.info("case_study: %s (user %d)", path, user)
 
 
@@ -176,23 +177,9 @@ def _top_lists(checkpoint: Path, never: torch.Tensor, k: int, items: pl.DataFram
     """Every user's top-k of a model: user, rank, item, categories."""
     model, _ = load_model(checkpoint)
     top = topk_items(model.score_all(torch.arange(never.shape[0])), k=k, exclude=never)
-    lists = pl.DataFrame(
-        {
-            "user": torch.arange(top.shape[0]).repeat_interleave(k).numpy(),
-            "rank": torch.arange(1, k + 1).repeat(top.shape[0]).numpy(),
-            "item": top.flatten().numpy(),
-        }
-    )
-    return lists.join(
+    return long_lists(top).join(
         items.select(pl.col("item").cast(pl.Int64), "categories"), on="item", how="left"
     )
-
-
-def _markdown(table: pl.DataFrame) -> str:
-    """A GitHub Markdown table of ``table``, every cell as text, ``|`` escaped."""
-    cells = [[str(value).replace("|", r"\|") for value in row] for row in table.iter_rows()]
-    lines = [table.columns, ["---"] * table.width, *cells]
-    return "".join("| " + " | ".join(line) + " |\n" for line in lines)
 
 
 def _write_series(frame: pl.DataFrame, keys: list[str], folder: Path) -> None:

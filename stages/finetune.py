@@ -61,11 +61,11 @@ def main() -> None:
     results = run_grid(run_one, jobs, devices)
     base = Path("models") / args.dataset / args.model
     summary = {}
+    model, _ = load_model(base / "base.pt")  # the architecture the run states are loaded into
     with atomic_path(base / "runs") as out:
         for (_, _, name, options, _, identity), (result, config, record) in zip(
             jobs, results, strict=True
         ):
-            model, _ = load_model(base / "base.pt")
             for state, file in (
                 (result.selected_state, "selected.pt"),
                 (result.final_state, "final.pt"),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 import torch
-from common import load_evaluation, main_guard, read_params
+from common import load_evaluation, long_lists, main_guard, read_params
 
 from divlib.io import atomic_path
 from divlib.models import load_model
@@ -62,14 +62,9 @@ def main() -> None:
 
 def _long(method: str, param: float | None, lists: torch.Tensor) -> pl.DataFrame:
     """``(n_users, K)`` lists as rows (method, param, user, rank, item), rank 1 = first selected."""
-    users, length = lists.shape
-    return pl.DataFrame({
-        "method": method,
-        "param": pl.Series([param] * users * length, dtype=pl.Float64),
-        "user": torch.arange(users).repeat_interleave(length).numpy(),
-        "rank": torch.arange(1, length + 1).repeat(users).numpy(),
-        "item": lists.flatten().numpy(),
-    })  # fmt: skip
+    return long_lists(lists).select(
+        pl.lit(method).alias("method"), pl.lit(param, dtype=pl.Float64).alias("param"), pl.all()
+    )
 
 
 if __name__ == "__main__":

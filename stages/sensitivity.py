@@ -46,13 +46,15 @@ def main() -> None:
     logging.info("%d sensitivity runs", len(jobs))
     results = run_grid(run_one, jobs, visible_devices(read_params("finetune", "cpu_workers")))
     model, _ = load_model(Path("models") / dataset / grid["model"] / "base.pt")
+    (train,) = load_splits(dataset, "train")
+    seen = train.seen()
     rows = []
     for job, (result, _, record) in zip(jobs, results, strict=True):
         model.load_state_dict(result.selected_state)
         rows.append({
             "eps": float(record["diversity"]["eps"]), "eps_setting": str(job[5]["eps"]),
             "k": job[5]["k"], "dro": record["dro_after"], "dro_before": record["dro_before"],
-            "relevance": _relevance_share(model, dataset, job[5]["k"]), "val_mse": record["val_mse"],
+            "relevance": _relevance_share(model, seen, job[5]["k"]), "val_mse": record["val_mse"],
         })  # fmt: skip
     frame = pl.DataFrame(rows)
     with atomic_path(Path("data/sensitivity") / dataset / "results.parquet") as temporary:
@@ -65,11 +67,10 @@ def main() -> None:
 
 
 @torch.no_grad()
-def _relevance_share(model, dataset: str, k: int) -> float:
-    """Mean over users of the paper's predicted relevance share of the top-k."""
-    (train,) = load_splits(dataset, "train")
-    scores = model.score_all(torch.arange(train.n_users))
-    items = topk_items(scores, k=k, exclude=train.seen())
+def _relevance_share(model, seen: torch.Tensor, k: int) -> float:
+    """Mean over users of the paper's predicted relevance share of the top-k, ``seen`` items excluded."""
+    scores = model.score_all(torch.arange(seen.shape[0]))
+    items = topk_items(scores, k=k, exclude=seen)
     return round(float(predicted_relevance_share(scores.gather(1, items)).mean()), 6)
 
 

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 import torch
 
-from divlib import DivlibError, dro
+from divlib import DivlibError
 from divlib.evaluation import EvaluationData, evaluate_lists, summarize
 from divlib.metrics import (
     average_popularity,
@@ -86,18 +86,22 @@ def evaluation_data(gen, users=5, items=30):
     )  # fmt: skip
 
 
-def test_evaluate_lists_windows_match_dro_with_start(gen):
+def test_evaluate_lists_windows_are_ranks_1_to_k_and_k_plus_1_to_2k(gen):
     data = evaluation_data(gen)
     scores = torch.randn(5, 30, generator=gen)
     lists = scores.topk(8, dim=1).indices
     frame = evaluate_lists(lists, scores.gather(1, lists), data, ks=[2, 4], scores=scores)
     assert frame.height == 10 and frame["k"].to_list() == [2] * 5 + [4] * 5
+    matrix, order = data.distance.dense(), scores.argsort(dim=1, descending=True).tolist()
     for k in (2, 4):
         rows = frame.filter(pl.col("k") == k)
-        distance = data.distance
-        assert rows["dro"].to_numpy() == pytest.approx(dro(scores, distance=distance, k=k).numpy())
-        beyond = dro(scores, distance=distance, k=k, start=k).numpy()
-        assert rows["dro_beyond"].to_numpy() == pytest.approx(beyond)
+        for column, ranks in (("dro", range(k)), ("dro_beyond", range(k, 2 * k))):
+            brute = [
+                sum(matrix[row[i], row[j]].item() for i in ranks for j in ranks if i != j)
+                / (k * (k - 1))
+                for row in order
+            ]  # the mean distance over distinct pairs of the window, by loops
+            assert rows[column].to_list() == pytest.approx(brute)
     with pytest.raises(DivlibError, match="needs 10"):
         evaluate_lists(lists, scores.gather(1, lists), data, ks=[5])
 

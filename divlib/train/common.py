@@ -52,15 +52,6 @@ def check_finite(loss: torch.Tensor, *, step: int, last_good: dict | None, epoch
         )
 
 
-def check_range(name: str, value, low: float, high: float | None = None, *, closed: bool = True):
-    """``value`` must be a number in [low, high] (or > low when ``closed`` is False)."""
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    ok = ok and (value >= low if closed else value > low) and (high is None or value <= high)
-    if not ok:
-        bounds = f"[{low}, {high}]" if high is not None else (f">= {low}" if closed else f"> {low}")
-        raise DivlibError(f"{name} must be a number {bounds}; got {value!r}")
-
-
 def check_count(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise DivlibError(f"{name} must be an int >= 1; got {value!r}")

@@ -37,6 +37,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.func import functional_call
 
+from divlib._validate import check_range
 from divlib.errors import DivlibError
 from divlib.objectives import ddro, dro
 from divlib.similarity import ItemDistance
@@ -45,7 +46,6 @@ from divlib.train.common import (
     TrainResult,
     check_count,
     check_finite,
-    check_range,
     mean_squared_error,
     snapshot,
 )
@@ -208,10 +208,9 @@ def _ddt_step(model, optimizer, ratings, users, totals, options, losses) -> dict
     parameters = [p for p in model.parameters() if p.requires_grad]
     losses = _all_sum(torch.stack([mse.detach(), soft_diversity.detach()]))
     record = {"mse": float(losses[0]), "ddro": float(losses[1])}
-    if torch.isfinite(losses.sum()):
-        record["dro"] = float(_all_sum(hard_diversity(scores.detach(), users, totals[1])))
     if not torch.isfinite(losses.sum()):
         return record | {"beta": options.beta, "loss": losses.sum()}
+    record["dro"] = float(_all_sum(hard_diversity(scores.detach(), users, totals[1])))
     if options.method == "ddt":
         beta = options.beta
         (beta * mse - (1 - beta) * soft_diversity).backward()
@@ -331,8 +330,6 @@ def _adam_metric(optimizer: torch.optim.Optimizer, parameters: list) -> list[tor
     losses. Ones before the first step (P = I, plain gradients).
     """
     group = optimizer.param_groups[0]
-    if "betas" not in group:  # not an Adam-type optimizer: plain gradients
-        return [torch.ones_like(parameter) for parameter in parameters]
     beta2, eps = group["betas"][1], group["eps"]
     metric = []
     for parameter in parameters:

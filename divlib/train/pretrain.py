@@ -13,11 +13,11 @@ import polars as pl
 import torch
 from torch import nn
 
+from divlib._validate import check_range
 from divlib.train.common import (
     TrainResult,
     check_count,
     check_finite,
-    check_range,
     mean_squared_error,
     snapshot,
 )
