@@ -46,7 +46,7 @@ def check_candidates(exclude: torch.Tensor, needed: int) -> None:
         )
 
 
-def check_count(name: str, value: int, upper: int | None) -> None:
+def check_count(name: str, value: int, upper: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise DivlibError(f"{name} must be an int >= 1; got {value!r}")
     if upper is not None and value > upper:

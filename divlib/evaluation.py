@@ -13,27 +13,39 @@ paper's Tables IV/VI report the absolute difference in percentage points; we kee
 
 and a paired two-sided Wilcoxon signed-rank test over users of the method's per-user values (averaged over
 seeds) against the base model's, per metric.
+
+:func:`evaluate_runs` evaluates one pretrained model, its fine-tuned runs and its re-rankings;
+:func:`reported_metrics` is the summary at one k as ``{run label: {metric@k: value}}`` for metrics files.
 """
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 import scipy.stats
 import torch
+from torch import nn
 
 from divlib.errors import DivlibError
+from divlib.layout import read_runs
 from divlib.metrics import (
+    REPORTED,
     average_popularity,
     category_coverage,
     list_diversity,
+    metric_name,
     precision_recall_ndcg,
     predicted_relevance_share,
     rank_test_items,
 )
+from divlib.models import load_model
+from divlib.ranking import topk_items
 from divlib.similarity import ItemDistance
 
 RUN_KEYS = ["method", "param", "seed"]  # one evaluated run; "param" is β, λ or θ (null if none)
 GAIN_METRICS = ("dro", "dro_beyond", "coverage", "relevance")
+BASE = {"method": "base", "param": None, "seed": 0}  # the relevance-only model's run identity
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,14 @@ class EvaluationData:
     popularity: torch.Tensor
     positives: torch.Tensor
     test_ratings: torch.Tensor
+
+    def to(self, device: torch.device | str) -> "EvaluationData":
+        """A copy with every tensor on ``device``."""
+        return EvaluationData(
+            distance=self.distance.to(device), categories=self.categories.to(device),
+            popularity=self.popularity.to(device), positives=self.positives.to(device),
+            test_ratings=self.test_ratings.to(device),
+        )  # fmt: skip
 
 
 def evaluate_lists(
@@ -98,6 +118,93 @@ def evaluate_lists(
     return pl.concat(frames, how="diagonal").select("k", "user", pl.exclude("k", "user"))
 
 
+def long_lists(lists: torch.Tensor) -> pl.DataFrame:
+    """``(n_users, K)`` ranked item lists as rows (user, rank, item), rank 1 first."""
+    users, length = lists.shape
+    return pl.DataFrame({
+        "user": torch.arange(users).repeat_interleave(length).numpy(),
+        "rank": torch.arange(1, length + 1).repeat(users).numpy(),
+        "item": lists.flatten().numpy(),
+    })  # fmt: skip
+
+
+def evaluate_runs(
+    base: nn.Module,
+    runs: Iterable[tuple[dict, nn.Module]],
+    reranked: Mapping[tuple[str, float | None], torch.Tensor],
+    data: EvaluationData,
+    exclude: torch.Tensor,
+    *,
+    ks: list[int],
+    device: torch.device | str = "cpu",
+) -> pl.DataFrame:
+    """Per-user metrics of a pretrained model, of its fine-tuned runs and of its re-rankings.
+
+    A model is evaluated on its own ranking, its top 2·max(ks) items outside ``exclude`` by score,
+    with the test-item HR, Precision and Recall of its scores. A re-ranking's lists are evaluated with
+    the base model's predicted ratings of their items.
+
+    Args:
+        base: the pretrained model (``score_all(users) -> (B, m)``); every model is moved to ``device``.
+        runs: ``(identity, model)`` per fine-tuned run, identity with keys method, param, seed
+            (:func:`load_runs`).
+        reranked: ``{(method, param): (n_users, K) item ids}`` re-ranked from the base model's
+            candidates (:func:`divlib.rerank.rerank_all`), K >= 2·max(ks).
+        data: the metrics' inputs for all users; exclude: ``(n_users, m)`` bool, the items never
+            ranked (rated in training or validation).
+        ks: list lengths.
+        device: where to compute.
+
+    Returns:
+        The rows of :func:`evaluate_lists` with method, param (Float64) and seed (Int64) appended: the
+        base model (:data:`BASE`), then each run, then each re-ranking (seed 0); the test-item columns
+        are null for re-rankings.
+    """
+    data, exclude = data.to(device), exclude.to(device)
+    base_scores = _scores(base, exclude.shape[0], device)
+    frames = [_model_rows(base_scores, BASE, data, exclude, ks)]
+    for identity, model in runs:
+        frames.append(
+            _model_rows(_scores(model, exclude.shape[0], device), identity, data, exclude, ks)
+        )
+    for (method, param), items in reranked.items():
+        if items.shape[0] != exclude.shape[0]:
+            raise DivlibError(
+                f"the {method} lists hold {items.shape[0]} users; the model has {exclude.shape[0]}; "
+                "rerun the rerank stage"
+            )
+        items = items.to(device)
+        rows = evaluate_lists(items, base_scores.gather(1, items), data, ks=ks)
+        frames.append(_tag(rows, {"method": method, "param": param, "seed": 0}))
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def load_runs(folder: Path) -> Iterator[tuple[dict, nn.Module]]:
+    """The fine-tuned runs under ``folder``, one at a time in name order: the identity (method, param,
+    seed) of each run's ``run.json`` and the model of its ``selected.pt``."""
+    for run, identity in read_runs(folder):
+        model, _ = load_model(run / "selected.pt")
+        yield {key: identity[key] for key in RUN_KEYS}, model
+
+
+def run_label(method: str, param: float | None) -> str:
+    """A run's label in metrics files: ``ddt-0.5``, or the method alone without a parameter."""
+    return method + ("" if param is None else f"-{param:g}")
+
+
+def reported_metrics(summary: pl.DataFrame, k: int) -> dict[str, dict[str, float]]:
+    """``{run label: {metric@k: value}}`` of :func:`summarize`'s rows at ``k`` for the metrics of
+    :data:`divlib.metrics.REPORTED`, rounded to 6 significant digits; null and NaN values left out."""
+    return {
+        run_label(row["method"], row["param"]): {
+            metric_name(name, k): float(f"{row[name]:.6g}")
+            for name in REPORTED
+            if row.get(name) is not None and row[name] == row[name]
+        }
+        for row in summary.filter(pl.col("k") == k).to_dicts()
+    }
+
+
 def summarize(per_user: pl.DataFrame, *, base: str = "base") -> pl.DataFrame:
     """Mean (std) over seeds of the per-run user means, with gains and p-values against ``base``.
 
@@ -141,6 +248,30 @@ def summarize(per_user: pl.DataFrame, *, base: str = "base") -> pl.DataFrame:
     pvalues = _paired_pvalues(per_user, groups, base)
     return summary.drop([f"{m}_base" for m in GAIN_METRICS]).join(
         pvalues, on=groups + ["method", "param"], how="left", nulls_equal=True
+    )
+
+
+@torch.no_grad()
+def _scores(model: nn.Module, n_users: int, device: torch.device | str) -> torch.Tensor:
+    """``(n_users, m)`` scores of ``model`` (moved to ``device``) for every user."""
+    return model.to(device).score_all(torch.arange(n_users, device=device))
+
+
+def _model_rows(
+    scores: torch.Tensor, identity: dict, data: EvaluationData, exclude: torch.Tensor, ks: list[int]
+) -> pl.DataFrame:
+    """Per-user metrics of a model's own ranking (and the paper's test-item HR/Precision/Recall)."""
+    items = topk_items(scores, k=2 * max(ks), exclude=exclude)
+    rows = evaluate_lists(items, scores.gather(1, items), data, ks=ks, scores=scores)
+    return _tag(rows, identity)
+
+
+def _tag(frame: pl.DataFrame, identity: dict) -> pl.DataFrame:
+    """``frame`` with the run's method, param (Float64) and seed (Int64) appended."""
+    return frame.with_columns(
+        pl.lit(identity["method"]).alias("method"),
+        pl.lit(identity["param"], dtype=pl.Float64).alias("param"),
+        pl.lit(identity["seed"], dtype=pl.Int64).alias("seed"),
     )
 
 

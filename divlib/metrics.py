@@ -8,6 +8,12 @@ paper's "k+1 ∼ 2k".
 **Users without test positives.** Precision, recall, NDCG and hit rate are NaN for a user with no
 positive test item: they are undefined there, and averages over users skip them (``nanmean``) and
 report how many users counted. They are never averaged in as zeros.
+
+**Names.** :data:`METRICS` is the vocabulary of every metric column of the evaluation frames
+(:func:`divlib.evaluation.evaluate_lists` and the gains and p-values of
+:func:`divlib.evaluation.summarize`): key → label template, ``{k}`` the list length
+(:func:`metric_label`); :func:`metric_name` is a metric's key at k in metrics files (``dro@10``) and
+:data:`REPORTED` the metrics that ``metrics/D/M/evaluate.json`` holds, in its order.
 """
 
 import math
@@ -18,6 +24,53 @@ from divlib.errors import DivlibError
 from divlib.similarity import ItemDistance
 
 POSITIVE_RATING = 4.0  # test ratings at or above this are positives (the paper: "rated above 4")
+
+METRICS: dict[str, str] = {
+    "dro": "DRO@{k}",
+    "dro_beyond": "DRO, ranks {k}+1..2·{k}",
+    "coverage": "coverage@{k}",
+    "coverage_beyond": "coverage, ranks {k}+1..2·{k}",
+    "relevance": "relevance@{k}",
+    "precision": "precision@{k}",
+    "recall": "recall@{k}",
+    "ndcg": "NDCG@{k}",
+    "popularity": "popularity@{k}",
+    "hr": "HR@{k} (test items)",
+    "precision_test": "precision@{k} (test items)",
+    "recall_test": "recall@{k} (test items)",
+    "dro_gain": "DRO@{k} gain",
+    "dro_beyond_gain": "DRO gain, ranks {k}+1..2·{k}",
+    "coverage_gain": "coverage@{k} gain",
+    "relevance_gain": "relevance@{k} gain",
+    "dro_gain_pct": "DRO@{k} gain (%)",
+    "dro_beyond_gain_pct": "DRO gain (%), ranks {k}+1..2·{k}",
+    "coverage_gain_pct": "coverage@{k} gain (%)",
+    "relevance_gain_pct": "relevance@{k} gain (%)",
+    "dro_p": "DRO@{k} Wilcoxon p",
+    "dro_beyond_p": "DRO Wilcoxon p, ranks {k}+1..2·{k}",
+    "coverage_p": "coverage@{k} Wilcoxon p",
+    "relevance_p": "relevance@{k} Wilcoxon p",
+}
+REPORTED: tuple[str, ...] = (
+    "dro", "dro_beyond", "coverage", "relevance", "precision", "recall", "ndcg", "hr", "popularity",
+    "dro_gain_pct", "dro_beyond_gain_pct", "relevance_gain", "dro_p",
+)  # fmt: skip
+
+
+def metric_name(key: str, k: int) -> str:
+    """A metric's key at ``k`` in metrics files: ``metric_name("dro", 10) == "dro@10"``."""
+    return f"{_known(key)}@{k}"
+
+
+def metric_label(key: str, k: int | str) -> str:
+    """A metric's label at ``k`` for figures and tables: ``metric_label("dro", 10) == "DRO@10"``."""
+    return METRICS[_known(key)].format(k=k)
+
+
+def _known(key: str) -> str:
+    if key not in METRICS:
+        raise DivlibError(f"unknown metric {key!r}; known metrics: {', '.join(METRICS)}")
+    return key
 
 
 def list_diversity(lists: torch.Tensor, distance: ItemDistance) -> torch.Tensor:

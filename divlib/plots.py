@@ -1,11 +1,13 @@
-"""The paper's figures from the pipeline's tables, and :func:`save_figure` to write them reproducibly.
+"""The paper's figures, drawn from data prepared by :mod:`divlib.figure_data`, and :func:`save_figure` to
+write them reproducibly. Methods are named and styled as in :mod:`divlib.methods`.
 
-Every builder takes polars frames and returns a :class:`matplotlib.figure.Figure` drawn on the Agg
-canvas, never through pyplot: no global state, no GUI backend, nothing to close. Frames that hold
+Every builder takes polars frames (or arrays) and returns a :class:`matplotlib.figure.Figure` drawn on the
+Agg canvas, never through pyplot: no global state, no GUI backend, nothing to close. Frames that hold
 several models carry a ``model`` column; panels follow its order of first appearance.
+:func:`paper_figures` builds every figure of the figures stage.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,10 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
 from divlib.errors import DivlibError
+from divlib.figure_data import FigureData, require_columns
 from divlib.io import atomic_path
+from divlib.methods import BY_KEY, lookup
+from divlib.metrics import metric_label
 
 DPI = 150
 STABLE_RC = {"svg.hashsalt": "divlib"}  # SVG ids; PNG and PDF need only METADATA
@@ -25,26 +30,10 @@ METADATA = {  # no version strings or timestamps, so that identical figures give
     "png": {"Software": None},
     "pdf": {"Creator": None, "Producer": None, "CreationDate": None, "ModDate": None},
 }
-STYLES = {  # method: legend label, colour, marker
-    "base": ("relevance only", "black", "o"),
-    "ddt": ("DDT", "tab:blue", "o"),
-    "ddt-adaptive": ("DDT, adaptive β", "tab:cyan", "*"),
-    "mdr": ("MDR", "tab:orange", "s"),
-    "mmr": ("MMR", "tab:green", "^"),
-    "dpp": ("DPP", "tab:red", "v"),
-    "dum": ("DUM", "tab:purple", "D"),
-}
-PARAMETERS = {"ddt": "β", "mdr": "β", "mmr": "λ", "dpp": "θ"}
-METRICS = {
-    "dro": "DRO@{k}",
-    "dro_beyond": "DRO, ranks {k}+1..2·{k}",
-    "relevance": "relevance@{k}",
-    "coverage": "coverage@{k}",
-    "recall": "recall@{k}",
-    "precision": "precision@{k}",
-    "ndcg": "NDCG@{k}",
-    "recall_test": "recall@{k} (test items)",
-}
+FIGURES = ("beta_sweep", "tradeoff", "training_curves", "adaptive_beta", "sensitivity",
+           "category_histogram")  # fmt: skip
+SWEPT = ("ddt", "mdr", "mmr", "dpp")  # the trade-off figure's curves, over their parameter
+POINTS = ("base", "dum", "ddt-adaptive")  # and its single points
 LABEL_OFFSETS = [  # where a point's label may go: offset in points, alignment; first = default
     ((4, 3), "left", "bottom"), ((4, -3), "left", "top"), ((-4, 3), "right", "bottom"),
     ((-4, -3), "right", "top"), ((0, 5), "center", "bottom"), ((0, -5), "center", "top"),
@@ -70,6 +59,18 @@ def save_figure(fig: Figure, path: str | Path) -> list[Path]:
     return written
 
 
+def paper_figures(data: FigureData, *, k: int) -> Iterator[tuple[str, Figure]]:
+    """Each of :data:`FIGURES` by name, built when reached; those without runs to show are left out."""
+    yield "beta_sweep", beta_sweep(data.summary, k=k)
+    yield "tradeoff", tradeoff(data.summary, k=k)
+    if data.training is not None:
+        yield "training_curves", training_curves(data.training)
+    if data.adaptive is not None:
+        yield "adaptive_beta", adaptive_beta_band(data.adaptive)
+    yield "sensitivity", sensitivity(data.sensitivity)
+    yield "category_histogram", category_histogram(data.shares, data.categories, k=k)
+
+
 def beta_sweep(
     summary: pl.DataFrame,
     *,
@@ -92,9 +93,9 @@ def beta_sweep(
             for method in methods:
                 curve = rows.filter(pl.col("method") == method).sort("param")
                 _line(ax, curve["param"], curve[metric], method)
-                _band(ax, curve, metric, STYLES[method][1])
+                _band(ax, curve, metric, BY_KEY[method].color)
             _base_line(ax, rows, metric)
-            ax.set_ylabel(_metric_label(metric, k) if col == 0 else "")
+            ax.set_ylabel(metric_label(metric, k) if col == 0 else "")
         axes[0, col].set_title(model.upper())
         axes[-1, col].set_xlabel("β")
     _legend(fig, axes)
@@ -112,19 +113,19 @@ def tradeoff(summary: pl.DataFrame, *, k: int = 10) -> Figure:
     fig, axes = _grid(1, len(models), panel=(3.6, 3.2))
     for ax, model in zip(axes[0], models, strict=True):
         rows = frame.filter(pl.col("model") == model)
-        for method, symbol in PARAMETERS.items():
+        for method in SWEPT:
             curve = rows.filter(pl.col("method") == method).sort("param")
             _line(ax, curve["relevance"], curve["dro"], method)
             for x, y, param in curve.select("relevance", "dro", "param").iter_rows():
                 ax.annotate(
-                    f"{symbol}={param:g}",
+                    f"{BY_KEY[method].symbol}={param:g}",
                     (x, y),
                     xytext=LABEL_OFFSETS[0][0],
                     textcoords="offset points",
                     fontsize=6,
-                    color=STYLES[method][1],
+                    color=BY_KEY[method].color,
                 )
-        for method in ("base", "dum", "ddt-adaptive"):
+        for method in POINTS:
             point = rows.filter(pl.col("method") == method)
             _line(
                 ax,
@@ -137,38 +138,20 @@ def tradeoff(summary: pl.DataFrame, *, k: int = 10) -> Figure:
                 zorder=3,
             )
         ax.set_title(model.upper())
-        ax.set_xlabel(_metric_label("relevance", k))
+        ax.set_xlabel(metric_label("relevance", k))
         ax.margins(0.08)  # room for the labels of the outermost points
         ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel(_metric_label("dro", k))
+    axes[0, 0].set_ylabel(metric_label("dro", k))
     _legend(fig, axes)
     _place_labels(fig)
     return fig
 
 
-def mean_training_curves(steps: pl.DataFrame) -> pl.DataFrame:
-    """Soft DDRO and hard DRO per step, mean over the runs (seeds) of each model and regime.
-
-    ``steps``: columns model, regime, run, epoch, step, ddro, dro. Adds ``progress``, the step as a
-    fraction of epochs (epoch − 1 + its position within the epoch), so that runs with different batch
-    sizes share an axis.
-    """
-    frame = _require(steps, ["model", "regime", "run", "epoch", "step", "ddro", "dro"], "steps")
-    within = pl.col("step").rank("ordinal").over("model", "run", "epoch")
-    count = pl.len().over("model", "run", "epoch")
-    return (
-        frame.with_columns(progress=pl.col("epoch") - 1 + within / count)
-        .group_by("model", "regime", "step", maintain_order=True)
-        .agg(pl.col("progress", "ddro", "dro").mean())
-        .sort("step", maintain_order=True)
-    )
-
-
-def training_curves(steps: pl.DataFrame) -> Figure:
+def training_curves(curves: pl.DataFrame) -> Figure:
     """Soft DDRO (dashed) and hard DRO@k (solid) during training, fine-tuned vs trained from scratch
-    on L_JOINT (paper Fig. 2), one panel per model; x: epochs, mean over seeds (see
-    :func:`mean_training_curves`)."""
-    curves = mean_training_curves(steps)
+    on L_JOINT (paper Fig. 2), one panel per model; x: epochs. ``curves``: columns model, regime,
+    progress, ddro, dro (:func:`divlib.figure_data.mean_training_curves`)."""
+    require_columns(curves, ["model", "regime", "progress", "ddro", "dro"], "training curves")
     models = _models(curves)
     fig, axes = _grid(1, len(models), panel=(3.4, 2.6), sharey=True)
     for ax, model in zip(axes[0], models, strict=True):
@@ -192,21 +175,12 @@ def training_curves(steps: pl.DataFrame) -> Figure:
     return fig
 
 
-def mean_adaptive_beta(steps: pl.DataFrame) -> pl.DataFrame:
-    """β and its feasible band [beta_low, beta_high] per step, mean over the runs (seeds) of each model."""
-    columns = ["beta", "beta_low", "beta_high"]
-    frame = _require(steps, ["model", "step", *columns], "adaptive steps")
-    return (
-        frame.group_by("model", "step", maintain_order=True)
-        .agg(pl.col(columns).mean())
-        .sort("step", maintain_order=True)
-    )
-
-
-def adaptive_beta_band(steps: pl.DataFrame) -> Figure:
+def adaptive_beta_band(curves: pl.DataFrame) -> Figure:
     """Adaptive β per step inside its feasible band [β_low, β_high] (ICLR Lemma 3), one panel per
-    model; mean over seeds (see :func:`mean_adaptive_beta`)."""
-    curves = mean_adaptive_beta(steps)
+    model. ``curves``: columns model, step, beta, beta_low, beta_high
+    (:func:`divlib.figure_data.mean_adaptive_beta`)."""
+    columns = ["model", "step", "beta", "beta_low", "beta_high"]
+    require_columns(curves, columns, "adaptive β")
     models = _models(curves)
     fig, axes = _grid(1, len(models), panel=(3.4, 2.6), sharey=True)
     for ax, model in zip(axes[0], models, strict=True):
@@ -236,7 +210,7 @@ def sensitivity(results: pl.DataFrame) -> Figure:
     Dotted: DRO@k of the pretrained model; dashed grey: ε = 1/m (setting ``auto``), if in the grid.
     """
     columns = ["eps", "eps_setting", "k", "dro", "dro_before", "relevance"]
-    frame = _require(results, columns, "sensitivity results").sort("k", "eps")
+    frame = require_columns(results, columns, "sensitivity results").sort("k", "eps")
     fig, axes = _grid(1, 2, panel=(3.6, 2.8))
     left, right = axes[0]
     for index, ((k,), rows) in enumerate(frame.group_by("k", maintain_order=True)):
@@ -251,89 +225,30 @@ def sensitivity(results: pl.DataFrame) -> Figure:
             ax.axvline(auto[0], color="grey", linestyle="--", linewidth=0.8, label="ε = 1/m (auto)")
         ax.set_xscale("log")
         ax.set_xlabel("ε")
-        ax.set_ylabel(_metric_label(metric, "k"))
+        ax.set_ylabel(metric_label(metric, "k"))
         ax.grid(alpha=0.3)
     _legend(fig, axes)
     return fig
 
 
 def category_histogram(
-    before: pl.DataFrame,
-    after: pl.DataFrame,
-    names: Sequence[str],
-    *,
-    labels: tuple[str, str] = ("before", "after"),
-    k: int = 10,
+    shares: Mapping[str, np.ndarray], names: Sequence[str], *, k: int = 10
 ) -> Figure:
     """Share of top-k slots per category before and after fine-tuning, as grouped bars.
 
-    ``before``, ``after``: one row per slot of every user's list, with a ``categories`` list column. A
-    slot counts once for each category of its item, so the shares of a list sum to 1 or more.
+    ``shares``: two entries (before, after), legend label to one share per category of ``names``
+    (:func:`divlib.figure_data.category_shares`).
     """
     fig, axes = _grid(1, 1, panel=(max(6.0, 0.42 * len(names)), 3.2))
     ax = axes[0, 0]
     positions, width = np.arange(len(names)), 0.4
-    for offset, label, slots in zip((-width / 2, width / 2), labels, (before, after), strict=True):
-        ax.bar(positions + offset, category_shares(slots, names), width, label=label)
+    for offset, (label, share) in zip((-width / 2, width / 2), shares.items(), strict=True):
+        ax.bar(positions + offset, share, width, label=label)
     ax.set_xticks(positions, names, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(f"share of top-{k} slots")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(frameon=False)
     return fig
-
-
-def category_shares(slots: pl.DataFrame, names: Sequence[str]) -> np.ndarray:
-    """Per category of ``names``: the share of the rows of ``slots`` whose ``categories`` hold it."""
-    counts = (
-        _require(slots, ["categories"], "slots")
-        .select(pl.col("categories").explode().drop_nulls())
-        .group_by("categories")
-        .len()
-    )
-    lookup = dict(counts.iter_rows())
-    return np.array([lookup.get(name, 0) for name in names], dtype=float) / max(slots.height, 1)
-
-
-def concentrated_user(lists: pl.DataFrame) -> int:
-    """The user whose list has the largest share of slots in one category; the smallest id on ties.
-
-    ``lists``: one row per slot, columns user and categories (a list per slot).
-    """
-    frame = _require(lists, ["user", "categories"], "lists")
-    slots = frame.group_by("user").len("slots")
-    top = (
-        frame.explode("categories")
-        .drop_nulls("categories")
-        .group_by("user", "categories")
-        .len()
-        .group_by("user")
-        .agg(pl.col("len").max().alias("top"))
-    )
-    shares = top.join(slots, on="user").with_columns(share=pl.col("top") / pl.col("slots"))
-    if not shares.height:
-        raise DivlibError("lists: no slot has a category; cannot pick a case-study user")
-    return int(shares.sort(["share", "user"], descending=[True, False])["user"][0])
-
-
-def case_study(
-    items_before: Sequence[int],
-    items_after: Sequence[int],
-    titles: Sequence[str],
-    categories: Sequence[Sequence[str]],
-) -> pl.DataFrame:
-    """One user's two top-k lists side by side: rank, then title and genres before and after.
-
-    ``titles[i]`` and ``categories[i]`` describe item ``i``.
-    """
-    if len(items_before) != len(items_after):
-        raise DivlibError(
-            f"case study: lists of {len(items_before)} and {len(items_after)} items differ in length"
-        )
-    columns = {"rank": list(range(1, len(items_before) + 1))}
-    for when, items in (("before", items_before), ("after", items_after)):
-        columns[f"title_{when}"] = [titles[item] for item in items]
-        columns[f"genres_{when}"] = [", ".join(categories[item]) for item in items]
-    return pl.DataFrame(columns)
 
 
 def _grid(
@@ -347,9 +262,16 @@ def _grid(
 
 def _line(ax: Axes, x: pl.Series, y: pl.Series, method: str, **style) -> None:
     """``y`` against ``x`` in the method's colour and marker, labelled for the legend."""
-    label, color, marker = STYLES[method]
+    look = lookup(method)
     if len(x):
-        ax.plot(x.to_numpy(), y.to_numpy(), color=color, marker=marker, label=label, **style)
+        ax.plot(
+            x.to_numpy(),
+            y.to_numpy(),
+            color=look.color,
+            marker=look.marker,
+            label=look.legend,
+            **style,
+        )
 
 
 def _band(ax: Axes, curve: pl.DataFrame, metric: str, color: str) -> None:
@@ -363,8 +285,8 @@ def _band(ax: Axes, curve: pl.DataFrame, metric: str, color: str) -> None:
 def _base_line(ax: Axes, rows: pl.DataFrame, metric: str) -> None:
     base = rows.filter(pl.col("method") == "base")[metric]
     if base.len():
-        label, color, _ = STYLES["base"]
-        ax.axhline(base[0], color=color, linestyle="--", linewidth=1, label=label)
+        look = BY_KEY["base"]
+        ax.axhline(base[0], color=look.color, linestyle="--", linewidth=1, label=look.legend)
 
 
 def _place_labels(fig: Figure) -> None:
@@ -409,23 +331,12 @@ def _legend(fig: Figure, axes: np.ndarray) -> None:
     )
 
 
-def _metric_label(metric: str, k: int | str) -> str:
-    return METRICS.get(metric, metric).format(k=k)
-
-
 def _models(frame: pl.DataFrame) -> list[str]:
     return frame["model"].unique(maintain_order=True).to_list()
 
 
 def _at_k(summary: pl.DataFrame, k: int, columns: list[str]) -> pl.DataFrame:
-    frame = _require(summary, ["k", *columns], "summary").filter(pl.col("k") == k)
+    frame = require_columns(summary, ["k", *columns], "summary").filter(pl.col("k") == k)
     if not frame.height:
         raise DivlibError(f"summary: no rows at k = {k}; is k in evaluate.ks?")
-    return frame
-
-
-def _require(frame: pl.DataFrame, columns: list[str], what: str) -> pl.DataFrame:
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise DivlibError(f"{what}: missing columns {missing}; rerun the stage that writes it")
     return frame

@@ -18,9 +18,17 @@ Conventions:
 
 Every function loops over the k selection steps (and :func:`dum` over categories, to pack them), never
 over users; it computes on the device of its inputs and is deterministic.
+
+:func:`rerank_all` runs the whole trade-off grid for every user of a model, in batches of users, and
+:func:`lists_frame` / :func:`frame_lists` convert its lists to and from the long table of
+``lists.parquet`` (method, param, user, rank, item).
 """
 
+from collections.abc import Mapping, Sequence
+
+import polars as pl
 import torch
+from torch import nn
 
 from divlib._validate import (
     check_candidates,
@@ -30,6 +38,10 @@ from divlib._validate import (
     check_scores,
 )
 from divlib.errors import DivlibError
+from divlib.evaluation import long_lists
+from divlib.similarity import ItemDistance
+
+Run = tuple[str, float | None]  # (method, param): a re-ranker and its λ or θ (None for DUM)
 
 
 def candidate_pool(
@@ -216,6 +228,95 @@ def dpp(
         cholesky[:, step] = update
         gain -= update * update
     return torch.stack(picks, dim=1)
+
+
+def rerank_all(
+    model: nn.Module,
+    exclude: torch.Tensor,
+    distance: ItemDistance,
+    categories: torch.Tensor,
+    *,
+    pool: int,
+    length: int,
+    mmr_lambdas: Sequence[float],
+    dpp_thetas: Sequence[float | None],
+    users_per_batch: int = 1024,
+    device: torch.device | str = "cpu",
+) -> dict[Run, torch.Tensor]:
+    r"""Re-rank every user's candidates with DUM, MMR at each λ and DPP at each θ.
+
+    Per batch of users: the model's scores, the :func:`candidate_pool` of ``pool`` items outside
+    ``exclude``, their similarities :math:`S = 1 - D` (``1 - distance.block(items)``) and category
+    sets, then each re-ranker selects ``length`` of them.
+
+    Args:
+        model: a model with ``score_all(users) -> (B, m)`` scores; moved to ``device``.
+        exclude: ``(n_users, m)`` bool, items that are never candidates (training and validation).
+        distance: the item distance D; categories: ``(m, c)`` 0/1 item × category matrix.
+        pool: candidates per user; length: list length, ``length <= pool``.
+        mmr_lambdas: MMR's λ grid; dpp_thetas: DPP's θ grid (None: ``q = relevance``).
+        users_per_batch: users per batch; bounds the ``(B, pool, pool)`` similarity blocks.
+        device: where to compute.
+
+    Returns:
+        ``{(method, param): (n_users, length) int64 item ids}`` on the CPU, in the order dum, mmr
+        (λ grid), dpp (θ grid); DUM's param is None.
+    """
+    runs = [("dum", None)] + [("mmr", lam) for lam in mmr_lambdas]
+    runs += [("dpp", theta) for theta in dpp_thetas]
+    if len(set(runs)) < len(runs):
+        raise DivlibError(f"the re-ranking grid repeats a setting: {runs}; list each λ and θ once")
+    check_count("users_per_batch", users_per_batch, None)
+    model.to(device)
+    exclude, distance, categories = exclude.to(device), distance.to(device), categories.to(device)
+    selected = {run: [] for run in runs}
+    with torch.no_grad():
+        for users in torch.arange(exclude.shape[0], device=device).split(users_per_batch):
+            relevance, items = candidate_pool(model.score_all(users), exclude[users], pool)
+            similarity = 1 - distance.block(items)
+            item_categories = categories[items] > 0
+            for method, param in runs:
+                positions = _select(method, param, relevance, similarity, item_categories, length)
+                selected[method, param].append(items.gather(1, positions))
+    return {run: torch.cat(parts).cpu() for run, parts in selected.items()}
+
+
+def lists_frame(lists: Mapping[Run, torch.Tensor]) -> pl.DataFrame:
+    """``{(method, param): (n_users, K) item ids}`` (CPU) as rows (method, param, user, rank, item),
+    rank 1 = first selected; method String, param Float64 (null for none), the rest Int64."""
+    return pl.concat([
+        long_lists(items).select(
+            pl.lit(method).alias("method"), pl.lit(param, dtype=pl.Float64).alias("param"), pl.all()
+        )
+        for (method, param), items in lists.items()
+    ])  # fmt: skip
+
+
+def frame_lists(frame: pl.DataFrame) -> dict[Run, torch.Tensor]:
+    """The inverse of :func:`lists_frame`: ``{(method, param): (n_users, K) int64 item ids}``, in the
+    frame's order of (method, param)."""
+    return {
+        (method, param): torch.tensor(group.sort("user", "rank")["item"].to_numpy()).view(
+            group["user"].n_unique(), -1
+        )
+        for (method, param), group in frame.group_by("method", "param", maintain_order=True)
+    }
+
+
+def _select(
+    method: str,
+    param: float | None,
+    relevance: torch.Tensor,
+    similarity: torch.Tensor,
+    categories: torch.Tensor,
+    k: int,
+) -> torch.Tensor:
+    """The ``(B, k)`` candidate positions that re-ranker ``method`` at ``param`` selects."""
+    if method == "dum":
+        return dum(relevance, categories, k)
+    if method == "mmr":
+        return mmr(relevance, similarity, k, param)
+    return dpp(relevance, similarity, k, theta=param)
 
 
 def _rows(matrices: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

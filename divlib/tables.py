@@ -7,9 +7,11 @@ and LaTeX, and the trade-off they show in words.
   percentage points, ``100 · (DRO − DRO_base)``, on ranks 1..k and k+1..2k (the optimised top k and
   the next k, where k is the one the method was trained at).
 
-Published numbers (``reports/paper/published.csv``, :func:`read_published`) are printed as the paper
-prints them. A dataset the paper lacks may be shown beside the published dataset of :data:`PAPER_PROXY`,
-labelled as another dataset.
+:func:`result_tables` builds both for the tables stage. Methods are named as in :mod:`divlib.methods`;
+``choose`` (``tables.choose`` of params.yaml) picks the setting of each trade-off grid. Published numbers
+(``reports/paper/published.csv``, :func:`read_published`) are printed as the paper prints them. A dataset
+the paper lacks may be shown beside the published dataset of :data:`PAPER_PROXY`, labelled as another
+dataset.
 """
 
 import math
@@ -21,12 +23,9 @@ from pathlib import Path
 import polars as pl
 
 from divlib.errors import DivlibError
+from divlib.layout import Layout
+from divlib.methods import BY_KEY, ROWS
 
-METHODS = ("base", "mmr", "dum", "dpp", "ddt", "ddt-adaptive", "mdr")  # the paper's row order
-CHOICE = {"mmr": 0.5, "dpp": 0.7, "ddt": 0.5, "mdr": 0.5}  # one setting per method with a grid
-NAMES = {"base": "Relevance only", "mmr": "MMR", "dum": "DUM", "dpp": "DPP", "ddt": "DDT",
-         "ddt-adaptive": "DDT-adaptive", "mdr": "MDR", "ddt-scratch": "DDT from scratch"}  # fmt: skip
-SYMBOLS = {"mmr": "λ", "dpp": "θ", "ddt": "β", "mdr": "β", "ddt-scratch": "β"}  # fmt: skip
 MODEL_ORDER = ("nmf", "mf", "ncf")
 PAPER_PROXY = {"ml-100k": "ml-1m"}  # the published dataset shown for one the paper lacks
 MISSING = "–"
@@ -49,6 +48,44 @@ class Table:
     rows: tuple[tuple[str, tuple[str, ...]], ...]
 
 
+def read_summaries(layout: Layout, dataset: str, models: Sequence[str]) -> dict[str, pl.DataFrame]:
+    """The evaluation summary of each model of ``dataset``, by model, in the order given."""
+    summaries = {}
+    for model in models:
+        path = layout.evaluation(dataset, model) / "summary.parquet"
+        if not path.is_file():
+            raise DivlibError(
+                f"{path} is missing: run the evaluate stage for {dataset}/{model} first"
+            )
+        summaries[model] = pl.read_parquet(path)
+    return summaries
+
+
+def result_tables(
+    summaries: Mapping[str, pl.DataFrame],
+    *,
+    dataset: str,
+    k: int,
+    ks: Sequence[int],
+    choose: Mapping[str, float],
+    published: pl.DataFrame | None,
+) -> dict[str, Table]:
+    """The main table at ``k`` and the gain table over ``ks``, by output name, each method at the
+    setting that ran nearest to its ``choose`` value (:func:`nearest_settings`)."""
+    chosen = nearest_settings(summaries.values(), choose)
+    return {
+        "main": main_table(summaries, k=k, dataset=dataset, published=published, choose=chosen),
+        "gain_beyond_k": gain_table(
+            summaries,
+            ks=ks,
+            trained_k=k,
+            dataset=dataset,
+            published=published,
+            param=chosen.get("ddt", choose["ddt"]),
+        ),
+    }
+
+
 def read_published(path: str | Path) -> pl.DataFrame:
     """``published.csv``, with mean and std kept as the printed strings (``1.00``, ``-0.0``)."""
     return pl.read_csv(path, schema_overrides={"mean": pl.String, "std": pl.String})
@@ -69,19 +106,13 @@ def model_order(models: Sequence[str]) -> list[str]:
     return sorted(models, key=lambda model: (rank.get(model, len(rank)), model))
 
 
-def method_label(method: str, choose: Mapping[str, float] = CHOICE) -> str:
-    """``"DDT (β = 0.5)"``: the method's name and its chosen setting, if it has a grid."""
-    name = NAMES.get(method, method)
-    return (
-        f"{name} ({SYMBOLS.get(method, 'param')} = {choose[method]:g})"
-        if method in choose
-        else name
-    )
+def method_label(method: str, choose: Mapping[str, float]) -> str:
+    """``"DDT (β = 0.5)"``: the method's label and its chosen setting, if it has a grid."""
+    name = BY_KEY[method].label if method in BY_KEY else method
+    return f"{name} ({_symbol(method)} = {choose[method]:g})" if method in choose else name
 
 
-def setting(
-    summary: pl.DataFrame, method: str, k: int, choose: Mapping[str, float] = CHOICE
-) -> dict | None:
+def setting(summary: pl.DataFrame, method: str, k: int, choose: Mapping[str, float]) -> dict | None:
     """The summary row of ``method`` at ``k`` and its chosen parameter; None if the method never ran.
 
     A method missing from ``choose`` must have a single setting.
@@ -102,7 +133,7 @@ def setting(
 
 
 def nearest_settings(
-    summaries: Iterable[pl.DataFrame], choose: Mapping[str, float] = CHOICE
+    summaries: Iterable[pl.DataFrame], choose: Mapping[str, float]
 ) -> dict[str, float]:
     """``choose`` with each value moved to the nearest setting that ran (the lower one on a tie), so
     that a sweep over other β, λ or θ still gets its tables; methods that never ran are dropped."""
@@ -120,8 +151,8 @@ def main_table(
     *,
     k: int,
     dataset: str,
-    choose: Mapping[str, float] = CHOICE,
-    methods: Sequence[str] = METHODS,
+    choose: Mapping[str, float],
+    methods: Sequence[str] = ROWS,
     published: pl.DataFrame | None = None,
     digits: int = 3,
 ) -> Table:
@@ -159,8 +190,8 @@ def gain_table(
     trained_k: int,
     dataset: str,
     models: Sequence[str] = ("nmf", "ncf"),
+    param: float,
     method: str = "ddt",
-    param: float = 0.5,
     published: pl.DataFrame | None = None,
 ) -> Table:
     """Rows: k. Per model of ``models`` found in ``summaries``: ``method`` at ``param`` against the
@@ -197,8 +228,8 @@ def describe_tradeoff(
     summary: pl.DataFrame,
     *,
     k: int,
-    choose: Mapping[str, float] = CHOICE,
-    methods: Sequence[str] = METHODS[1:],
+    choose: Mapping[str, float],
+    methods: Sequence[str] = ROWS[1:],
 ) -> list[str]:
     """Sentences on what each method of ``methods`` (at its ``choose`` setting) does to DRO@k, to the
     predicted relevance (and NDCG@k, if summarised) and to DRO beyond k, against the relevance-only
@@ -337,7 +368,7 @@ def _main_caption(
         f"σ(1.5 · (r̂ − 3)) exceeds 0.8 (a threshold on predicted ratings, not on held-out ones). "
         f"Mean (std) over seeds, std omitted for a single seed; {MISSING}: not run. "
         f"MMR, DUM and DPP re-rank the relevance-only model of the same column. "
-        f"Settings: {settings}; DDT-adaptive sets β itself."
+        f"Settings: {settings}; {BY_KEY['ddt-adaptive'].label} sets β itself."
     )
     if paper is None:
         return text + " The paper publishes no numbers for this dataset or for a similar one."
@@ -400,10 +431,16 @@ def _grid(summary: pl.DataFrame, method: str, k: int) -> str | None:
         return None
     params = ", ".join(f"{p:g}" for p in rows["param"])
     return (
-        f"Over {SYMBOLS[method]} ∈ {{{params}}}, {NAMES[method]} spans DRO@{k} "
+        f"Over {_symbol(method)} ∈ {{{params}}}, {BY_KEY[method].label} spans DRO@{k} "
         f"{rows['dro'].min():.3f}–{rows['dro'].max():.3f} and relevance "
         f"{rows['relevance'].min():.3f}–{rows['relevance'].max():.3f}."
     )
+
+
+def _symbol(method: str) -> str:
+    """The symbol of the method's trade-off parameter; ``param`` if it has none."""
+    symbol = BY_KEY[method].symbol if method in BY_KEY else None
+    return symbol or "param"
 
 
 def _p(value: float) -> str:

@@ -6,6 +6,9 @@ the gradient of L_JOINT = β·L_MSE − (1−β)·L_DDRO (eq. 10). a = ‖g_rel�
 c = ⟨g_rel, g_div⟩ = abρ.
 """
 
+from dataclasses import asdict, dataclass
+from typing import Literal
+
 import torch
 
 from divlib.errors import DivlibError
@@ -70,6 +73,68 @@ def feasible_beta_interval(g_rel: torch.Tensor, g_div: torch.Tensor) -> tuple[fl
     if a2 == 0 or b2 == 0 or c >= 0:
         return 0.0, 1.0
     return float(-c / (a2 - c)), float(b2 / (b2 - c))
+
+
+@dataclass(frozen=True)
+class AdaptiveStep:
+    """What one adaptive-β step chose, and the geometry it chose from (in the metric used)."""
+
+    beta: float
+    a: float  # ‖g_rel‖
+    b: float  # ‖g_div‖
+    rho: float  # cos(g_rel, g_div); 0 when either is zero
+    beta_low: float  # the feasible interval of Lemma 3
+    beta_high: float
+
+    def logged(self) -> dict[str, float]:
+        """Everything but β, for a step's record."""
+        return {key: value for key, value in asdict(self).items() if key != "beta"}
+
+
+def combine_gradients(
+    g_rel: list[torch.Tensor],
+    g_div: list[torch.Tensor],
+    *,
+    metric: list[torch.Tensor] | None = None,
+    rule: Literal["min-norm", "normalized"] = "min-norm",
+) -> tuple[list[torch.Tensor], AdaptiveStep]:
+    r"""The joint gradient of eq. (10) at the adaptive β, per parameter tensor:
+
+    .. math:: g = \beta^* g_{rel} + (1 - \beta^*) g_{div}
+
+    with β* of :func:`adaptive_beta` (``rule="normalized"``: its normalised form b/(a+b)) and the
+    interval of :func:`feasible_beta_interval`, both measured on the gradients scaled entry-wise by
+    ``metric`` (e.g. :func:`adam_metric`; None: the plain gradients).
+    """
+    metric = metric if metric is not None else [torch.ones_like(g) for g in g_rel]
+    flat_rel = torch.cat([(g * w).flatten() for g, w in zip(g_rel, metric, strict=True)])
+    flat_div = torch.cat([(g * w).flatten() for g, w in zip(g_div, metric, strict=True)])
+    beta = adaptive_beta(flat_rel, flat_div, normalize=rule == "normalized")
+    low, high = feasible_beta_interval(flat_rel, flat_div)
+    combined = [beta * rel + (1 - beta) * div for rel, div in zip(g_rel, g_div, strict=True)]
+    a, b = float(flat_rel.norm()), float(flat_div.norm())
+    rho = float(flat_rel @ flat_div) / (a * b) if a * b > 0 else 0.0
+    return combined, AdaptiveStep(beta=beta, a=a, b=b, rho=rho, beta_low=low, beta_high=high)
+
+
+def adam_metric(optimizer: torch.optim.Optimizer, parameters: list) -> list[torch.Tensor]:
+    r"""Per entry :math:`(\sqrt{\hat v} + \epsilon)^{-1/2}`, the square root of Adam's preconditioner.
+
+    Adam moves along :math:`P g` with :math:`P = \mathrm{diag}(1/(\sqrt{\hat v} + \epsilon))` and
+    :math:`\hat v = v_t / (1 - \beta_2^t)`, so β* is the min-norm point in the metric ⟨x, y⟩_P: only
+    there is −P g_β* a descent direction for both losses. Ones before the first step (P = I).
+    """
+    group = optimizer.param_groups[0]
+    beta2, eps = group["betas"][1], group["eps"]
+    metric = []
+    for parameter in parameters:
+        state = optimizer.state.get(parameter, {})
+        if "exp_avg_sq" not in state:
+            metric.append(torch.ones_like(parameter))
+            continue
+        v_hat = state["exp_avg_sq"] / (1 - beta2 ** float(state["step"]))
+        metric.append((v_hat.sqrt() + eps).rsqrt())
+    return metric
 
 
 def _flat_pair(g_rel: torch.Tensor, g_div: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,9 +9,8 @@ from ``data/manual/DATASET/``. Writes ``data/raw/DATASET/`` (all or nothing) wit
 import argparse
 import logging
 import time
-from pathlib import Path
 
-from common import main_guard, read_params
+from common import LAYOUT, load_params, main_guard
 
 from divlib.data.registry import fetch_raw
 from divlib.io import atomic_path, write_json
@@ -21,16 +20,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset")
     dataset = parser.parse_args().dataset
-    source = read_params("data", "sources", dataset)
-    options = read_params("data", "options", dataset) or {}
+    data = load_params().data
+    source, options = data.sources[dataset], data.options.get(dataset) or {}
     start = time.perf_counter()
-    with atomic_path(Path("data/raw") / dataset) as raw_dir:
+    with atomic_path(LAYOUT.raw(dataset)) as raw_dir:
         logging.info("fetching %s from %s", dataset, source)
         digests = fetch_raw(
             dataset,
             source=source,
             raw_dir=raw_dir,
-            manual_dir=Path("data/manual") / dataset,
+            manual_dir=LAYOUT.manual(dataset),
             options=options,
         )
         write_json(

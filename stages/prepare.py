@@ -11,9 +11,8 @@ import argparse
 import json
 import logging
 import time
-from pathlib import Path
 
-from common import main_guard, read_params
+from common import LAYOUT, load_params, main_guard
 
 from divlib.data import canonicalize, category_matrix, dataset_meta, split_ratings
 from divlib.data.registry import parse_raw
@@ -25,30 +24,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset")
     dataset = parser.parse_args().dataset
-    data = read_params("data")
-    raw_dir = Path("data/raw") / dataset
+    data = load_params().data
+    raw_dir = LAYOUT.raw(dataset)
     start = time.perf_counter()
     logging.info("parsing %s", raw_dir)
     raw, report = parse_raw(
         dataset,
-        source=data["sources"][dataset],
+        source=data.sources[dataset],
         raw_dir=raw_dir,
-        options=data["options"].get(dataset) or {},
+        options=data.options.get(dataset) or {},
     )
     ratings, items = canonicalize(raw, source=str(raw_dir))
     logging.info("splitting %d ratings of %d users", len(ratings), ratings["user"].n_unique())
     train, val, test, counts = split_ratings(
         ratings,
-        test_fraction=data["test_fraction"],
-        val_fraction=data["val_fraction"],
-        seed=data["seed"],
+        test_fraction=data.test_fraction,
+        val_fraction=data.val_fraction,
+        seed=data.seed,
     )
     distance = GroupedDistance.from_categories(category_matrix(items)[0])
-    meta = {"dataset": dataset, "source": data["sources"][dataset]}
+    meta = {"dataset": dataset, "source": data.sources[dataset]}
     meta |= dataset_meta(ratings, items, distance) | {"split": counts} | report
     meta["raw_files"] = json.loads((raw_dir / "digests.json").read_text())["files"]
     tables = {"ratings": ratings, "items": items, "train": train, "val": val, "test": test}
-    with atomic_path(Path("data/prepared") / dataset) as out:
+    with atomic_path(LAYOUT.prepared(dataset)) as out:
         out.mkdir()
         for name, table in tables.items():
             table.write_parquet(out / f"{name}.parquet")
@@ -56,7 +55,7 @@ def main() -> None:
     summary = {
         key: meta[key] for key in ("users", "items", "ratings", "categories", "catalogue_dro")
     }
-    write_json(summary, Path("metrics") / dataset / "data.json")
+    write_json(summary, LAYOUT.metrics(dataset, "data"))
     logging.info("%s: %s in %.1f s", dataset, summary, time.perf_counter() - start)
 
 

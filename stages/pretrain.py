@@ -10,13 +10,15 @@ Reads ``pretrain`` from params.yaml. Writes ``models/DATASET/MODEL/base.pt`` (lo
 import argparse
 import logging
 import time
-from pathlib import Path
 
-from common import derive_seed, load_splits, main_guard, read_params, resolve_device
+from common import LAYOUT, load_params, main_guard
 
+from divlib.experiment import derive_seed
 from divlib.io import atomic_path, write_json
+from divlib.layout import load_splits
 from divlib.models import build_model, save_model
 from divlib.train import PretrainOptions, pretrain
+from divlib.train.grid import resolve_device
 
 
 def main() -> None:
@@ -24,26 +26,25 @@ def main() -> None:
     parser.add_argument("dataset")
     parser.add_argument("model")
     args = parser.parse_args()
-    params = dict(read_params("pretrain"))
-    dim, device = params.pop("dim"), resolve_device(params.pop("device"))
-    seed = derive_seed(params.pop("seed"), args.dataset, args.model)
-    options = PretrainOptions(**params, seed=seed)
-    train, val = load_splits(args.dataset, "train", "val")
-    config = {"n_users": train.n_users, "n_items": train.n_items, "dim": dim, "seed": seed,
+    params = load_params().pretrain
+    device = resolve_device(params.device)
+    seed = derive_seed(params.seed, args.dataset, args.model)
+    options = PretrainOptions(**params.model_dump(exclude={"dim", "device", "seed"}), seed=seed)
+    train, val = load_splits(LAYOUT, args.dataset, "train", "val")
+    config = {"n_users": train.n_users, "n_items": train.n_items, "dim": params.dim, "seed": seed,
               "mean": float(train.ratings.mean())}  # fmt: skip
     model = build_model(args.model, **config)
     start = time.perf_counter()
     logging.info("pretraining %s on %s (%d ratings)", args.model, args.dataset, len(train))
     result = pretrain(model, train, val, options=options, device=device)
     model.load_state_dict(result.selected_state)
-    out = Path("models") / args.dataset / args.model
     config |= {"options": options.__dict__, "selected_epoch": result.selected_epoch}
-    save_model(out / "base.pt", model, name=args.model, config=config)
-    with atomic_path(out / "base_epochs.parquet") as temporary:
+    save_model(LAYOUT.base(args.dataset, args.model), model, name=args.model, config=config)
+    with atomic_path(LAYOUT.base_epochs(args.dataset, args.model)) as temporary:
         result.epochs.write_parquet(temporary)
     best = result.epochs.row(result.selected_epoch - 1, named=True)
     summary = {"val_mse": round(best["val_mse"], 6), "selected_epoch": result.selected_epoch}
-    write_json(summary, Path("metrics") / args.dataset / args.model / "pretrain.json")
+    write_json(summary, LAYOUT.metrics(args.dataset, "pretrain", args.model))
     logging.info(
         "%s/%s: %s in %.1f s", args.dataset, args.model, summary, time.perf_counter() - start
     )

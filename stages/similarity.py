@@ -9,10 +9,9 @@ Reads ``data/prepared/DATASET/items.parquet``. Writes ``data/similarity/DATASET/
 import argparse
 import logging
 import time
-from pathlib import Path
 
 import polars as pl
-from common import main_guard
+from common import LAYOUT, main_guard
 
 from divlib.data import catalogue_diversity, category_matrix
 from divlib.io import write_json
@@ -24,16 +23,16 @@ def main() -> None:
     parser.add_argument("dataset")
     dataset = parser.parse_args().dataset
     start = time.perf_counter()
-    items = pl.read_parquet(Path("data/prepared") / dataset / "items.parquet")
+    items = pl.read_parquet(LAYOUT.prepared(dataset) / "items.parquet")
     categories, names = category_matrix(items)
     distance = GroupedDistance.from_categories(categories)
-    save_distance(distance, Path("data/similarity") / dataset / "distance.pt", names)
+    save_distance(distance, LAYOUT.distance(dataset), names)
     summary = {
         "items": distance.n_items,
         "category_sets": distance.n_groups,
         "catalogue_dro": round(catalogue_diversity(distance), 6),
     }
-    write_json(summary, Path("metrics") / dataset / "similarity.json")
+    write_json(summary, LAYOUT.metrics(dataset, "similarity"))
     logging.info("%s: %s in %.1f s", dataset, summary, time.perf_counter() - start)
 
 

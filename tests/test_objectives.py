@@ -3,6 +3,7 @@ import torch
 from reference import brute_ddro, brute_dro, official_ddro
 
 from divlib import DivlibError, GroupedDistance, ddro, dro, jaccard_distance, soft_topk
+from divlib._window import SoftTopK, top_window
 
 # The 5-item example of the paper's seed slides: clusters {1, 5} and {2, 4}, item 3 a bridge.
 SLIDES_D = torch.tensor(
@@ -115,22 +116,38 @@ def test_top_m_equals_full_value_and_gradient(gen, eps, top_m):
     torch.testing.assert_close(grads[0], grads[1], atol=1e-10, rtol=0)
 
 
-def test_window_certificate_detects_straddling_blocks(gen):
-    # eps = 0.01 merges ranks across position M for these scores: the window alone would be wrong,
-    # so no row may be certified.
-    from divlib.objectives import _window_is_exact
-    from divlib.ranking import soft_rank
-
-    scores, _, _ = realistic_problem(gen)
-    window, eps = 25, 0.01
-    best = scores.topk(4 * window, dim=1).values
-    ranks = soft_rank(scores.topk(window, dim=1).values, eps=eps)
-    full = soft_rank(scores, eps=eps).topk(window, dim=1, largest=False).values
-    assert (ranks - full).abs().amax(dim=1).min() > 0.1  # truncation really is wrong here
-    assert not _window_is_exact(scores, best, ranks[:, -1], window, eps).any()
-    small = 1e-4  # and at small eps most rows are certified
-    ranks = soft_rank(scores.topk(window, dim=1).values, eps=small)
-    assert _window_is_exact(scores, best, ranks[:, -1], window, small).float().mean() > 0.8
+def test_uncertifiable_integer_top_m_equals_the_full_catalogue(gen):
+    # top_m = k + 2 on scores 10ε apart (ranks 4 and 5 0.3ε apart, a PAV block that carries gradient),
+    # in three kinds of row: (a) as they are, certified; (b) with a near-tie across position M,
+    # uncertified at M but not at 2M; (c) with ranks 3..3M 0.9ε apart, one PAV block across M and 2M:
+    # uncertified at both, and either window alone would be off. τ = 0.08 makes the membership a
+    # certified window leaves out negligible: 53·σ(−3/τ) < 3e-15.
+    k, eps, tau, m = 5, 0.01, 0.08, 60
+    window = k + 2
+    scores = (5 - 10 * eps * torch.arange(m, dtype=torch.float64)).repeat(6, 1)
+    scores[:, 4] = scores[:, 3] - 0.3 * eps
+    scores[1::3, window] = scores[1::3, window - 1] - 1e-3 * eps
+    cluster = torch.arange(3 * window - 2, dtype=torch.float64)
+    scores[2::3, 2 : 3 * window] = scores[2::3, 2:3] - 0.9 * eps * cluster
+    scores = scores.gather(1, torch.rand(6, m, generator=gen).argsort(dim=1))  # shuffle the items
+    soft = SoftTopK(k=k, eps=eps, tau=tau, offset=0.0)
+    full = soft_topk(scores, k=k, eps=eps, tau=tau)
+    for width, certified in ((window, [True, False, False]), (2 * window, [True, True, False])):
+        top = top_window(scores, soft, window=width, exclude=None)
+        assert top.exact.tolist() == certified * 2
+        error = (top.membership - full.gather(1, top.items)).abs().amax(dim=1)
+        assert error[2::3].min() > 0.01  # the window alone is wrong: the full catalogue is needed
+    _, distance, _ = random_problem(gen, rows=1, m=m)
+    values, grads = [], []
+    for top_m in (window, None):
+        leaf = scores.clone().requires_grad_()
+        value = ddro(leaf, distance=distance, k=k, eps=eps, tau=tau, top_m=top_m)
+        weights = torch.arange(1.0, 7.0, dtype=torch.float64)
+        values.append(value.detach())
+        grads.append(torch.autograd.grad((value * weights).sum(), leaf)[0])
+    torch.testing.assert_close(values[0], values[1], atol=1e-10, rtol=0)
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-10, rtol=0)
+    assert grads[1].abs().amax() > 1e-3  # the gradient compared is not trivially zero
 
 
 @pytest.mark.parametrize(
@@ -151,67 +168,14 @@ def test_bad_ddro_arguments_are_named(kwargs, message):
         call(torch.randn(2, 100), distance=torch.zeros(100, 100), **arguments)
 
 
-@pytest.mark.parametrize("kind", ["gaussian", "dense-bulk", "ties", "exponential"])
-def test_window_certificate_is_never_wrong_and_seldom_too_cautious(gen, kind):
-    # Brute force: a certified row's window ranks must equal the whole-catalogue ranks of its M best
-    # items; and the tail bound should certify most rows that are in fact exact.
-    from divlib.objectives import _window_is_exact
-    from divlib.ranking import soft_rank
-
-    rows, m, window = 128, 700, 30
-    draw = {
-        "gaussian": lambda: torch.randn(rows, m, generator=gen, dtype=torch.float64),
-        "dense-bulk": lambda: torch.cat(
-            [  # a spread top above a bulk packed just below it
-                1 + torch.rand(rows, window + 5, generator=gen, dtype=torch.float64),
-                1 - 0.02 * torch.rand(rows, m - window - 5, generator=gen, dtype=torch.float64),
-            ],
-            dim=1,
-        ),  # fmt: skip
-        "ties": lambda: torch.randint(0, 40, (rows, m), generator=gen).double() / 40,
-        "exponential": lambda: -torch.rand(rows, m, generator=gen, dtype=torch.float64).log(),
-    }[kind]
-    for eps in (1e-4, 1e-3, 1e-2):
-        scores = draw()
-        top = scores.topk(window, dim=1)
-        ranks = soft_rank(top.values, eps=eps)
-        certified = _window_is_exact(
-            scores, scores.topk(4 * window, dim=1).values, ranks[:, -1], window, eps
-        )
-        error = (soft_rank(scores, eps=eps).gather(1, top.indices) - ranks).abs().amax(dim=1)
-        assert not (certified & (error > 1e-9)).any()
-        assert certified.sum() >= 0.9 * (error < 1e-9).sum() - 2
-
-
-def test_window_certificate_allows_for_float32_rounding(gen):
-    # Near-ties placed just outside the float64 critical distance below the window are exact ties in
-    # float32 at θ = score/ε ≈ 6000, where torchsort pools them: a certified row must not couple its
-    # window to the items below it, in value or gradient.
-    from divlib.objectives import _window_is_exact, _window_size
-    from divlib.ranking import soft_rank
-
-    m, eps = 1682, 1 / 1682
-    window = _window_size("auto", k=10, tau=1.0, offset=0.0, m=m)
-    scores = (
-        (3.5 + 0.5 * torch.randn(256, m, generator=gen, dtype=torch.float64))
-        .sort(dim=1, descending=True)
-        .values
-    )
-    jitter = 3e-3 * torch.rand(256, 1, generator=gen, dtype=torch.float64)
-    scores[:, window : window + 3] = scores[:, window - 1 : window] - (2 + jitter) * eps
-    scores[:, window + 3 :] = scores[:, window + 3 :].clamp_max(
-        scores[:, window : window + 1] - 5 * eps
-    )
-    scores = scores.float()
-    top = scores.topk(window, dim=1)
-    ranks = soft_rank(top.values, eps=eps)
-    certified = _window_is_exact(
-        scores, scores.topk(4 * window, dim=1).values, ranks[:, -1], window, eps
-    )
-    leaf = scores.clone().requires_grad_()
-    full = soft_rank(leaf, eps=eps).gather(1, top.indices)
-    full.sum().backward()
-    outside = torch.ones_like(scores, dtype=torch.bool).scatter_(1, top.indices, False)
-    coupled = (leaf.grad.abs() * outside).amax(dim=1) > 0
-    differs = (full.detach() - ranks).abs().amax(dim=1) > 1e-7
-    assert not (certified & (coupled | differs)).any()
+def test_an_integer_top_m_that_would_truncate_membership_is_refused(gen):
+    # k = 10, τ = 1, M = k + 2: every item past the window keeps σ((k − rank)/τ) ≥ σ(−3) ≈ 0.05 of
+    # membership in the full soft top-k, so a windowed DDRO would drop it silently.
+    scores, distance, _ = random_problem(gen, rows=3, m=200)
+    full = soft_topk(scores, k=10, eps=0.01)
+    outside = full.sort(dim=1, descending=True).values[:, 12:].sum(dim=1)
+    assert (outside > 1e-3).all()  # what the window would leave out is real
+    with pytest.raises(DivlibError, match=r'top_m = 12 may leave .* pass top_m="auto" \(M = 40'):
+        ddro(scores, distance=distance, k=10, eps=0.01, top_m=12)
+    exact = ddro(scores, distance=distance, k=10, eps=0.01, top_m=None)
+    torch.testing.assert_close(ddro(scores, distance=distance, k=10, eps=0.01, top_m=40), exact)

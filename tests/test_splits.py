@@ -45,6 +45,20 @@ def test_per_user_counts_follow_the_rounding_rule(n, n_test, n_val):
     assert (len(test), len(val), len(train)) == (n_test, n_val, n - n_test - n_val)
 
 
+@pytest.mark.parametrize(
+    ("test_fraction", "val_fraction", "n_test", "n_val"),
+    [
+        (0.3, 0.1, 6, 1),  # 20 ratings: round(6.0) = 6 to test, round(0.1 · 14 = 1.4) = 1 to val
+        (0.1, 0.3, 2, 5),  # round(2.0) = 2, round(0.3 · 18 = 5.4) = 5: swapped fractions differ
+    ],
+)
+def test_each_fraction_goes_to_its_own_part(test_fraction, val_fraction, n_test, n_val):
+    train, val, test, _ = split_ratings(
+        ratings_with_counts({4: 20}), test_fraction=test_fraction, val_fraction=val_fraction, seed=2
+    )
+    assert (len(test), len(val), len(train)) == (n_test, n_val, 20 - n_test - n_val)
+
+
 def test_users_too_small_to_split_are_kept_and_counted():
     ratings = ratings_with_counts({0: 10, 1: 1, 2: 2, 3: 3})
     train, _, _, counts = split_ratings(ratings, test_fraction=0.2, val_fraction=0.2, seed=1)

@@ -134,6 +134,9 @@ def test_a_bad_parameter_fails_the_stage_with_one_line(project):
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     result = run([sys.executable, "-m", "dvc", "repro"], project)
     assert result.returncode != 0
-    assert "error: data.test_fraction must lie in [0, 1); params.yaml has 1.5" in result.stderr
+    assert (
+        "error: params.yaml: data.test_fraction: Input should be less than 1 (got 1.5)"
+        in result.stderr
+    )
     assert "Traceback" not in result.stderr
     assert not (project / "data" / "prepared" / "synthetic").exists()

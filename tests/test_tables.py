@@ -4,19 +4,25 @@ import polars as pl
 import pytest
 
 from divlib.errors import DivlibError
+from divlib.layout import Layout
+from divlib.methods import ROWS
 from divlib.tables import (
     describe_tradeoff,
     frame_table,
     gain_table,
     latex_escape,
     main_table,
+    method_label,
     nearest_settings,
     paper_rows,
+    read_summaries,
+    result_tables,
     to_latex,
     to_markdown,
 )
 
 BASE = {"dro": 0.6, "relevance": 0.9, "dro_beyond": 0.7}
+CHOOSE = {"ddt": 0.5, "mdr": 0.5, "mmr": 0.5, "dpp": 0.7}  # as in params.yaml
 
 
 def summary_row(
@@ -65,11 +71,13 @@ def cells(table, label: str) -> tuple[str, ...]:
 
 
 def test_main_table_prints_mean_and_std_over_seeds_at_the_chosen_settings():
-    table = main_table({"nmf": NMF}, k=10, dataset="toy", methods=("base", "mmr", "ddt", "dum"))
+    table = main_table(
+        {"nmf": NMF}, k=10, dataset="toy", choose=CHOOSE, methods=("base", "mmr", "ddt", "dum")
+    )
     assert table.groups == (("NMF", 2),)
     assert table.columns == ("DRO@10", "Relevance")
     assert cells(table, "Relevance only") == ("0.600", "0.900")  # one seed: no std
-    assert cells(table, "MMR (λ = 0.5)") == ("0.900", "0.800")  # the default λ
+    assert cells(table, "MMR (λ = 0.5)") == ("0.900", "0.800")
     assert cells(table, "DDT (β = 0.5)") == ("0.970 (0.010)", "0.880 (0.010)")
     assert cells(table, "DUM") == ("–", "–")  # never ran
 
@@ -94,19 +102,21 @@ def test_main_table_shows_the_published_numbers_of_the_proxy_dataset_as_printed(
     published = paper_rows(PUBLISHED, "ml-100k")
     assert set(published["dataset"]) == {"ml-1m"}
     assert paper_rows(PUBLISHED, "kuairec") is None
-    table = main_table({"nmf": NMF}, k=10, dataset="ml-100k", published=published, methods=["base"])
+    table = main_table(
+        {"nmf": NMF}, k=10, dataset="ml-100k", choose=CHOOSE, published=published, methods=["base"]
+    )
     assert table.groups == (("NMF", 2), ("paper ml-1m NMF", 2))
     assert cells(table, "Relevance only") == ("0.600", "0.900", "0.62 (0.08)", "1.00 (0.00)")
     assert "for ml-1m, another dataset than ours" in table.caption
-    same = main_table({"nmf": NMF}, k=10, dataset="coat", published=paper_rows(PUBLISHED, "coat"),
-                      methods=["base"])  # fmt: skip
+    same = main_table({"nmf": NMF}, k=10, dataset="coat", choose=CHOOSE,
+                      published=paper_rows(PUBLISHED, "coat"), methods=["base"])  # fmt: skip
     assert same.groups[-1] == ("paper NMF", 2)
     assert cells(same, "Relevance only")[2:] == ("0.77 (0.02)", "–")
 
 
 def test_gain_table_prints_percentage_points_beside_the_paper():
     table = gain_table(
-        {"nmf": NMF, "mf": NMF}, ks=[5, 10], trained_k=10, dataset="ml-100k",
+        {"nmf": NMF, "mf": NMF}, ks=[5, 10], trained_k=10, dataset="ml-100k", param=0.5,
         published=paper_rows(PUBLISHED, "ml-100k"),
     )  # fmt: skip
     assert table.groups == (("NMF", 4),)  # MF is not in the paper's gain table
@@ -118,7 +128,9 @@ def test_gain_table_prints_percentage_points_beside_the_paper():
 
 
 def test_markdown_is_a_pipe_table_after_its_caption():
-    text = to_markdown(main_table({"nmf": NMF}, k=10, dataset="toy", methods=("base", "ddt")))
+    text = to_markdown(
+        main_table({"nmf": NMF}, k=10, dataset="toy", choose=CHOOSE, methods=("base", "ddt"))
+    )
     caption, table = text.split("\n\n")
     assert caption.startswith("Diversity and relevance at k = 10 on toy.")
     lines = table.strip().split("\n")
@@ -129,7 +141,7 @@ def test_markdown_is_a_pipe_table_after_its_caption():
 
 
 def test_latex_is_a_booktabs_tabular_with_spanning_groups():
-    table = gain_table({"nmf": NMF, "ncf": NMF}, ks=[10], trained_k=10, dataset="ml_x")
+    table = gain_table({"nmf": NMF, "ncf": NMF}, ks=[10], trained_k=10, dataset="ml_x", param=0.5)
     text = to_latex(table)
     assert text.startswith("\\begin{table}[t]\n\\centering\n\\caption{")
     assert "\\begin{tabular}{lrrrr}\n\\toprule\n" in text
@@ -149,7 +161,7 @@ def test_latex_escape():
 
 
 def test_describe_tradeoff_states_the_numbers():
-    sentences = describe_tradeoff(NMF, k=10, methods=("mmr", "ddt", "dum"))
+    sentences = describe_tradeoff(NMF, k=10, choose=CHOOSE, methods=("mmr", "ddt", "dum"))
     assert sentences[1] == (
         "DDT (β = 0.5) raises DRO@10 from 0.600 to 0.970 (Wilcoxon p < 0.001) while predicted "
         "relevance moves from 0.900 to 0.880; beyond the top 10 (ranks 11–20) DRO moves from 0.700 "
@@ -158,7 +170,7 @@ def test_describe_tradeoff_states_the_numbers():
     with_ndcg = NMF.with_columns(ndcg=pl.when(pl.col("method") == "base").then(0.1).otherwise(0.05))
     assert (
         "0.880 and held-out NDCG@10 from 0.100 to 0.050; beyond"
-        in describe_tradeoff(with_ndcg, k=10, methods=["ddt"])[0]
+        in describe_tradeoff(with_ndcg, k=10, choose=CHOOSE, methods=["ddt"])[0]
     )
     assert sentences[2].startswith("Highest DRO@10: DDT (β = 0.5) (0.970); highest relevance")
     assert (
@@ -182,3 +194,79 @@ def test_nearest_settings_moves_each_choice_to_a_setting_that_ran():
     )
     chosen = nearest_settings([summary], {"ddt": 0.5, "mmr": 0.5, "dpp": 0.7})
     assert chosen == {"ddt": 0.2, "mmr": 0.5}  # 0.2 and 0.8 tie: the lower; dpp never ran
+
+
+def every_method(offset: float) -> pl.DataFrame:
+    """A summary at k = 10 of every method, each (method, param) with its own values, + ``offset``."""
+    grid = [("base", None), ("mmr", 0.3), ("mmr", 0.5), ("dum", None), ("dpp", 0.5), ("dpp", 0.7),
+            ("ddt", 0.2), ("ddt", 0.5), ("ddt-adaptive", None), ("mdr", 0.5), ("mdr", 0.8)]  # fmt: skip
+    return summary(
+        *(
+            summary_row(method, param, dro=0.1 + i / 100 + offset, relevance=0.5 + i / 100 + offset)
+            for i, (method, param) in enumerate(grid)
+        )
+    )
+
+
+def test_each_cell_of_the_main_table_holds_its_own_methods_and_models_value():
+    summaries = {"nmf": every_method(0.0), "ncf": every_method(0.2)}
+    table = main_table(summaries, k=10, dataset="toy", choose=CHOOSE)
+    labels = ["Relevance only", "MMR (λ = 0.5)", "DUM", "DPP (θ = 0.7)", "DDT (β = 0.5)",
+              "DDT-adaptive", "MDR (β = 0.5)"]  # fmt: skip
+    assert [label for label, _ in table.rows] == labels  # the paper's rows, as labelled
+    assert table.groups == (("NMF", 2), ("NCF", 2))
+    for (_, row), method in zip(table.rows, ROWS, strict=True):
+        expected = []
+        for frame in summaries.values():
+            at = frame.filter(method=method)
+            if method in CHOOSE:
+                at = at.filter(param=CHOOSE[method])
+            expected += [f"{at['dro'].item():.3f}", f"{at['relevance'].item():.3f}"]
+        assert row == tuple(expected)
+
+
+def test_gain_table_cells_hold_each_models_gain_at_each_k():
+    nmf = summary(summary_row("ddt", 0.5, dro=0.9, dro_beyond=0.8),
+                  summary_row("ddt", 0.5, k=5, dro=0.65, dro_beyond=0.73))  # fmt: skip
+    ncf = summary(summary_row("ddt", 0.5, dro=0.7, dro_beyond=0.6),
+                  summary_row("ddt", 0.5, k=5, dro=0.61, dro_beyond=0.72))  # fmt: skip
+    table = gain_table({"ncf": ncf, "nmf": nmf}, ks=[5, 10], trained_k=10, dataset="t", param=0.5)
+    assert table.groups == (("NMF", 2), ("NCF", 2))  # the paper's model order
+    assert cells(table, "10") == ("30.0", "10.0", "10.0", "-10.0")  # 100 · (DRO − DRO_base)
+    assert cells(table, "5") == ("5.0", "3.0", "1.0", "2.0")
+
+
+def test_result_tables_show_the_setting_nearest_the_chosen_one():
+    tables = result_tables({"nmf": NMF}, dataset="toy", k=10, ks=[5, 10], published=None,
+                           choose={"ddt": 0.45, "mdr": 0.5, "mmr": 0.6, "dpp": 0.7})  # fmt: skip
+    assert list(tables) == ["main", "gain_beyond_k"]
+    assert cells(tables["main"], "DDT (β = 0.5)") == ("0.970 (0.010)", "0.880 (0.010)")
+    assert cells(tables["main"], "MMR (λ = 0.5)") == ("0.900", "0.800")  # 0.5 of {0.3, 0.5}
+    assert "Settings: DDT (β = 0.5), MMR (λ = 0.5); DDT-adaptive" in tables["main"].caption
+    assert cells(tables["gain_beyond_k"], "10") == ("37.0 (1.0)", "-5.0 (1.0)")
+    assert "DDT (β = 0.5)" in tables["gain_beyond_k"].caption
+
+
+def test_result_tables_without_ddt_runs_keep_the_chosen_beta():
+    only_base = summary(summary_row("base", None))
+    tables = result_tables({"nmf": only_base}, dataset="toy", k=10, ks=[10], published=None,
+                           choose={"ddt": 0.3, "mdr": 0.5, "mmr": 0.5, "dpp": 0.7})  # fmt: skip
+    assert cells(tables["gain_beyond_k"], "10") == ("–", "–")
+    assert "DDT (β = 0.3)" in tables["gain_beyond_k"].caption
+
+
+def test_read_summaries_reads_each_models_summary_or_names_the_missing_file(tmp_path):
+    layout = Layout(tmp_path)
+    for model, frame in (("nmf", NMF), ("mf", every_method(0.0))):
+        layout.evaluation("toy", model).mkdir(parents=True)
+        frame.write_parquet(layout.evaluation("toy", model) / "summary.parquet")
+    summaries = read_summaries(layout, "toy", ["mf", "nmf"])
+    assert list(summaries) == ["mf", "nmf"] and summaries["nmf"].equals(NMF)
+    with pytest.raises(DivlibError, match="ncf/summary.parquet is missing: run the evaluate"):
+        read_summaries(layout, "toy", ["nmf", "ncf"])
+
+
+def test_method_label_names_methods_outside_the_vocabulary_by_key():
+    assert method_label("ddt-scratch", {"ddt-scratch": 0.5}) == "DDT from scratch (β = 0.5)"
+    assert method_label("dum", {"dum": 1.0}) == "DUM (param = 1)"
+    assert method_label("new", {}) == "new"

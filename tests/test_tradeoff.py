@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from divlib import DivlibError, adaptive_beta, feasible_beta_interval
+from divlib.tradeoff import adam_metric, combine_gradients
 
 
 def opposed_pairs(gen, count=200, dim=6):
@@ -96,3 +97,34 @@ def test_bad_gradients_are_named():
         adaptive_beta(torch.zeros(3), torch.zeros(4))
     with pytest.raises(DivlibError, match="NaN or Inf"):
         adaptive_beta(torch.tensor([float("nan")]), torch.zeros(1))
+
+
+def test_adam_metric_is_the_root_of_adams_bias_corrected_preconditioner():
+    parameter = torch.nn.Parameter(torch.zeros(3))
+    optimizer = torch.optim.AdamW([parameter], lr=0.1, betas=(0.9, 0.99), eps=1e-3)
+    assert torch.equal(adam_metric(optimizer, [parameter])[0], torch.ones(3))  # P = I before a step
+    g1, g2 = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([3.0, 0.0, -1.0])
+    for gradient in (g1, g2):
+        parameter.grad = gradient.clone()
+        optimizer.step()
+    v = 0.99 * (0.01 * g1**2) + 0.01 * g2**2  # v_2, by hand
+    v_hat = v / (1 - 0.99**2)  # bias-corrected
+    expected = 1 / torch.sqrt(torch.sqrt(v_hat) + 1e-3)  # (√v̂ + ε)^(-1/2)
+    torch.testing.assert_close(adam_metric(optimizer, [parameter])[0], expected)
+
+
+def test_combined_gradient_is_the_min_norm_point_in_the_metric():
+    g_rel = [torch.tensor([1.0, 0.0]), torch.tensor([[2.0]])]
+    g_div = [torch.tensor([-1.0, 1.0]), torch.tensor([[0.0]])]
+    metric = [torch.tensor([1.0, 2.0]), torch.tensor([[0.5]])]
+    # Scaled: r = (1, 0, 1), d = (−1, 2, 0); β* = ⟨d, d − r⟩ / ‖r − d‖² = (2 + 4) / (4 + 4 + 1) = 2/3
+    combined, step = combine_gradients(g_rel, g_div, metric=metric, rule="min-norm")
+    assert step.beta == pytest.approx(2 / 3)
+    assert (step.a, step.b) == pytest.approx((2**0.5, 5**0.5))
+    assert step.rho == pytest.approx(-1 / (2**0.5 * 5**0.5))  # ⟨r, d⟩ = −1
+    assert (step.beta_low, step.beta_high) == pytest.approx((1 / 3, 5 / 6))  # −c/(a²−c), b²/(b²−c)
+    torch.testing.assert_close(combined[0], torch.tensor([1 / 3, 1 / 3]))  # the raw gradients mixed
+    torch.testing.assert_close(combined[1], torch.tensor([[4 / 3]]))
+    _, normalized = combine_gradients(g_rel, g_div, metric=metric, rule="normalized")
+    assert normalized.beta == pytest.approx(5**0.5 / (2**0.5 + 5**0.5))  # b / (a + b)
+    assert set(step.logged()) == {"a", "b", "rho", "beta_low", "beta_high"}

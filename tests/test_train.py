@@ -9,6 +9,7 @@ from divlib.data import canonicalize, category_matrix, split_ratings, synthetic_
 from divlib.errors import DivlibError, TrainingDiverged
 from divlib.models import build_model
 from divlib.train import (
+    DiversityLoss,
     DiversityOptions,
     FinetuneOptions,
     Interactions,
@@ -75,6 +76,45 @@ def test_ddt_raises_diversity_and_keeps_relevance(problem):
     assert steps["dro"][0] == pytest.approx(start_dro)  # all users, before the first update
     assert diversity() > start_dro + 0.08
     assert mean_squared_error(model, val) < 1.05 * start_mse
+
+
+@pytest.mark.parametrize("method", ["ddt", "ddt-adaptive", "mdr"])
+def test_each_method_raises_diversity_over_relevance_only_fine_tuning(problem, method):
+    # Measured (NMF, 4 epochs from the same pretrained model): DRO@10 of all users 0.870 for the
+    # β = 1 control, 0.966 DDT (β = 0.5), 0.961 DDT-adaptive, 0.966 MDR (β = 0.5); validation MSE
+    # 0.746 for the control, at most 0.762 for the others. A diversity gradient of the wrong sign
+    # or a step that ignores L_DDRO falls to the control or below.
+    train, val, distance = problem
+    users, seen = torch.arange(150), train.seen()
+    outcome = {}
+    for name, beta in (("control", 1.0), (method, 0.5)):
+        model, _ = pretrained(problem)
+        options = FinetuneOptions(method="ddt" if name == "control" else method, beta=beta,
+                                  epochs=4, lr=0.01, batch_size=1024, seed=0)  # fmt: skip
+        finetune(model, train, val, distance=distance, options=options, device="cpu",
+                 diversity=DiversityOptions(k=10, eps=1 / 300))  # fmt: skip
+        with torch.no_grad():
+            diversity = dro(model.score_all(users), distance=distance, k=10, exclude=seen).mean()
+        outcome[name] = (float(diversity), mean_squared_error(model, val))
+    assert outcome[method][0] > outcome["control"][0] + 0.05
+    assert outcome[method][1] < 1.05 * outcome["control"][1]
+
+
+def test_the_diversity_loss_is_ddro_and_dro_of_the_users_unseen_items(problem):
+    train, _, distance = problem
+    options = DiversityOptions(k=5, eps=0.01)
+    loss = DiversityLoss(distance, train.seen(), options)
+    users = torch.tensor([3, 17, 40])
+    scores = torch.randn(3, 300, generator=torch.Generator().manual_seed(4))
+    exclude = train.seen()[users]
+    torch.testing.assert_close(
+        loss.soft(scores, users), ddro(scores, distance=distance, k=5, eps=0.01, exclude=exclude)
+    )
+    assert torch.equal(
+        loss.hard(scores, users), dro(scores, distance=distance, k=5, exclude=exclude)
+    )
+    scores[1, 0] = float("nan")
+    assert loss.soft(scores, users).isnan().all() and loss.hard(scores, users).isnan().all()
 
 
 def test_same_seed_same_run(problem):
@@ -148,9 +188,7 @@ def test_mdr_weights_match_finite_differences():
     beta, meta_lr = 0.4, 0.5
     params = {name: p.detach() for name, p in model.named_parameters()}
 
-    def diversity_loss(scores, batch_users):
-        return ddro(scores, distance=distance, k=3, eps=0.5, exclude=exclude[batch_users],
-                    top_m=None).mean()  # fmt: skip
+    loss = DiversityLoss(distance, exclude, DiversityOptions(k=3, eps=0.5, top_m=None))
 
     def meta(weights):  # L_JOINT after one look-ahead step on Σ w ℓ, by plain autograd at fixed w
         leaves = {n: p.clone().requires_grad_() for n, p in params.items()}
@@ -164,8 +202,7 @@ def test_mdr_weights_match_finite_differences():
     gradient = torch.stack([(meta(h * e) - meta(-h * e)) / (2 * h) for e in basis])
     rectified = (-gradient).clamp_min(0)
     expected = rectified / (rectified.sum() + 1e-8)
-    weights = mdr_weights(model, ratings, users, beta=beta, meta_lr=meta_lr,
-                          diversity_loss=diversity_loss)  # fmt: skip
+    weights = mdr_weights(model, ratings, users, beta=beta, meta_lr=meta_lr, loss=loss)
     assert (weights >= 0).all() and weights.sum().item() == pytest.approx(1.0)
     torch.testing.assert_close(weights, expected, atol=1e-6, rtol=0)
 
@@ -214,12 +251,12 @@ def test_a_diverging_run_names_the_step_and_keeps_the_last_good_state(problem):
     ("make", "message"),
     [
         (lambda: FinetuneOptions(method="ddt", beta=1.5, epochs=1, lr=0.1, batch_size=1),
-         r"finetune.beta must be a number \[0.0, 1.0\]; got 1.5"),
+         r"beta must be a number \[0.0, 1.0\]; got 1.5"),
         (lambda: FinetuneOptions(method="sgd", beta=0.5, epochs=1, lr=0.1, batch_size=1),
-         "finetune.method must be one of"),
-        (lambda: DiversityOptions(eps=0.0), "diversity.eps must be a number > 0.0"),
-        (lambda: DiversityOptions(tau=-1.0), "diversity.tau must be a number > 0.0"),
-        (lambda: PretrainOptions(epochs=0, lr=0.1, batch_size=1), "pretrain.epochs must be"),
+         "method must be one of"),
+        (lambda: DiversityOptions(eps=0.0), "eps must be a number > 0.0"),
+        (lambda: DiversityOptions(tau=-1.0), "tau must be a number > 0.0"),
+        (lambda: PretrainOptions(epochs=0, lr=0.1, batch_size=1), "epochs must be an int >= 1"),
     ],
 )  # fmt: skip
 def test_bad_options_fail_before_training(make, message):
@@ -230,6 +267,6 @@ def test_bad_options_fail_before_training(make, message):
 def test_k_at_least_the_catalogue_fails_before_training(problem):
     train, val, distance = problem
     options = FinetuneOptions(method="ddt", beta=0.5, epochs=1, lr=0.01, batch_size=512)
-    with pytest.raises(DivlibError, match="diversity.k = 300 must be below the 300 items"):
+    with pytest.raises(DivlibError, match="diversity k = 300 must be below the 300 items"):
         finetune(PopularityModel(150, 300), train, val, distance=distance, options=options,
                  diversity=DiversityOptions(k=300, eps=0.01), device="cpu")  # fmt: skip

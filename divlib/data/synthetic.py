@@ -16,6 +16,7 @@ Everything is vectorised in NumPy (no loop over users or items), so Netflix-Priz
 import numpy as np
 import polars as pl
 
+from divlib._validate import check_count
 from divlib.data.parsers import RawTables
 from divlib.errors import DivlibError
 
@@ -142,5 +143,4 @@ def _zipf(n: int, exponent: float) -> np.ndarray:
 
 def _check(**sizes: int) -> None:
     for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise DivlibError(f"synthetic.{name} must be an int >= 1; got {value!r}")
+        check_count(f"synthetic.{name}", value)

@@ -1,16 +1,21 @@
-"""Pieces shared by the training loops: results, evaluation, and the checks on options and losses."""
+"""Pieces shared by the training loops: the epoch skeleton, results, evaluation, the divergence check."""
 
 import copy
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import polars as pl
 import torch
 from torch import nn
 
-from divlib.errors import DivlibError, TrainingDiverged
+from divlib.errors import TrainingDiverged
 from divlib.train.interactions import Interactions
 
 EVAL_CHUNK = 1 << 20  # ratings per forward pass when evaluating
+
+Step = tuple[
+    torch.Tensor, dict
+]  # a step's loss (finite, or the run diverged) and its logged record
 
 
 @dataclass
@@ -22,6 +27,55 @@ class TrainResult:
     selected_epoch: int
     steps: pl.DataFrame
     epochs: pl.DataFrame
+
+
+def run_epochs(
+    model: nn.Module,
+    *,
+    epochs: int,
+    steps: Callable[[], Iterator[Step]],
+    summarize: Callable[[list[dict]], dict],
+    objective: str,
+    select: str = "best",
+    start_is_good: bool = False,
+) -> TrainResult:
+    """The loop both trainings share: epochs of steps, a summary per epoch, a snapshot, a selection.
+
+    Args:
+        steps: runs one epoch's steps (the model in train mode), yielding each step's loss and record;
+            a step whose loss is not finite must leave the model unchanged.
+        summarize: the epoch's summary (model in eval mode) from its step records.
+        objective: the summary key that ``select="best"`` minimises; ``"last"`` keeps the last epoch.
+        start_is_good: the model's initial state is a checkpoint to fall back on (fine-tuning).
+
+    Raises:
+        TrainingDiverged: a step's loss is NaN or Inf; it names the step and carries the last snapshot.
+    """
+    records, summaries = [], []
+    best = (float("inf"), 0, snapshot(model))
+    last_good, step = (snapshot(model) if start_is_good else None), 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        epoch_records = []
+        for loss, record in steps():
+            step += 1
+            check_finite(loss, step=step, last_good=last_good, epoch=epoch - 1)
+            epoch_records.append({"step": step, "epoch": epoch} | record)
+        records += epoch_records
+        model.eval()
+        summary = {"epoch": epoch} | summarize(epoch_records)
+        summaries.append(summary)
+        last_good = snapshot(model)
+        if summary[objective] < best[0]:
+            best = (summary[objective], epoch, last_good)
+    selected = best if select == "best" else (None, epochs, last_good)
+    return TrainResult(
+        final_state=last_good,
+        selected_state=selected[2],
+        selected_epoch=selected[1],
+        steps=pl.DataFrame(records),
+        epochs=pl.DataFrame(summaries),
+    )
 
 
 @torch.no_grad()
@@ -50,8 +104,3 @@ def check_finite(loss: torch.Tensor, *, step: int, last_good: dict | None, epoch
             step=step,
             last_good=copy.deepcopy(last_good),
         )
-
-
-def check_count(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise DivlibError(f"{name} must be an int >= 1; got {value!r}")

@@ -5,6 +5,7 @@ running the jobs one after another; every job runs with the same number of CPU t
 either case, because a CPU reduction's order, and so its rounding, depends on the thread count.
 """
 
+import logging
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +24,23 @@ def visible_devices(cpu_workers: int = 1) -> list[torch.device]:
     if torch.cuda.is_available():
         return [torch.device("cuda", index) for index in range(torch.cuda.device_count())]
     return [torch.device("cpu")] * cpu_workers
+
+
+def placement(devices: str | list[str], cpu_workers: int = 1) -> list[torch.device]:
+    """``"auto"``: :func:`visible_devices`; otherwise the devices named (``["cuda:0", "cuda:1"]``)."""
+    if devices == "auto":
+        return visible_devices(cpu_workers)
+    return [torch.device(device) for device in devices]
+
+
+def resolve_device(requested: str) -> torch.device:
+    """``"auto"``: the first CUDA device if there is one, else the CPU; otherwise the named device."""
+    if requested == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(requested)
+    logging.getLogger(__name__).info("device: %s", device)
+    return device
 
 
 def run_grid(

@@ -9,24 +9,17 @@ test split; we do not).
 
 from dataclasses import dataclass
 
-import polars as pl
 import torch
 from torch import nn
 
-from divlib._validate import check_range
-from divlib.train.common import (
-    TrainResult,
-    check_count,
-    check_finite,
-    mean_squared_error,
-    snapshot,
-)
+from divlib._validate import check_count, check_range
+from divlib.train.common import Step, TrainResult, mean_squared_error, run_epochs
 from divlib.train.interactions import Interactions
 
 
 @dataclass(frozen=True)
 class PretrainOptions:
-    """Settings of :func:`pretrain` (params.yaml section ``pretrain``)."""
+    """Settings of :func:`pretrain`."""
 
     epochs: int
     lr: float
@@ -36,11 +29,11 @@ class PretrainOptions:
     seed: int = 0  # order of the mini-batches
 
     def __post_init__(self):
-        check_count("pretrain.epochs", self.epochs)
-        check_count("pretrain.batch_size", self.batch_size)
-        check_range("pretrain.lr", self.lr, 0.0, closed=False)
-        check_range("pretrain.weight_decay", self.weight_decay, 0.0)
-        check_range("pretrain.l2", self.l2, 0.0)
+        check_count("epochs", self.epochs)
+        check_count("batch_size", self.batch_size)
+        check_range("lr", self.lr, 0.0, closed=False)
+        check_range("weight_decay", self.weight_decay, 0.0)
+        check_range("l2", self.l2, 0.0)
 
 
 def pretrain(
@@ -58,32 +51,29 @@ def pretrain(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=options.lr, weight_decay=options.weight_decay
     )
-    steps, epochs = [], []
-    best = (float("inf"), 0, snapshot(model))
-    last_good, step = None, 0
-    for epoch in range(1, options.epochs + 1):
-        model.train()
+
+    def steps():
         for batch in train.batches(options.batch_size, generator):
-            predicted = model(train.users[batch], train.items[batch])
-            mse = ((predicted - train.ratings[batch]) ** 2).mean()
-            loss = mse + options.l2 * sum((p**2).sum() for p in model.parameters())
-            step += 1
-            check_finite(loss, step=step, last_good=last_good, epoch=epoch - 1)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            steps.append({"step": step, "epoch": epoch, "mse": float(mse.detach())})
-        model.eval()
-        val_mse = mean_squared_error(model, val)
-        train_mse = mean_squared_error(model, train)
-        epochs.append({"epoch": epoch, "train_mse": train_mse, "val_mse": val_mse})
-        last_good = snapshot(model)
-        if val_mse < best[0]:
-            best = (val_mse, epoch, last_good)
-    return TrainResult(
-        final_state=last_good,
-        selected_state=best[2],
-        selected_epoch=best[1],
-        steps=pl.DataFrame(steps),
-        epochs=pl.DataFrame(epochs),
+            yield _step(model, optimizer, train, batch, options.l2)
+
+    def summarize(_) -> dict:
+        return {
+            "train_mse": mean_squared_error(model, train),
+            "val_mse": mean_squared_error(model, val),
+        }
+
+    return run_epochs(
+        model, epochs=options.epochs, steps=steps, summarize=summarize, objective="val_mse"
     )
+
+
+def _step(model, optimizer, train: Interactions, batch: torch.Tensor, l2: float) -> Step:
+    """One AdamW step on the batch's MSE plus λ‖Θ‖²; none when that loss is not finite."""
+    predicted = model(train.users[batch], train.items[batch])
+    mse = ((predicted - train.ratings[batch]) ** 2).mean()
+    loss = mse + l2 * sum((p**2).sum() for p in model.parameters())
+    if torch.isfinite(loss):
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return loss.detach(), {"mse": float(mse.detach())}

@@ -1,0 +1,236 @@
+"""Experiments as data: the runs a params section asks for, how one run is trained, and what it leaves.
+
+A grid (:func:`finetune_runs`, :func:`sensitivity_runs`) expands a checked params section
+(:mod:`divlib.params`) into :class:`RunSpec` objects, each with its name, seed, options and identity; a
+new kind of run is a new expansion, not a new loop in a stage. :func:`train_run` trains one spec from
+the files of a :class:`~divlib.layout.Layout` on one device (``divlib.train.grid.run_grid`` spreads
+specs over devices), and :func:`save_runs` writes the runs' folders.
+
+Seeds: each run's seed derives from its grid seed and its identity (dataset, model, run name) by a
+stable digest, so results do not depend on how runs are spread over devices or processes.
+"""
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+
+from divlib.io import atomic_path, write_json
+from divlib.layout import Layout, load_splits
+from divlib.metrics import predicted_relevance_share
+from divlib.models import build_model, load_model, save_model
+from divlib.objectives import dro
+from divlib.params import Diversity, Finetune, Sensitivity
+from divlib.ranking import topk_items
+from divlib.similarity import load_distance
+from divlib.train import FinetuneOptions, TrainResult, finetune
+
+log = logging.getLogger(__name__)
+
+HERE = Layout()  # the working directory's files
+ARCHITECTURE = ("n_users", "n_items", "dim", "seed", "mean")  # what a fresh model is built from
+
+
+def derive_seed(root: int, *identity: object) -> int:
+    """A run's seed from a root seed and the run's identity: a digest of the strings (never Python's
+    salted ``hash``), so it is the same in every process and on every machine, as LensKit's
+    ``make_seed`` does."""
+    digest = hashlib.sha256("/".join(map(str, identity)).encode()).digest()
+    words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
+    return int(np.random.SeedSequence([root, *words]).generate_state(1)[0])
+
+
+def run_name(method: str, beta: float | None, seed: int) -> str:
+    """``ddt-beta0.5-seed1``; no β part for a method that sets β itself (``ddt-adaptive-seed1``)."""
+    return method + ("" if beta is None else f"-beta{beta}") + f"-seed{seed}"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One fine-tuning run: what it trains, with which settings, and how it is recorded.
+
+    ``identity`` is written to run.json and read by the evaluation (method label, param, seed, regime
+    for the fine-tuning grid). ``from_scratch``: train a fresh model of the pretrained architecture.
+    """
+
+    dataset: str
+    model: str
+    name: str
+    options: FinetuneOptions
+    diversity: Diversity
+    identity: dict = field(hash=False)
+    from_scratch: bool = False
+
+
+@dataclass
+class RunOutcome:
+    """A trained run: its result, the model's architecture config, and its summary record."""
+
+    result: TrainResult
+    config: dict
+    record: dict
+
+
+def finetune_runs(
+    section: Finetune, diversity: Diversity, *, dataset: str, model: str
+) -> list[RunSpec]:
+    """The grid method × β × seed of the ``finetune`` section, then its ``scratch`` runs at
+    ``scratch.beta``. Methods that set β themselves (``ddt-adaptive``) run once per seed."""
+    grid = [("finetune", method, section.betas) for method in section.methods]
+    grid += [("scratch", method, [section.scratch.beta]) for method in section.scratch.methods]
+    return [
+        finetune_run(
+            section,
+            diversity,
+            dataset=dataset,
+            model=model,
+            method=method,
+            beta=beta,
+            seed=seed,
+            regime=regime,
+        )  # fmt: skip
+        for regime, method, betas in grid
+        for beta in ([None] if method == "ddt-adaptive" else betas)
+        for seed in section.seeds
+    ]
+
+
+def finetune_run(
+    section: Finetune,
+    diversity: Diversity,
+    *,
+    dataset: str,
+    model: str,
+    method: str,
+    beta: float | None,
+    seed: int,
+    regime: str = "finetune",
+) -> RunSpec:
+    """One run of the ``finetune`` section's grid. ``regime="scratch"``: from a fresh model, named
+    ``METHOD-scratch-…``, with the settings of ``finetune.scratch`` overriding the others."""
+    label = method + ("" if regime == "finetune" else "-scratch")
+    overrides = section.scratch.overrides() if regime == "scratch" else {}
+    name = run_name(label, beta, seed)
+    options = FinetuneOptions(
+        method=method, beta=0.5 if beta is None else beta,
+        seed=derive_seed(seed, dataset, model, name), **section.settings() | overrides,
+    )  # fmt: skip
+    identity = {"method": label, "param": beta, "seed": seed, "regime": regime}
+    return RunSpec(dataset, model, name, options, diversity, identity, regime == "scratch")
+
+
+def sensitivity_runs(
+    section: Sensitivity, finetune_section: Finetune, diversity: Diversity, *, dataset: str
+) -> list[RunSpec]:
+    """The grid ε × k of the ``sensitivity`` section: one model, method and β, the other settings of
+    the ``finetune`` section (``sensitivity.epochs`` replacing its epochs)."""
+    settings = finetune_section.settings() | {"epochs": section.epochs}
+    specs = []
+    for eps in section.eps:
+        for k in section.ks:
+            name = f"eps{eps}-k{k}"
+            options = FinetuneOptions(method=section.method, beta=section.beta,
+                                      seed=derive_seed(1, dataset, section.model, name), **settings)  # fmt: skip
+            setting = diversity.model_copy(update={"k": k, "eps": eps})
+            specs.append(
+                RunSpec(dataset, section.model, name, options, setting, {"eps": eps, "k": k})
+            )
+    return specs
+
+
+def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> RunOutcome:
+    """Fine-tune (or train from scratch) the pretrained model of ``spec`` on ``device``.
+
+    The record: mean DRO@k over all users (training items excluded) before and after, and the
+    validation MSE of the selected epoch, and the DDRO settings (ε resolved).
+    """
+    train, val = load_splits(layout, spec.dataset, "train", "val")
+    diversity = spec.diversity.options(train.n_items)
+    distance = load_distance(layout.distance(spec.dataset))
+    model, config = load_model(layout.base(spec.dataset, spec.model))
+    if spec.from_scratch:
+        model = build_model(spec.model, **{key: config[key] for key in ARCHITECTURE})
+    before = _mean_dro(model, train, distance, diversity.k)
+    result = finetune(model, train, val, distance=distance, diversity=diversity,
+                      options=spec.options, device=device)  # fmt: skip
+    model.load_state_dict(result.selected_state)
+    after = _mean_dro(model.cpu(), train, distance, diversity.k)
+    record = {
+        "dro_before": round(before, 6),
+        "dro_after": round(after, 6),
+        "val_mse": round(result.epochs["val_mse"][result.selected_epoch - 1], 6),
+        "diversity": diversity.__dict__,
+    }
+    log.info(
+        "%s: %s", spec.name, {key: value for key, value in record.items() if key != "diversity"}
+    )
+    return RunOutcome(result, config, record)
+
+
+def save_run(
+    folder: Path, spec: RunSpec, outcome: RunOutcome, *, extra: dict | None = None
+) -> None:
+    """One run's folder: selected.pt and final.pt (loadable by :func:`divlib.models.load_model`),
+    steps.parquet, epochs.parquet and run.json (identity, record, options and ``extra``)."""
+    model = build_model(spec.model, **{key: outcome.config[key] for key in ARCHITECTURE})
+    for state, file in ((outcome.result.selected_state, "selected.pt"),
+                        (outcome.result.final_state, "final.pt")):  # fmt: skip
+        model.load_state_dict(state)
+        save_model(folder / file, model, name=spec.model, config=outcome.config)
+    outcome.result.steps.write_parquet(folder / "steps.parquet")
+    outcome.result.epochs.write_parquet(folder / "epochs.parquet")
+    run = spec.identity | outcome.record | {"options": spec.options.__dict__} | (extra or {})
+    write_json(run, folder / "run.json")
+
+
+def save_runs(folder: Path, specs: list[RunSpec], outcomes: list[RunOutcome]) -> dict:
+    """Every run's folder under ``folder`` (all or nothing); returns ``{name: record}`` without the
+    DDRO settings, for a metrics file."""
+    with atomic_path(folder) as out:
+        for spec, outcome in zip(specs, outcomes, strict=True):
+            save_run(out / spec.name, spec, outcome)
+    return {
+        spec.name: {key: value for key, value in outcome.record.items() if key != "diversity"}
+        for spec, outcome in zip(specs, outcomes, strict=True)
+    }
+
+
+def sensitivity_results(
+    specs: list[RunSpec], outcomes: list[RunOutcome], *, layout: Layout = HERE
+) -> pl.DataFrame:
+    """One row per run of :func:`sensitivity_runs`: ε (resolved) and its setting, k, DRO@k before and
+    after, the paper's predicted relevance share @k, validation MSE; all users, training items excluded."""
+    if not specs:
+        return pl.DataFrame()
+    model, _ = load_model(layout.base(specs[0].dataset, specs[0].model))
+    (train,) = load_splits(layout, specs[0].dataset, "train")
+    seen = train.seen()
+    rows = []
+    for spec, outcome in zip(specs, outcomes, strict=True):
+        model.load_state_dict(outcome.result.selected_state)
+        k, record = spec.identity["k"], outcome.record
+        rows.append({
+            "eps": float(record["diversity"]["eps"]), "eps_setting": str(spec.identity["eps"]),
+            "k": k, "dro": record["dro_after"], "dro_before": record["dro_before"],
+            "relevance": _relevance_share(model, seen, k), "val_mse": record["val_mse"],
+        })  # fmt: skip
+    return pl.DataFrame(rows)
+
+
+@torch.no_grad()
+def _mean_dro(model, train, distance, k: int) -> float:
+    """Mean DRO@k over all users, their training items excluded."""
+    scores = model.score_all(torch.arange(train.n_users))
+    return float(dro(scores, distance=distance, k=k, exclude=train.seen()).mean())
+
+
+@torch.no_grad()
+def _relevance_share(model, seen: torch.Tensor, k: int) -> float:
+    """Mean over users of the paper's predicted relevance share of the top-k, ``seen`` items excluded."""
+    scores = model.score_all(torch.arange(seen.shape[0]))
+    items = topk_items(scores, k=k, exclude=seen)
+    return round(float(predicted_relevance_share(scores.gather(1, items)).mean()), 6)

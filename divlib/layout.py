@@ -1,0 +1,142 @@
+"""Where the workflow's files live, relative to one project root: the only place a path is spelled.
+
+    data/raw/D/                     raw files as fetched (digests.json)
+    data/prepared/D/                ratings, items, train, val, test (.parquet), meta.json
+    data/similarity/D/distance.pt   the item distance
+    models/D/M/base.pt              the pretrained model (+ base_epochs.parquet)
+    models/D/M/runs/NAME/           one fine-tuning run: selected.pt, final.pt, steps/epochs.parquet, run.json
+    data/rerank/D/M/lists.parquet   the re-rankers' lists
+    data/evaluation/D/M/            per_user.parquet, summary.parquet
+    data/sensitivity/D/results.parquet
+    metrics/D/[M/]NAME.json         small metrics for ``dvc metrics``
+    reports/D/                      figures/, plots/, tables/, report.ipynb, report.html
+
+D is a dataset name, M a model name. The layout knows nothing of DVC: ``dvc.yaml`` names the same paths.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import torch
+
+from divlib.errors import DivlibError
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The file layout under ``root`` (default: the working directory)."""
+
+    root: Path = Path()
+
+    def raw(self, dataset: str) -> Path:
+        return self.root / "data" / "raw" / dataset
+
+    def manual(self, dataset: str) -> Path:
+        """Where the user places the raw files of a dataset that cannot be downloaded."""
+        return self.root / "data" / "manual" / dataset
+
+    def prepared(self, dataset: str) -> Path:
+        return self.root / "data" / "prepared" / dataset
+
+    def distance(self, dataset: str) -> Path:
+        return self.root / "data" / "similarity" / dataset / "distance.pt"
+
+    def model(self, dataset: str, model: str) -> Path:
+        """The folder of one model: ``base.pt``, ``base_epochs.parquet`` and ``runs/``."""
+        return self.root / "models" / dataset / model
+
+    def base(self, dataset: str, model: str) -> Path:
+        return self.model(dataset, model) / "base.pt"
+
+    def base_epochs(self, dataset: str, model: str) -> Path:
+        return self.model(dataset, model) / "base_epochs.parquet"
+
+    def runs(self, dataset: str, model: str) -> Path:
+        return self.model(dataset, model) / "runs"
+
+    def distributed(self, dataset: str, model: str, name: str) -> Path:
+        """A data-parallel run (outside every DVC stage's inputs)."""
+        return self.root / "data" / "distributed" / dataset / model / name
+
+    def rerank(self, dataset: str, model: str) -> Path:
+        return self.root / "data" / "rerank" / dataset / model / "lists.parquet"
+
+    def evaluation(self, dataset: str, model: str | None = None) -> Path:
+        folder = self.root / "data" / "evaluation" / dataset
+        return folder if model is None else folder / model
+
+    def sensitivity(self, dataset: str) -> Path:
+        return self.root / "data" / "sensitivity" / dataset / "results.parquet"
+
+    def metrics(self, dataset: str, name: str, model: str | None = None) -> Path:
+        """``metrics/D/NAME.json``, or ``metrics/D/M/NAME.json`` for a model's metrics."""
+        folder = self.root / "metrics" / dataset
+        return (folder if model is None else folder / model) / f"{name}.json"
+
+    def reports(self, dataset: str) -> Path:
+        return self.root / "reports" / dataset
+
+    def figures(self, dataset: str) -> Path:
+        """PNG and PDF figures, and the case study (Markdown)."""
+        return self.reports(dataset) / "figures"
+
+    def plots(self, dataset: str) -> Path:
+        """CSV series for ``dvc plots``."""
+        return self.reports(dataset) / "plots"
+
+    def tables(self, dataset: str) -> Path:
+        """Markdown and LaTeX tables."""
+        return self.reports(dataset) / "tables"
+
+    def report(self, dataset: str, suffix: str) -> Path:
+        """The report: ``.ipynb`` (executed) or ``.html``."""
+        return self.reports(dataset) / f"report{suffix}"
+
+    def published(self) -> Path:
+        """The paper's printed numbers."""
+        return self.root / "reports" / "paper" / "published.csv"
+
+
+def read_runs(folder: Path) -> list[tuple[Path, dict]]:
+    """Each fine-tuning run under ``folder`` (a :meth:`Layout.runs` folder) and its run.json, in name
+    order."""
+    if not folder.is_dir():
+        raise DivlibError(f"{folder} is missing; run the finetune stage first")
+    return [(run, json.loads((run / "run.json").read_text())) for run in sorted(folder.iterdir())]
+
+
+def load_splits(layout: Layout, dataset: str, *names: str) -> list:
+    """The prepared splits ``names`` (of train, val, test) of ``dataset`` as
+    :class:`divlib.train.Interactions`, in the order named."""
+    from divlib.train import Interactions
+
+    folder = layout.prepared(dataset)
+    meta = json.loads((folder / "meta.json").read_text())
+    sizes = {"n_users": meta["users"], "n_items": meta["items"]}
+    return [
+        Interactions.from_frame(pl.read_parquet(folder / f"{n}.parquet"), **sizes) for n in names
+    ]
+
+
+def load_evaluation(layout: Layout, dataset: str):
+    """Everything :func:`divlib.evaluation.evaluate_lists` needs for all users of ``dataset``, and the
+    ``(n_users, m)`` mask of the items never recommended (rated in training or validation)."""
+    from divlib.data import category_matrix
+    from divlib.evaluation import EvaluationData
+    from divlib.metrics import POSITIVE_RATING
+    from divlib.similarity import load_distance
+
+    train, val, test = load_splits(layout, dataset, "train", "val", "test")
+    categories, _ = category_matrix(pl.read_parquet(layout.prepared(dataset) / "items.parquet"))
+    test_ratings = torch.full((test.n_users, test.n_items), float("nan"))
+    test_ratings[test.users, test.items] = test.ratings
+    data = EvaluationData(
+        distance=load_distance(layout.distance(dataset)),
+        categories=categories,
+        popularity=torch.bincount(train.items, minlength=train.n_items),
+        positives=test_ratings >= POSITIVE_RATING,
+        test_ratings=test_ratings,
+    )
+    return data, train.seen() | val.seen()

@@ -1,0 +1,53 @@
+"""The methods compared, defined once: key, names, trade-off parameter and plot style.
+
+:data:`METHODS` holds the paper's methods in the paper's row order (Table III): the relevance-only model,
+the re-rankers MMR, DUM and DPP, and the fine-tuning methods DDT (static and adaptive β) and MDR.
+:data:`SCRATCH` is DDT trained from a fresh model (run label ``ddt-scratch``), which no table shows.
+
+Two methods have a legend label in the figures that differs from their label in the tables and text
+(``relevance only`` / ``Relevance only``, ``DDT, adaptive β`` / ``DDT-adaptive``): both spellings are
+kept so that the published figures and tables keep their bytes.
+"""
+
+from dataclasses import dataclass
+
+from divlib.errors import DivlibError
+
+
+@dataclass(frozen=True)
+class Method:
+    """One method: its key in summaries and run names, its labels, parameter symbol and plot style.
+
+    ``symbol``: the trade-off parameter of its grid (β, λ, θ); None for a method with one setting.
+    ``trained``: a method of :func:`divlib.train.finetune` (else a re-ranker or the base model).
+    """
+
+    key: str
+    label: str  # tables and text
+    legend: str  # figure legends
+    symbol: str | None
+    color: str
+    marker: str
+    trained: bool = False
+
+
+METHODS: tuple[Method, ...] = (
+    Method("base", "Relevance only", "relevance only", None, "black", "o"),
+    Method("mmr", "MMR", "MMR", "λ", "tab:green", "^"),
+    Method("dum", "DUM", "DUM", None, "tab:purple", "D"),
+    Method("dpp", "DPP", "DPP", "θ", "tab:red", "v"),
+    Method("ddt", "DDT", "DDT", "β", "tab:blue", "o", trained=True),
+    Method("ddt-adaptive", "DDT-adaptive", "DDT, adaptive β", None, "tab:cyan", "*", trained=True),
+    Method("mdr", "MDR", "MDR", "β", "tab:orange", "s", trained=True),
+)
+SCRATCH = Method("ddt-scratch", "DDT from scratch", "DDT from scratch", "β", "tab:brown", "P")
+BY_KEY: dict[str, Method] = {method.key: method for method in (*METHODS, SCRATCH)}
+ROWS: tuple[str, ...] = tuple(method.key for method in METHODS)  # the paper's row order
+TRAINED: tuple[str, ...] = tuple(method.key for method in METHODS if method.trained)
+
+
+def lookup(key: str) -> Method:
+    """The method of ``key``; a DivlibError naming the known keys otherwise."""
+    if key not in BY_KEY:
+        raise DivlibError(f"unknown method {key!r}; known methods: {', '.join(BY_KEY)}")
+    return BY_KEY[key]

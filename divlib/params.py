@@ -1,0 +1,199 @@
+"""The workflow's parameters (``params.yaml``), checked at the boundary: one typed model per section.
+
+Every section rejects unknown keys, reports missing ones, and bounds its values; YAML 1.1 reads ``1e-3``
+as a string, which is coerced to the number it spells. :func:`parse_params` turns the first problems into
+one :class:`~divlib.errors.DivlibError` line naming each key path and what is allowed, e.g.
+``params.yaml: finetune.betas.0: Input should be less than or equal to 1 (got 1.5)``.
+
+The library's own option dataclasses (:class:`divlib.train.FinetuneOptions`, …) do not know these key
+names; the sections build them (:meth:`Diversity.options`).
+"""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from divlib.errors import DivlibError
+from divlib.methods import TRAINED
+
+Count = Annotated[int, Field(ge=1)]
+ListSize = Annotated[int, Field(ge=2)]  # a list length with at least one pair (k of DRO@k)
+Positive = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Method = Literal[TRAINED]  # the methods divlib.train.finetune trains
+ModelName = Literal["nmf", "mf", "ncf"]
+Eps = Positive | Literal["auto"]
+
+
+class Section(BaseModel):
+    """A params.yaml section: unknown keys are errors, values are checked, the object is read-only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Data(Section):
+    seed: Annotated[int, Field(ge=0)]
+    test_fraction: Annotated[float, Field(ge=0, lt=1)]
+    val_fraction: Annotated[float, Field(ge=0, lt=1)]
+    sources: dict[str, str]
+    options: dict[str, dict[str, Any] | None]
+
+
+class Pretrain(Section):
+    epochs: Count
+    lr: Positive
+    batch_size: Count
+    weight_decay: NonNegative
+    l2: NonNegative
+    dim: Count
+    seed: Annotated[int, Field(ge=0)]
+    device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")]
+
+
+class Diversity(Section):
+    k: ListSize
+    eps: Eps
+    tau: Positive
+    offset: Fraction
+    top_m: Count | Literal["auto"] | None
+
+    def options(self, n_items: int, **overrides):
+        """:class:`divlib.train.DiversityOptions` for a catalogue of ``n_items``; ``eps: auto`` is 1/m
+        (the ICLR advice)."""
+        from divlib.train import DiversityOptions
+
+        settings = self.model_dump() | overrides
+        if settings["eps"] == "auto":
+            settings["eps"] = 1.0 / n_items
+        return DiversityOptions(**settings)
+
+
+class RunSettings(Section):
+    """The settings every fine-tuning run shares (FinetuneOptions without method, β and seed)."""
+
+    epochs: Count
+    lr: Positive
+    batch_size: Count
+    users_per_step: Count | None
+    weight_decay: NonNegative
+    select: Literal["last", "best"]
+    monitor_users: Count
+    meta_lr: Positive | None
+    adaptive_rule: Literal["normalized", "min-norm"]
+
+
+class Scratch(Section):
+    """Runs trained from a fresh model at one β, with some settings overridden."""
+
+    methods: list[Method]
+    beta: Fraction
+    epochs: Count | None = None
+    lr: Positive | None = None
+    batch_size: Count | None = None
+    users_per_step: Count | None = None
+
+    def overrides(self) -> dict:
+        """The run settings this section sets (those written in params.yaml)."""
+        return self.model_dump(exclude_unset=True, exclude={"methods", "beta"})
+
+
+class Finetune(RunSettings):
+    methods: Annotated[list[Method], Field(min_length=1)]
+    betas: Annotated[list[Fraction], Field(min_length=1)]
+    seeds: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
+    scratch: Scratch
+    devices: Literal["auto"] | Annotated[list[str], Field(min_length=1)]
+    cpu_workers: Count
+
+    def settings(self) -> dict:
+        """The shared run settings, as keyword arguments of FinetuneOptions."""
+        return self.model_dump(include=set(RunSettings.model_fields))
+
+
+class Rerank(Section):
+    pool: Count
+    mmr_lambdas: Annotated[list[Fraction], Field(min_length=1)]
+    dpp_thetas: Annotated[list[Annotated[float, Field(ge=0, lt=1)] | None], Field(min_length=1)]
+
+
+class Evaluate(Section):
+    ks: Annotated[list[ListSize], Field(min_length=1)]
+
+
+class Sensitivity(Section):
+    model: ModelName
+    method: Method
+    beta: Fraction
+    eps: Annotated[list[Eps], Field(min_length=1)]
+    ks: Annotated[list[ListSize], Field(min_length=1)]
+    epochs: Count
+
+
+class Choice(Section):
+    """The setting of each trade-off grid that tables, figures and the report show."""
+
+    ddt: Fraction
+    mdr: Fraction
+    mmr: Fraction
+    dpp: Annotated[float, Field(ge=0, lt=1)]
+
+
+class Tables(Section):
+    choose: Choice
+
+
+class Params(Section):
+    """The whole of params.yaml."""
+
+    datasets: Annotated[list[str], Field(min_length=1)]
+    models: Annotated[list[ModelName], Field(min_length=1)]
+    data: Data
+    pretrain: Pretrain
+    diversity: Diversity
+    finetune: Finetune
+    rerank: Rerank
+    evaluate: Evaluate
+    sensitivity: Sensitivity
+    tables: Tables
+
+
+def parse_params(data: object, *, source: str = "params.yaml") -> Params:
+    """``data`` (params.yaml as loaded by a YAML reader) as :class:`Params`, or a one-line DivlibError."""
+    try:
+        return Params.model_validate(data)
+    except ValidationError as error:
+        problems: dict[str, list[str]] = {}
+        for problem in error.errors():
+            path = ".".join(str(part) for part in problem["loc"] if not _is_branch(part))
+            problems.setdefault(path, []).append(_describe(problem, path))
+        lines = [f"{path or 'params'}: " + " or ".join(m) for path, m in problems.items()]
+        more = f"; and {len(lines) - 3} more" if len(lines) > 3 else ""
+        raise DivlibError(f"{source}: " + "; ".join(lines[:3]) + more) from None
+
+
+def _describe(problem: dict, path: str) -> str:
+    if problem["type"] == "extra_forbidden":
+        allowed = ", ".join(_section(path.rpartition(".")[0]).model_fields)
+        return f"unknown key; the keys here are {allowed}"
+    if problem["type"] == "missing":
+        return "missing; add it (the repository's params.yaml lists every key)"
+    if problem["type"] == "model_type":
+        return f"must be a mapping of keys; got {problem['input']!r}"
+    return f"{problem['msg']} (got {problem['input']!r})"
+
+
+def _section(path: str) -> type[BaseModel]:
+    """The section model at a dotted ``path`` of params.yaml ('' is the whole file)."""
+    model = Params
+    for key in filter(None, path.split(".")):
+        model = model.model_fields[key].annotation
+    return model
+
+
+def _is_branch(part: object) -> bool:
+    """Union branches appear in error locations as type names (``int``, ``literal['auto']``)."""
+    types = {"int", "float", "str", "list", "none"}
+    return isinstance(part, str) and (
+        part in types or "[" in part or part.startswith("constrained")
+    )

@@ -1,0 +1,41 @@
+"""The one vocabulary of methods: the paper's rows, what trains, and the spellings outputs depend on."""
+
+from typing import get_args
+
+import pytest
+
+from divlib import DivlibError
+from divlib.methods import BY_KEY, METHODS, ROWS, SCRATCH, TRAINED, lookup
+from divlib.params import Method
+
+
+def test_the_rows_are_the_papers_order_and_every_key_is_defined_once():
+    assert ROWS == ("base", "mmr", "dum", "dpp", "ddt", "ddt-adaptive", "mdr")
+    assert list(BY_KEY) == [*ROWS, "ddt-scratch"] and BY_KEY["ddt-scratch"] is SCRATCH
+
+
+def test_the_trained_methods_are_those_finetune_and_params_yaml_accept():
+    assert TRAINED == ("ddt", "ddt-adaptive", "mdr") == get_args(Method)
+
+
+def test_a_grid_method_has_a_parameter_symbol_and_every_method_its_own_colour():
+    assert {m.key: m.symbol for m in METHODS if m.symbol} == {
+        "mmr": "λ", "dpp": "θ", "ddt": "β", "mdr": "β"
+    }  # fmt: skip
+    colors = [m.color for m in BY_KEY.values()]
+    assert len(set(colors)) == len(colors)
+
+
+def test_legends_keep_the_published_figures_spelling():
+    """Two legends differ from the tables' labels; changing either changes the published outputs."""
+    differ = {m.key: (m.label, m.legend) for m in BY_KEY.values() if m.label != m.legend}
+    assert differ == {
+        "base": ("Relevance only", "relevance only"),
+        "ddt-adaptive": ("DDT-adaptive", "DDT, adaptive β"),
+    }
+
+
+def test_an_unknown_key_is_an_error_naming_the_known_ones():
+    assert lookup("mdr").label == "MDR"
+    with pytest.raises(DivlibError, match="unknown method 'xyz'; known methods: base, mmr"):
+        lookup("xyz")
