@@ -15,3 +15,10 @@ class TrainingDiverged(DivlibError):
         super().__init__(message)
         self.step = step
         self.last_good = last_good
+
+    def __reduce__(self):  # picklable, so that a run in a worker process reports it as it is
+        return _diverged, (str(self), self.step, self.last_good)
+
+
+def _diverged(message: str, step: int, last_good: dict | None) -> TrainingDiverged:
+    return TrainingDiverged(message, step=step, last_good=last_good)

@@ -18,16 +18,24 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
+from torch import nn
 
 from divlib.io import atomic_path, write_json
 from divlib.layout import Layout, load_splits
 from divlib.metrics import predicted_relevance_share
 from divlib.models import build_model, load_model, save_model
 from divlib.objectives import dro
-from divlib.params import Diversity, Finetune, Sensitivity
+from divlib.params import Diversity, Finetune, Pretrain, Sensitivity
 from divlib.ranking import topk_items
 from divlib.similarity import load_distance
-from divlib.train import FinetuneOptions, TrainResult, finetune
+from divlib.train import (
+    DiversityOptions,
+    FinetuneOptions,
+    PretrainOptions,
+    TrainResult,
+    finetune,
+    pretrain,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +50,15 @@ def derive_seed(root: int, *identity: object) -> int:
     digest = hashlib.sha256("/".join(map(str, identity)).encode()).digest()
     words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
     return int(np.random.SeedSequence([root, *words]).generate_state(1)[0])
+
+
+def diversity_options(section: Diversity, n_items: int) -> DiversityOptions:
+    """The DDRO settings of ``section`` for a catalogue of ``n_items``: ``eps: auto`` is 1/m (the ICLR
+    advice)."""
+    settings = section.model_dump()
+    if settings["eps"] == "auto":
+        settings["eps"] = 1.0 / n_items
+    return DiversityOptions(**settings)
 
 
 def run_name(method: str, beta: float | None, seed: int) -> str:
@@ -142,6 +159,28 @@ def sensitivity_runs(
     return specs
 
 
+def pretrain_run(
+    section: Pretrain, *, dataset: str, model: str, device: torch.device, layout: Layout = HERE
+) -> tuple[nn.Module, TrainResult, dict]:
+    """Pretrain ``model`` on ``dataset`` for relevance with the ``pretrain`` section's settings; its
+    seed derives from ``pretrain.seed`` and (dataset, model). Returns the model at the selected epoch,
+    the result, and the config :func:`divlib.models.save_model` stores with it."""
+    seed = derive_seed(section.seed, dataset, model)
+    options = PretrainOptions(**section.model_dump(exclude={"dim", "device", "seed"}), seed=seed)
+    train, val = load_splits(layout, dataset, "train", "val")
+    config = {"n_users": train.n_users, "n_items": train.n_items, "dim": section.dim, "seed": seed,
+              "mean": float(train.ratings.mean())}  # fmt: skip
+    network = build_model(model, **config)
+    log.info("pretraining %s on %s (%d ratings)", model, dataset, len(train))
+    result = pretrain(network, train, val, options=options, device=device)
+    network.load_state_dict(result.selected_state)
+    return (
+        network,
+        result,
+        config | {"options": options.__dict__, "selected_epoch": result.selected_epoch},
+    )
+
+
 def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> RunOutcome:
     """Fine-tune (or train from scratch) the pretrained model of ``spec`` on ``device``.
 
@@ -149,7 +188,7 @@ def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> 
     validation MSE of the selected epoch, and the DDRO settings (ε resolved).
     """
     train, val = load_splits(layout, spec.dataset, "train", "val")
-    diversity = spec.diversity.options(train.n_items)
+    diversity = diversity_options(spec.diversity, train.n_items)
     distance = load_distance(layout.distance(spec.dataset))
     model, config = load_model(layout.base(spec.dataset, spec.model))
     if spec.from_scratch:

@@ -159,7 +159,7 @@ def load_case_study(layout: Layout, dataset: str, model: str, k: int) -> CaseStu
     if chosen is None:
         raise DivlibError(f"{layout.runs(dataset, model)} has no ddt run for the case study")
     run, identity = chosen
-    items = pl.read_parquet(layout.prepared(dataset) / "items.parquet").sort("item")
+    items = pl.read_parquet(layout.items(dataset)).sort("item")
     train, val = load_splits(layout, dataset, "train", "val")
     never = train.seen() | val.seen()
     before, after = (

@@ -40,6 +40,10 @@ class Layout:
     def prepared(self, dataset: str) -> Path:
         return self.root / "data" / "prepared" / dataset
 
+    def items(self, dataset: str) -> Path:
+        """The catalogue: item, title, categories."""
+        return self.prepared(dataset) / "items.parquet"
+
     def distance(self, dataset: str) -> Path:
         return self.root / "data" / "similarity" / dataset / "distance.pt"
 
@@ -66,6 +70,14 @@ class Layout:
     def evaluation(self, dataset: str, model: str | None = None) -> Path:
         folder = self.root / "data" / "evaluation" / dataset
         return folder if model is None else folder / model
+
+    def per_user(self, dataset: str, model: str) -> Path:
+        """Every evaluated run × k × user."""
+        return self.evaluation(dataset, model) / "per_user.parquet"
+
+    def summary(self, dataset: str, model: str) -> Path:
+        """Means (std) over seeds, gains and p-values per run setting and k."""
+        return self.evaluation(dataset, model) / "summary.parquet"
 
     def sensitivity(self, dataset: str) -> Path:
         return self.root / "data" / "sensitivity" / dataset / "results.parquet"
@@ -129,7 +141,7 @@ def load_evaluation(layout: Layout, dataset: str):
     from divlib.similarity import load_distance
 
     train, val, test = load_splits(layout, dataset, "train", "val", "test")
-    categories, _ = category_matrix(pl.read_parquet(layout.prepared(dataset) / "items.parquet"))
+    categories, _ = category_matrix(pl.read_parquet(layout.items(dataset)))
     test_ratings = torch.full((test.n_users, test.n_items), float("nan"))
     test_ratings[test.users, test.items] = test.ratings
     data = EvaluationData(

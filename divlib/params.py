@@ -11,16 +11,17 @@ names; the sections build them (:meth:`Diversity.options`).
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from divlib.errors import DivlibError
 from divlib.methods import TRAINED
 
 Count = Annotated[int, Field(ge=1)]
 ListSize = Annotated[int, Field(ge=2)]  # a list length with at least one pair (k of DRO@k)
-Positive = Annotated[float, Field(gt=0)]
-NonNegative = Annotated[float, Field(ge=0)]
-Fraction = Annotated[float, Field(ge=0, le=1)]
+# Numbers keep the type they are written with (``betas: [0, 1]`` names runs ``beta0``, ``beta1``)
+Positive = Annotated[int | float, Field(gt=0)]
+NonNegative = Annotated[int | float, Field(ge=0)]
+Fraction = Annotated[int | float, Field(ge=0, le=1)]
 Method = Literal[TRAINED]  # the methods divlib.train.finetune trains
 ModelName = Literal["nmf", "mf", "ncf"]
 Eps = Positive | Literal["auto"]
@@ -58,15 +59,11 @@ class Diversity(Section):
     offset: Fraction
     top_m: Count | Literal["auto"] | None
 
-    def options(self, n_items: int, **overrides):
-        """:class:`divlib.train.DiversityOptions` for a catalogue of ``n_items``; ``eps: auto`` is 1/m
-        (the ICLR advice)."""
-        from divlib.train import DiversityOptions
-
-        settings = self.model_dump() | overrides
-        if settings["eps"] == "auto":
-            settings["eps"] = 1.0 / n_items
-        return DiversityOptions(**settings)
+    @model_validator(mode="after")
+    def _window_exceeds_k(self):
+        if isinstance(self.top_m, int) and self.top_m <= self.k:
+            raise ValueError(f"top_m = {self.top_m} must exceed k = {self.k}, or be auto or null")
+        return self
 
 
 class RunSettings(Section):
@@ -88,10 +85,10 @@ class Scratch(Section):
 
     methods: list[Method]
     beta: Fraction
-    epochs: Count | None = None
-    lr: Positive | None = None
-    batch_size: Count | None = None
-    users_per_step: Count | None = None
+    epochs: Count = None  # each setting given overrides the finetune section's; none may be null
+    lr: Positive = None
+    batch_size: Count = None
+    users_per_step: Count | None = None  # null: all users
 
     def overrides(self) -> dict:
         """The run settings this section sets (those written in params.yaml)."""
@@ -178,6 +175,8 @@ def _describe(problem: dict, path: str) -> str:
         return f"unknown key; the keys here are {allowed}"
     if problem["type"] == "missing":
         return "missing; add it (the repository's params.yaml lists every key)"
+    if problem["type"] == "value_error":
+        return problem["msg"].removeprefix("Value error, ")
     if problem["type"] == "model_type":
         return f"must be a mapping of keys; got {problem['input']!r}"
     return f"{problem['msg']} (got {problem['input']!r})"

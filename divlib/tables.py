@@ -52,7 +52,7 @@ def read_summaries(layout: Layout, dataset: str, models: Sequence[str]) -> dict[
     """The evaluation summary of each model of ``dataset``, by model, in the order given."""
     summaries = {}
     for model in models:
-        path = layout.evaluation(dataset, model) / "summary.parquet"
+        path = layout.summary(dataset, model)
         if not path.is_file():
             raise DivlibError(
                 f"{path} is missing: run the evaluate stage for {dataset}/{model} first"

@@ -14,6 +14,12 @@ import torch
 from divlib.errors import DivlibError
 
 
+def joint_loss(mse, ddro, beta: float):
+    r"""The joint objective, eq. (10): :math:`L_{JOINT} = \beta\, L_{MSE} - (1 - \beta)\, L_{DDRO}`
+    (tensors or numbers)."""
+    return beta * mse - (1 - beta) * ddro
+
+
 def adaptive_beta(g_rel: torch.Tensor, g_div: torch.Tensor, *, normalize: bool = False) -> float:
     r"""The β whose joint gradient has minimum norm (two-task MGDA, Sener & Koltun 2018), clipped to [0, 1].
 

@@ -42,9 +42,9 @@ def main() -> None:
         base, runs, reranked, data, never, ks=params.evaluate.ks, device=DEVICE
     ).select(pl.lit(dataset).alias("dataset"), pl.lit(model).alias("model"), pl.all())
     summary = summarize(per_user)
-    out = LAYOUT.evaluation(dataset, model)
-    for frame, name in ((per_user, "per_user.parquet"), (summary, "summary.parquet")):
-        with atomic_path(out / name) as temporary:
+    for frame, path in ((per_user, LAYOUT.per_user(dataset, model)),
+                        (summary, LAYOUT.summary(dataset, model))):  # fmt: skip
+        with atomic_path(path) as temporary:
             frame.write_parquet(temporary)
     metrics = reported_metrics(summary, params.diversity.k)
     write_json(metrics, LAYOUT.metrics(dataset, "evaluate", model))

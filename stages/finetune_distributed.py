@@ -4,9 +4,10 @@
 
 gloo on CPU, NCCL when CUDA is visible (process i uses cuda:i). Every rank draws the same global batches
 and takes its share; the result equals one process on the same global batch (tests/test_ddp.py). The run
-is the one the finetune stage names METHOD-betaBETA-seedSEED (same settings, same seed); rank 0 writes
-``data/distributed/DATASET/MODEL/METHOD-betaBETA-seedSEED/`` (as a finetune run's folder, with the
-world size in run.json), outside every DVC stage's inputs.
+is the finetune stage's run of that method, β and seed (same name, settings and seed, from
+:func:`divlib.experiment.finetune_run`; BETA is ignored by ddt-adaptive, which sets β itself); rank 0
+writes ``data/distributed/DATASET/MODEL/NAME/`` (as a finetune run's folder, with the world size in
+run.json), outside every DVC stage's inputs.
 """
 
 import argparse

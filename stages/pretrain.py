@@ -2,9 +2,9 @@
 
     python stages/pretrain.py DATASET MODEL
 
-Reads ``pretrain`` from params.yaml. Writes ``models/DATASET/MODEL/base.pt`` (load it with
-``divlib.models.load_model``), ``base_epochs.parquet`` (per-epoch losses) and the small metrics file
-``metrics/DATASET/MODEL/pretrain.json``.
+Reads ``pretrain`` from params.yaml (see :func:`divlib.experiment.pretrain_run`). Writes
+``models/DATASET/MODEL/base.pt`` (load it with ``divlib.models.load_model``), ``base_epochs.parquet``
+(per-epoch losses) and the small metrics file ``metrics/DATASET/MODEL/pretrain.json``.
 """
 
 import argparse
@@ -13,11 +13,9 @@ import time
 
 from common import LAYOUT, load_params, main_guard
 
-from divlib.experiment import derive_seed
+from divlib.experiment import pretrain_run
 from divlib.io import atomic_path, write_json
-from divlib.layout import load_splits
-from divlib.models import build_model, save_model
-from divlib.train import PretrainOptions, pretrain
+from divlib.models import save_model
 from divlib.train.grid import resolve_device
 
 
@@ -27,18 +25,10 @@ def main() -> None:
     parser.add_argument("model")
     args = parser.parse_args()
     params = load_params().pretrain
-    device = resolve_device(params.device)
-    seed = derive_seed(params.seed, args.dataset, args.model)
-    options = PretrainOptions(**params.model_dump(exclude={"dim", "device", "seed"}), seed=seed)
-    train, val = load_splits(LAYOUT, args.dataset, "train", "val")
-    config = {"n_users": train.n_users, "n_items": train.n_items, "dim": params.dim, "seed": seed,
-              "mean": float(train.ratings.mean())}  # fmt: skip
-    model = build_model(args.model, **config)
     start = time.perf_counter()
-    logging.info("pretraining %s on %s (%d ratings)", args.model, args.dataset, len(train))
-    result = pretrain(model, train, val, options=options, device=device)
-    model.load_state_dict(result.selected_state)
-    config |= {"options": options.__dict__, "selected_epoch": result.selected_epoch}
+    model, result, config = pretrain_run(
+        params, dataset=args.dataset, model=args.model, device=resolve_device(params.device)
+    )
     save_model(LAYOUT.base(args.dataset, args.model), model, name=args.model, config=config)
     with atomic_path(LAYOUT.base_epochs(args.dataset, args.model)) as temporary:
         result.epochs.write_parquet(temporary)

@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("dataset")
     dataset = parser.parse_args().dataset
     start = time.perf_counter()
-    items = pl.read_parquet(LAYOUT.prepared(dataset) / "items.parquet")
+    items = pl.read_parquet(LAYOUT.items(dataset))
     categories, names = category_matrix(items)
     distance = GroupedDistance.from_categories(categories)
     save_distance(distance, LAYOUT.distance(dataset), names)

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from divlib.errors import DivlibError
+from divlib.experiment import diversity_options
 from divlib.params import parse_params
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
@@ -46,6 +47,9 @@ def test_the_repository_params_parse():
          "diversity.eps: Input should be greater than 0 (got -1) or Input should be 'auto'"),
         (lambda p: p["diversity"].update(k=1), "diversity.k: Input should be greater than or equal to 2"),
         (lambda p: p.update(finetune=[1]), "finetune: must be a mapping of keys; got [1]"),
+        (lambda p: p["finetune"]["scratch"].update(epochs=None),
+         "finetune.scratch.epochs: Input should be a valid integer (got None)"),
+        (lambda p: p["diversity"].update(top_m=10), "diversity: top_m = 10 must exceed k = 10"),
     ],
 )  # fmt: skip
 def test_a_bad_section_is_one_line_naming_the_key(change, message):
@@ -61,11 +65,11 @@ def test_yaml_1_1_exponent_strings_are_numbers():
     params = parse_params(loaded)
     assert params.finetune.lr == 0.001 and params.pretrain.lr == 0.001
     assert params.diversity.eps == 0.0005
-    assert params.diversity.options(n_items=100).eps == 0.0005
+    assert diversity_options(params.diversity, 100).eps == 0.0005
 
 
 def test_eps_auto_resolves_to_one_over_the_catalogue():
-    options = parse_params(PARAMS).diversity.options(n_items=1682)
+    options = diversity_options(parse_params(PARAMS).diversity, 1682)
     assert options.eps == 1 / 1682 and options.k == 10
 
 

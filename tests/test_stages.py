@@ -115,6 +115,17 @@ def test_dvc_repro_runs_every_stage_and_then_has_nothing_to_do(project):
         (project / "data/distributed/synthetic/nmf/ddt-beta0.5-seed1/run.json").read_text()
     )
     serial = finetuned["ddt-beta0.5-seed1"]
+    grid_run = json.loads(
+        (project / "models/synthetic/nmf/runs/ddt-beta0.5-seed1/run.json").read_text()
+    )
+    for key in (
+        "method",
+        "param",
+        "seed",
+        "options",
+        "diversity",
+    ):  # the grid's run, settings and seed
+        assert ddp[key] == grid_run[key], key
     assert ddp["world_size"] == 2 and abs(ddp["val_mse"] - serial["val_mse"]) < 1e-4
     assert abs(ddp["dro_after"] - serial["dro_after"]) < 1e-3  # the same run, on two gloo processes
     second = run([sys.executable, "-m", "dvc", "repro"], project)

@@ -1,3 +1,5 @@
+import pickle
+
 import polars as pl
 import pytest
 import torch
@@ -245,6 +247,9 @@ def test_a_diverging_run_names_the_step_and_keeps_the_last_good_state(problem):
         finetune(model, train, val, distance=distance, options=options,
                  diversity=DiversityOptions(k=5, eps=1 / 300), device="cpu")  # fmt: skip
     assert caught.value.step == 1 and caught.value.last_good is not None
+    again = pickle.loads(pickle.dumps(caught.value))  # as a grid worker sends it back
+    assert (str(again), again.step) == (str(caught.value), 1)
+    assert torch.equal(again.last_good["items"], caught.value.last_good["items"])
 
 
 @pytest.mark.parametrize(

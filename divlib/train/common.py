@@ -13,9 +13,8 @@ from divlib.train.interactions import Interactions
 
 EVAL_CHUNK = 1 << 20  # ratings per forward pass when evaluating
 
-Step = tuple[
-    torch.Tensor, dict
-]  # a step's loss (finite, or the run diverged) and its logged record
+# a step's loss (finite, or the run diverged) and its logged record
+Step = tuple[torch.Tensor, dict]
 
 
 @dataclass

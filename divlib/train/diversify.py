@@ -1,6 +1,6 @@
 r"""Training for relevance and top-k diversity jointly: DDT (static or adaptive β) and MDR.
 
-The joint objective is eq. (10) of the paper:
+The joint objective is eq. (10) of the paper (:func:`divlib.tradeoff.joint_loss`):
 
 .. math:: L_{JOINT} = \beta\, L_{MSE} - (1 - \beta)\, L_{DDRO}
 
@@ -38,7 +38,7 @@ from divlib.errors import DivlibError
 from divlib.methods import TRAINED
 from divlib.objectives import ddro, dro
 from divlib.similarity import ItemDistance
-from divlib.tradeoff import adam_metric, combine_gradients
+from divlib.tradeoff import adam_metric, combine_gradients, joint_loss
 from divlib.train.common import Step, TrainResult, mean_squared_error, run_epochs
 from divlib.train.interactions import Interactions
 from divlib.train.parallel import my_share, sum_over_ranks, world_size
@@ -196,7 +196,7 @@ def finetune(
             "dro": float(loss.hard(scores, monitor).mean()),
             "ddro": float(loss.soft(scores, monitor).sum() / len(monitor)),
         }
-        return summary | {"val_joint": beta * summary["val_mse"] - (1 - beta) * summary["ddro"]}
+        return summary | {"val_joint": joint_loss(summary["val_mse"], summary["ddro"], beta)}
 
     return run_epochs(
         model, epochs=options.epochs, steps=steps, summarize=summarize, objective="val_joint",
@@ -213,7 +213,7 @@ def _ddt_step(model, optimizer, batch: Batch, loss: DiversityLoss, options) -> S
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer.zero_grad()
     if options.method == "ddt":
-        (options.beta * mse - (1 - options.beta) * soft).backward()  # eq. (10)
+        joint_loss(mse, soft, options.beta).backward()
         gradients = [[_zero_if_none(p.grad, p) for p in parameters]]
     else:
         g_rel = torch.autograd.grad(mse, parameters, retain_graph=True, allow_unused=True)
@@ -237,7 +237,7 @@ def _ddt_step(model, optimizer, batch: Batch, loss: DiversityLoss, options) -> S
     for parameter, gradient in zip(parameters, combined, strict=True):
         parameter.grad = gradient
     optimizer.step()
-    return beta * mse_value - (1 - beta) * soft_value, record | {"beta": beta} | logged
+    return joint_loss(mse_value, soft_value, beta), record | {"beta": beta} | logged
 
 
 def mdr_weights(
@@ -257,7 +257,7 @@ def mdr_weights(
     ahead = {name: p - meta_lr * g for (name, p), g in zip(params.items(), grads, strict=True)}
     mse_ahead = ((functional_call(model, ahead, (user_ids, item_ids)) - values) ** 2).mean()
     scores_ahead = functional_call(_ScoreAll(model), _prefixed(ahead), (users,))
-    meta = beta * mse_ahead - (1 - beta) * loss.soft(scores_ahead, users).sum() / len(users)
+    meta = joint_loss(mse_ahead, loss.soft(scores_ahead, users).sum() / len(users), beta)
     (weight_grad,) = torch.autograd.grad(meta, weights)
     rectified = (-weight_grad).clamp_min(0.0)
     return (rectified / (rectified.sum() + MDR_EPSILON)).detach()
@@ -280,11 +280,11 @@ def _mdr_step(model, optimizer, batch: Batch, loss: DiversityLoss, options) -> S
     optimizer.step()
     with torch.no_grad():
         scores = model.score_all(batch.ranked)
-        soft = loss.soft(scores, batch.ranked).sum() / len(batch.ranked)
+        soft = loss.soft(scores, batch.ranked).sum() / batch.n_ranked
     return weighted.detach(), {
         "mse": float(errors.detach().mean()),
         "ddro": float(soft),
-        "dro": float(loss.hard(scores, batch.ranked).sum() / len(batch.ranked)),
+        "dro": float(loss.hard(scores, batch.ranked).sum() / batch.n_ranked),
         "beta": options.beta,
         "weight_max": float(weights.max()),
     }
