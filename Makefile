@@ -43,12 +43,11 @@ lint: $(STAMP)
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 
-# The paper's scale (Q1–Q3 of the paper): five datasets, 10 seeds, a β grid, 10 fine-tuning epochs. Netflix
-# and Yahoo! R2 must be placed by hand first (README, Data). Runs as a DVC experiment; compare with
-# `dvc exp show`.
-PAPER := -S 'datasets=[ml-1m,coat,kuairec,netflix,yahoo-r2]' -S 'models=[nmf,ncf]' \
-	-S 'finetune.seeds=[1,2,3,4,5,6,7,8,9,10]' -S 'finetune.betas=[0.1,0.2,0.3,0.5,0.7,0.9]' \
-	-S finetune.epochs=10 -S finetune.scratch.epochs=100 -S pretrain.epochs=10
+# The paper's scale: five datasets, 10 seeds for every experiment (Q4's 100-epoch runs too), NMF and NCF.
+# Netflix and Yahoo! R2 must be placed by hand first (README, Data); GPUs are used when visible. Runs as a
+# DVC experiment; compare with `dvc exp show`.
+PAPER := -S 'datasets=[ml-1m,coat,kuairec,netflix,yahoo-r2]' -S 'seeds=[1,2,3,4,5,6,7,8,9,10]' \
+	-S 'training_curves.seeds=all'
 
 paper: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc exp run -n paper-scale $(PAPER)

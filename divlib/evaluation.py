@@ -5,23 +5,26 @@ One list of length 2·max(k) per user serves every k: ranks 1..k are its prefix 
 prefix-consistent).
 
 Summaries (:func:`summarize`): the mean over users (NaN-skipping, see :mod:`divlib.metrics`) per run,
-then mean and sample std over seeds. Diversity gain of a method over the relevance-only model (the
+then mean and sample std over seeds. Each seed pretrains its own model, so a run's gain over the
+relevance-only model is taken against the base run of the same seed, then averaged over seeds (the
 paper's Tables IV/VI report the absolute difference in percentage points; we keep both):
 
-.. math:: \mathrm{gain}_{abs} = \overline{x} - \overline{x}_{base}, \qquad
-          \mathrm{gain}_{\%} = 100 \cdot \frac{\overline{x} - \overline{x}_{base}}{\overline{x}_{base}}
+.. math:: g_s = x_s - b_s, \qquad g^{\%}_s = 100 \cdot \frac{x_s - b_s}{b_s},
 
-and a paired two-sided Wilcoxon signed-rank test over users of the method's per-user values (averaged over
-seeds) against the base model's, per metric.
+with a paired two-sided Wilcoxon signed-rank test over users of the per-user differences (averaged over
+seeds), per metric.
 
-:func:`evaluate_runs` evaluates one pretrained model, its fine-tuned runs and its re-rankings;
+:func:`evaluate_baselines` evaluates a pretrained model and its re-rankings, :func:`evaluate_models`
+fine-tuned runs;
 :func:`reported_metrics` is the summary at one k as ``{run label: {metric@k: value}}`` for metrics files.
 """
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import scipy.stats
 import torch
@@ -32,20 +35,25 @@ from divlib.layout import read_runs
 from divlib.metrics import (
     REPORTED,
     average_popularity,
-    category_coverage,
-    list_diversity,
+    distance_groups,
+    hit_metrics,
     metric_name,
-    precision_recall_ndcg,
     predicted_relevance_share,
-    rank_test_items,
+    rank_test_items_at,
+    rating_mse,
+    window_coverage,
+    window_diversity,
 )
 from divlib.models import load_model
 from divlib.ranking import topk_items
-from divlib.similarity import ItemDistance
+from divlib.similarity import GroupedDistance, ItemDistance
 
-RUN_KEYS = ["method", "param", "seed"]  # one evaluated run; "param" is β, λ or θ (null if none)
+# one evaluated run: "param" is β, λ or θ (null if none); "train_k" the k a run was trained for (null
+# for the pretrained models and the re-rankers); "seed" the grid seed (each seed has its own base model)
+SETTING = ["method", "param", "train_k"]  # a run setting, summarised over its seeds
+RUN_KEYS = [*SETTING, "seed"]
 GAIN_METRICS = ("dro", "dro_beyond", "coverage", "relevance")
-BASE = {"method": "base", "param": None, "seed": 0}  # the relevance-only model's run identity
+BASE = {"method": "base", "param": None, "train_k": None}  # the relevance-only model's run identity
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,29 @@ class EvaluationData:
             test_ratings=self.test_ratings.to(device),
         )  # fmt: skip
 
+    @cached_property
+    def distance_groups(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each item's group and the distances between groups: a :class:`GroupedDistance`'s own, else
+        :func:`divlib.metrics.distance_groups` of the dense matrix."""
+        if isinstance(self.distance, GroupedDistance):
+            return self.distance.groups, self.distance.group_distance
+        return distance_groups(self.distance.dense())
+
+    @cached_property
+    def n_positives(self) -> torch.Tensor:
+        """``(B,)`` each user's number of positive test items."""
+        return self.positives.sum(dim=1)
+
+    @cached_property
+    def test_items(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, T)`` each user's test items in item order, then padding (T: the most test ratings of a
+        user), and their ``(B, T)`` test ratings, NaN in the padding: the columns of ``test_ratings``
+        that the test-item metrics read, without the rest of the catalogue."""
+        rated = ~torch.isnan(self.test_ratings)
+        width = max(int(rated.sum(dim=1).max()), 1)
+        items = rated.to(torch.uint8).sort(dim=1, descending=True, stable=True).indices[:, :width]
+        return items, self.test_ratings.gather(1, items)
+
 
 def evaluate_lists(
     lists: torch.Tensor,
@@ -82,40 +113,57 @@ def evaluate_lists(
 ) -> pl.DataFrame:
     """Per-user metrics of ``lists`` at every k in ``ks``: one row per (k, user).
 
+    Every k reads windows of the same looked-up values (item distances, category counts, hits, the
+    ranking of the test items), so the lists' items are looked up once for all ks.
+
     Args:
         lists: ``(B, K)`` item ids, best first, with K >= 2·max(ks).
         predicted: ``(B, K)`` the model's predicted ratings of those items (for the paper's relevance).
         scores: optional ``(B, m)`` full predicted scores; adds the paper's test-item HR, Precision and
-            Recall (:func:`divlib.metrics.rank_test_items`), which rank scores, not lists.
+            Recall (:func:`divlib.metrics.rank_test_items`), which rank scores, not lists, and the test
+            MSE (:func:`divlib.metrics.rating_mse`), the same at every k.
 
     Returns:
         Columns k, user (row index), dro, dro_beyond, coverage, coverage_beyond, relevance, precision,
-        recall, ndcg, popularity, and hr, precision_test, recall_test when ``scores`` is given.
+        recall, ndcg, popularity, and hr, precision_test, recall_test, mse when ``scores`` is given.
     """
     if lists.shape[1] < 2 * max(ks):
         raise DivlibError(
             f"lists hold {lists.shape[1]} items per user; evaluating k up to {max(ks)} needs "
             f"{2 * max(ks)} (ranks k+1..2k); make the lists longer or lower the largest k"
         )
-    frames = []
-    for k in ks:
-        top, beyond = lists[:, :k], lists[:, k : 2 * k]
-        columns = {
-            "dro": list_diversity(top, data.distance),
-            "dro_beyond": list_diversity(beyond, data.distance),
-            "coverage": category_coverage(top, data.categories),
-            "coverage_beyond": category_coverage(beyond, data.categories),
+    lists = lists[:, : 2 * max(ks)]
+    windows = [(0, k) for k in ks] + [(k, 2 * k) for k in ks]  # ranks 1..k, then k+1..2k
+    groups, group_distance = data.distance_groups
+    dro = window_diversity(groups[lists], group_distance, windows)
+    coverage = window_coverage(lists, data.categories, windows)
+    found = hit_metrics(data.positives.gather(1, lists[:, : max(ks)]), data.n_positives, ks=ks)
+    if scores is not None:
+        items, ratings = data.test_items
+        predicted_test = scores.gather(1, items)
+        tested = rank_test_items_at(predicted_test, ratings, ks=ks)
+        mse = rating_mse(predicted_test, ratings)
+    columns: dict[str, list[torch.Tensor]] = {}
+    for i, k in enumerate(ks):
+        values = {
+            "dro": dro[i],
+            "dro_beyond": dro[len(ks) + i],
+            "coverage": coverage[i],
+            "coverage_beyond": coverage[len(ks) + i],
             "relevance": predicted_relevance_share(predicted[:, :k]),
-            **precision_recall_ndcg(top, data.positives),
-            "popularity": average_popularity(top, data.popularity),
+            **found[k],
+            "popularity": average_popularity(lists[:, :k], data.popularity),
         }
         if scores is not None:
-            columns |= rank_test_items(scores, data.test_ratings, k=k)
-        frame = pl.DataFrame(
-            {name: value.double().cpu().numpy() for name, value in columns.items()}
-        )
-        frames.append(frame.with_columns(k=pl.lit(k), user=pl.int_range(len(frame))))
-    return pl.concat(frames, how="diagonal").select("k", "user", pl.exclude("k", "user"))
+            values |= tested[k] | {"mse": mse}
+        for name, value in values.items():
+            columns.setdefault(name, []).append(value)
+    users = lists.shape[0]
+    return pl.DataFrame({
+        "k": np.repeat(np.asarray(ks, dtype=np.int32), users),
+        "user": np.tile(np.arange(users, dtype=np.int64), len(ks)),
+        **{name: torch.cat(values).double().cpu().numpy() for name, values in columns.items()},
+    })  # fmt: skip
 
 
 def long_lists(lists: torch.Tensor) -> pl.DataFrame:
@@ -128,45 +176,58 @@ def long_lists(lists: torch.Tensor) -> pl.DataFrame:
     })  # fmt: skip
 
 
-def evaluate_runs(
-    base: nn.Module,
-    runs: Iterable[tuple[dict, nn.Module]],
-    reranked: Mapping[tuple[str, float | None], torch.Tensor],
+def evaluate_models(
+    models: Iterable[tuple[dict, nn.Module]],
     data: EvaluationData,
     exclude: torch.Tensor,
     *,
     ks: list[int],
     device: torch.device | str = "cpu",
 ) -> pl.DataFrame:
-    """Per-user metrics of a pretrained model, of its fine-tuned runs and of its re-rankings.
-
-    A model is evaluated on its own ranking, its top 2·max(ks) items outside ``exclude`` by score,
-    with the test-item HR, Precision and Recall of its scores. A re-ranking's lists are evaluated with
-    the base model's predicted ratings of their items.
+    """Per-user metrics of models, each on its own ranking: its top 2·max(ks) items outside
+    ``exclude`` by score, with the test-item HR, Precision and Recall of its scores.
 
     Args:
-        base: the pretrained model (``score_all(users) -> (B, m)``); every model is moved to ``device``.
-        runs: ``(identity, model)`` per fine-tuned run, identity with keys method, param, seed
-            (:func:`load_runs`).
-        reranked: ``{(method, param): (n_users, K) item ids}`` re-ranked from the base model's
-            candidates (:func:`divlib.rerank.rerank_all`), K >= 2·max(ks).
+        models: ``(identity, model)`` pairs, identity with the keys of :data:`RUN_KEYS`
+            (:func:`load_runs`); every model is moved to ``device``.
         data: the metrics' inputs for all users; exclude: ``(n_users, m)`` bool, the items never
             ranked (rated in training or validation).
-        ks: list lengths.
-        device: where to compute.
 
     Returns:
-        The rows of :func:`evaluate_lists` with method, param (Float64) and seed (Int64) appended: the
-        base model (:data:`BASE`), then each run, then each re-ranking (seed 0); the test-item columns
-        are null for re-rankings.
+        The rows of :func:`evaluate_lists` with the identity columns appended.
+    """
+    data, exclude = data.to(device), exclude.to(device)
+    frames = [
+        _model_rows(_scores(model, exclude.shape[0], device), identity, data, exclude, ks)
+        for identity, model in models
+    ]
+    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+
+def evaluate_baselines(
+    base: nn.Module,
+    reranked: Mapping[tuple[str, float | None], torch.Tensor],
+    data: EvaluationData,
+    exclude: torch.Tensor,
+    *,
+    seed: int,
+    ks: list[int],
+    device: torch.device | str = "cpu",
+) -> pl.DataFrame:
+    """Per-user metrics of the model pretrained with ``seed`` (method ``base``) and of its re-rankings,
+    whose lists are evaluated with that model's predicted ratings of their items.
+
+    Args:
+        reranked: ``{(method, param): (n_users, K) item ids}`` re-ranked from the model's candidates
+            (:func:`divlib.rerank.rerank_all`), K >= 2·max(ks).
+
+    Returns:
+        The rows of :func:`evaluate_models` for the base model, then each re-ranking's (their test-item
+        columns null).
     """
     data, exclude = data.to(device), exclude.to(device)
     base_scores = _scores(base, exclude.shape[0], device)
-    frames = [_model_rows(base_scores, BASE, data, exclude, ks)]
-    for identity, model in runs:
-        frames.append(
-            _model_rows(_scores(model, exclude.shape[0], device), identity, data, exclude, ks)
-        )
+    frames = [_model_rows(base_scores, BASE | {"seed": seed}, data, exclude, ks)]
     for (method, param), items in reranked.items():
         if items.shape[0] != exclude.shape[0]:
             raise DivlibError(
@@ -175,28 +236,33 @@ def evaluate_runs(
             )
         items = items.to(device)
         rows = evaluate_lists(items, base_scores.gather(1, items), data, ks=ks)
-        frames.append(_tag(rows, {"method": method, "param": param, "seed": 0}))
+        identity = {"method": method, "param": param, "train_k": None, "seed": seed}
+        frames.append(_tag(rows, identity))
     return pl.concat(frames, how="diagonal_relaxed")
 
 
 def load_runs(folder: Path) -> Iterator[tuple[dict, nn.Module]]:
-    """The fine-tuned runs under ``folder``, one at a time in name order: the identity (method, param,
-    seed) of each run's ``run.json`` and the model of its ``selected.pt``."""
+    """The fine-tuned runs under ``folder``, one at a time in name order: the identity
+    (:data:`RUN_KEYS`) of each run's ``run.json`` and the model of its ``selected.pt``."""
     for run, identity in read_runs(folder):
         model, _ = load_model(run / "selected.pt")
         yield {key: identity[key] for key in RUN_KEYS}, model
 
 
-def run_label(method: str, param: float | None) -> str:
-    """A run's label in metrics files: ``ddt-0.5``, or the method alone without a parameter."""
-    return method + ("" if param is None else f"-{param:g}")
+def run_label(
+    method: str, param: float | None, train_k: int | None = None, k: int | None = None
+) -> str:
+    """A run setting's label in metrics files: ``ddt-0.5``, or the method alone without a parameter;
+    ``ddt-0.5-k20`` for a run trained for another k (``train_k``) than the reported ``k``."""
+    label = method + ("" if param is None else f"-{param:g}")
+    return label + ("" if train_k is None or train_k == k else f"-k{train_k}")
 
 
 def reported_metrics(summary: pl.DataFrame, k: int) -> dict[str, dict[str, float]]:
     """``{run label: {metric@k: value}}`` of :func:`summarize`'s rows at ``k`` for the metrics of
     :data:`divlib.metrics.REPORTED`, rounded to 6 significant digits; null and NaN values left out."""
     return {
-        run_label(row["method"], row["param"]): {
+        run_label(row["method"], row["param"], row.get("train_k"), k): {
             metric_name(name, k): float(f"{row[name]:.6g}")
             for name in REPORTED
             if row.get(name) is not None and row[name] == row[name]
@@ -205,49 +271,102 @@ def reported_metrics(summary: pl.DataFrame, k: int) -> dict[str, dict[str, float
     }
 
 
+def run_means(per_user: pl.DataFrame) -> pl.DataFrame:
+    """The mean over users of every metric, per run (grouping columns and :data:`RUN_KEYS`), users
+    without a value (NaN: no test positives, no test ratings) skipped; ``users`` counts the users with
+    a DRO, ``users_with_positives`` those who count in precision, recall and NDCG."""
+    metrics, groups = _metric_columns(per_user)
+    return (
+        per_user.with_columns(pl.col(metrics).fill_nan(None))
+        .group_by(groups + RUN_KEYS, maintain_order=True)
+        .agg(
+            *[pl.col(m).mean() for m in metrics],
+            pl.col("dro").count().alias("users"),
+            pl.col("recall").count().alias("users_with_positives"),
+        )
+    )
+
+
 def summarize(per_user: pl.DataFrame, *, base: str = "base") -> pl.DataFrame:
-    """Mean (std) over seeds of the per-run user means, with gains and p-values against ``base``.
+    r"""Mean (std) over seeds of the per-run user means (:func:`run_means`), with gains paired by seed
+    and p-values paired by user against ``base``.
+
+    With :math:`x_s` a run's mean over users with seed s and :math:`b_s` that of the ``base`` run with
+    the same seed (each seed pretrains its own model), the gain of seed s is
+
+    .. math:: g_s = x_s - b_s, \qquad g^{\%}_s = 100 \cdot (x_s - b_s) / b_s,
+
+    reported as their mean over seeds and, for :math:`g_s`, their sample std over seeds (the paper's
+    Tables IV/VI: "mean (std)" of the gains). The p-value is a two-sided Wilcoxon signed-rank test over
+    users of :math:`x_{us} - b_{us}`, averaged over the run's seeds.
 
     Args:
-        per_user: rows of :func:`evaluate_lists` with the run columns method, param, seed added (and
+        per_user: rows of :func:`evaluate_lists` with the run columns of :data:`RUN_KEYS` added (and
             any further grouping columns such as dataset and model, kept as they are).
-        base: the method of the relevance-only model; it must have one run per group.
+        base: the method of the relevance-only model; every run needs a base run of its own seed.
 
     Returns:
-        One row per (group, method, param, k): ``{metric}`` (mean over seeds), ``{metric}_std``
-        (over seeds; null for a single seed), ``seeds``, ``users`` and ``users_with_positives`` (who
-        count in precision, recall, NDCG); for the metrics of ``GAIN_METRICS``, ``{metric}_gain`` (absolute),
-        ``{metric}_gain_pct`` and ``{metric}_p`` (Wilcoxon, null for the base itself).
+        One row per (group, method, param, train_k, k): ``{metric}`` (mean over seeds),
+        ``{metric}_std`` (over seeds; null for a single seed), ``seeds``, ``users`` and
+        ``users_with_positives``; for the metrics of ``GAIN_METRICS``, ``{metric}_gain`` and
+        ``{metric}_gain_std`` (absolute), ``{metric}_gain_pct`` and ``{metric}_p`` (null for the base
+        itself).
     """
-    metrics = [c for c in per_user.columns if per_user[c].dtype == pl.Float64 and c != "param"]
-    groups = [c for c in per_user.columns if c not in metrics + RUN_KEYS + ["user"]]
+    missing = [key for key in RUN_KEYS if key not in per_user.columns]
+    if missing:
+        raise DivlibError(f"per-user rows lack the run columns {missing}; rerun the evaluate stage")
     if base not in per_user["method"].unique().to_list():
         raise DivlibError(f"no rows of the base method {base!r} to compare with")
-    per_user = per_user.with_columns(pl.col(metrics).fill_nan(None))  # undefined: skipped
-    runs = per_user.group_by(groups + RUN_KEYS, maintain_order=True).agg(
-        *[pl.col(m).mean() for m in metrics],
-        pl.col("dro").count().alias("users"),
-        pl.col("recall").count().alias("users_with_positives"),
-    )
-    summary = runs.group_by(groups + ["method", "param"], maintain_order=True).agg(
+    metrics, groups = _metric_columns(per_user)
+    gains = [f"{m}_gain" for m in GAIN_METRICS]
+    runs = _paired_gains(run_means(per_user), groups, base)
+    summary = runs.group_by(groups + SETTING, maintain_order=True).agg(
         *[pl.col(m).mean() for m in metrics],
         *[pl.col(m).std().alias(f"{m}_std") for m in metrics],
         pl.len().alias("seeds"),
         pl.col("users", "users_with_positives").min(),
+        *[pl.col(g).mean() for g in gains],
+        *[pl.col(g).std().alias(f"{g}_std") for g in gains],
+        *[pl.col(f"{m}_gain_pct").mean() for m in GAIN_METRICS],
     )
-    reference = summary.filter(pl.col("method") == base).select(
-        *groups, *[pl.col(m).alias(f"{m}_base") for m in GAIN_METRICS]
-    )
-    summary = summary.join(reference, on=groups, how="left").with_columns(
-        *[(pl.col(m) - pl.col(f"{m}_base")).alias(f"{m}_gain") for m in GAIN_METRICS],
-        *[
-            (100 * (pl.col(m) - pl.col(f"{m}_base")) / pl.col(f"{m}_base")).alias(f"{m}_gain_pct")
-            for m in GAIN_METRICS
-        ],
-    )
-    pvalues = _paired_pvalues(per_user, groups, base)
-    return summary.drop([f"{m}_base" for m in GAIN_METRICS]).join(
-        pvalues, on=groups + ["method", "param"], how="left", nulls_equal=True
+    pvalues = _paired_pvalues(per_user.with_columns(pl.col(metrics).fill_nan(None)), groups, base)
+    return summary.join(pvalues, on=groups + SETTING, how="left", nulls_equal=True)
+
+
+def _metric_columns(per_user: pl.DataFrame) -> tuple[list[str], list[str]]:
+    """The metric columns (Float64, but param) and the grouping columns (the rest, but the run keys and
+    user) of per-user rows."""
+    metrics = [c for c in per_user.columns if per_user[c].dtype == pl.Float64 and c != "param"]
+    groups = [c for c in per_user.columns if c not in metrics + RUN_KEYS + ["user"]]
+    return metrics, groups
+
+
+def _paired_gains(runs: pl.DataFrame, groups: list[str], base: str) -> pl.DataFrame:
+    """``runs`` with ``{metric}_gain`` and ``{metric}_gain_pct`` against the ``base`` run of the same
+    group and seed; a DivlibError if a run has no such base run, or a seed has several."""
+    keys = groups + ["seed"]
+    reference = runs.filter(pl.col("method") == base)
+    if reference.select(keys).is_duplicated().any():
+        raise DivlibError(f"several {base!r} runs share a group and seed; evaluate each seed once")
+    unpaired = runs.join(reference, on=keys, how="anti")
+    if not unpaired.is_empty():
+        raise DivlibError(
+            f"no {base!r} run for seed(s) {sorted(unpaired['seed'].unique().to_list())}: every run is "
+            "compared with the model pretrained with its seed; evaluate the baselines with every seed"
+        )
+    reference = reference.select(*keys, *[pl.col(m).alias(f"{m}_base") for m in GAIN_METRICS])
+    return (
+        runs.join(reference, on=keys, how="left", maintain_order="left")
+        .with_columns(
+            *[(pl.col(m) - pl.col(f"{m}_base")).alias(f"{m}_gain") for m in GAIN_METRICS],
+            *[
+                (100 * (pl.col(m) - pl.col(f"{m}_base")) / pl.col(f"{m}_base")).alias(
+                    f"{m}_gain_pct"
+                )
+                for m in GAIN_METRICS
+            ],
+        )
+        .drop([f"{m}_base" for m in GAIN_METRICS])
     )
 
 
@@ -267,30 +386,36 @@ def _model_rows(
 
 
 def _tag(frame: pl.DataFrame, identity: dict) -> pl.DataFrame:
-    """``frame`` with the run's method, param (Float64) and seed (Int64) appended."""
+    """``frame`` with the run's method, param (Float64), train_k and seed (Int64) appended."""
     return frame.with_columns(
         pl.lit(identity["method"]).alias("method"),
         pl.lit(identity["param"], dtype=pl.Float64).alias("param"),
+        pl.lit(identity["train_k"], dtype=pl.Int64).alias("train_k"),
         pl.lit(identity["seed"], dtype=pl.Int64).alias("seed"),
     )
 
 
 def _paired_pvalues(per_user: pl.DataFrame, groups: list[str], base: str) -> pl.DataFrame:
-    """Two-sided Wilcoxon signed-rank p-values, per method against ``base``, paired by user."""
-    by_user = per_user.group_by(groups + ["method", "param", "user"], maintain_order=True).agg(
-        pl.col(GAIN_METRICS).mean()
+    """Two-sided Wilcoxon signed-rank p-values, per run setting against ``base``, paired by user: each
+    user's differences to the base run of the same seed, averaged over seeds."""
+    keys = groups + ["seed", "user"]
+    reference = per_user.filter(pl.col("method") == base).select(
+        *keys, *[pl.col(m).alias(f"{m}_base") for m in GAIN_METRICS]
     )
-    reference = by_user.filter(pl.col("method") == base).drop("method", "param")
-    paired = by_user.join(reference, on=groups + ["user"], suffix="_base")
+    differences = (
+        per_user.join(reference, on=keys, maintain_order="left")
+        .group_by(groups + SETTING + ["user"], maintain_order=True)
+        .agg(*[(pl.col(m) - pl.col(f"{m}_base")).mean() for m in GAIN_METRICS])
+    )
     rows = []
-    for key, frame in paired.group_by(groups + ["method", "param"], maintain_order=True):
-        row = dict(zip(groups + ["method", "param"], key, strict=True))
+    for key, frame in differences.group_by(groups + SETTING, maintain_order=True):
+        row = dict(zip(groups + SETTING, key, strict=True))
         for metric in GAIN_METRICS:
-            pairs = frame.select(metric, f"{metric}_base").drop_nulls().drop_nans()
-            difference = (pairs[metric] - pairs[f"{metric}_base"]).to_numpy()
+            difference = frame[metric].drop_nulls().drop_nans().to_numpy()
             testable = row["method"] != base and (difference != 0).any()
             row[f"{metric}_p"] = (
                 float(scipy.stats.wilcoxon(difference).pvalue) if testable else None
             )
         rows.append(row)
-    return pl.DataFrame(rows, schema_overrides={"param": per_user.schema["param"]})
+    schema = {c: per_user.schema[c] for c in groups + SETTING}
+    return pl.DataFrame(rows, schema_overrides=schema)

@@ -1,6 +1,6 @@
 """Experiments as data: the runs a params section asks for, how one run is trained, and what it leaves.
 
-A grid (:func:`finetune_runs`, :func:`sensitivity_runs`) expands a checked params section
+A grid (:func:`experiment_runs`, :func:`sensitivity_runs`) expands a checked params section
 (:mod:`divlib.params`) into :class:`RunSpec` objects, each with its name, seed, options and identity; a
 new kind of run is a new expansion, not a new loop in a stage. :func:`train_run` trains one spec from
 the files of a :class:`~divlib.layout.Layout` on one device (``divlib.train.grid.run_grid`` spreads
@@ -12,6 +12,7 @@ stable digest, so results do not depend on how runs are spread over devices or p
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from divlib.layout import Layout, load_splits
 from divlib.metrics import predicted_relevance_share
 from divlib.models import build_model, load_model, save_model
 from divlib.objectives import dro
-from divlib.params import Diversity, Finetune, Pretrain, Sensitivity
+from divlib.params import Diversity, Finetune, Params, Pretrain, Sensitivity
 from divlib.ranking import topk_items
 from divlib.similarity import load_distance
 from divlib.train import (
@@ -61,22 +62,28 @@ def diversity_options(section: Diversity, n_items: int) -> DiversityOptions:
     return DiversityOptions(**settings)
 
 
-def run_name(method: str, beta: float | None, seed: int) -> str:
-    """``ddt-beta0.5-seed1``; no β part for a method that sets β itself (``ddt-adaptive-seed1``)."""
-    return method + ("" if beta is None else f"-beta{beta}") + f"-seed{seed}"
+def run_name(method: str, beta: float | None, seed: int, *, k: int | None = None) -> str:
+    """``ddt-beta0.5-seed1``; ``ddt-beta0.5-k20-seed1`` for a run trained for its own k; no β part for
+    a method that sets β itself (``ddt-adaptive-seed1``)."""
+    return (
+        method + ("" if beta is None else f"-beta{beta}") + ("" if k is None else f"-k{k}")
+        + f"-seed{seed}"
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class RunSpec:
     """One fine-tuning run: what it trains, with which settings, and how it is recorded.
 
-    ``identity`` is written to run.json and read by the evaluation (method label, param, seed, regime
-    for the fine-tuning grid). ``from_scratch``: train a fresh model of the pretrained architecture.
+    ``seed`` is the grid seed: the run starts from the model pretrained with it. ``identity`` is
+    written to run.json and read by the evaluation (experiment, method, param, seed, regime, train_k).
+    ``from_scratch``: train a fresh model of the pretrained architecture.
     """
 
     dataset: str
     model: str
     name: str
+    seed: int
     options: FinetuneOptions
     diversity: Diversity
     identity: dict = field(hash=False)
@@ -92,105 +99,113 @@ class RunOutcome:
     record: dict
 
 
-def finetune_runs(
-    section: Finetune, diversity: Diversity, *, dataset: str, model: str
-) -> list[RunSpec]:
-    """The grid method × β × seed of the ``finetune`` section, then its ``scratch`` runs at
-    ``scratch.beta``. Methods that set β themselves (``ddt-adaptive``) run once per seed."""
-    grid = [("finetune", method, section.betas) for method in section.methods]
-    grid += [("scratch", method, [section.scratch.beta]) for method in section.scratch.methods]
+def experiment_runs(params: Params, experiment: str, *, dataset: str, model: str) -> list[RunSpec]:
+    """The runs of one of the paper's experiments (a section of params.yaml, :data:`EXPERIMENTS`)
+    for one dataset and model, over the experiment's seeds; empty if it does not list ``model``.
+
+    * ``beta_sweep``, ``main_table``: the grid method × β (Q1, Q2).
+    * ``gain_beyond_k``: the grid once per k of ``ks``, each run trained for its own k (Q3).
+    * ``training_curves``: the grid fine-tuned and from scratch (Q4).
+    * ``adaptive_beta``: ``ddt-adaptive`` once per rule (Lemma 3).
+    """
+    section = params.experiment(experiment)
+    if model not in section.models:
+        return []
+    cells = []  # (method, β, k, regime, rule)
+    if experiment == "adaptive_beta":
+        cells = [("ddt-adaptive", None, None, "finetune", rule) for rule in section.rules]
+    else:
+        ks = section.ks if experiment == "gain_beyond_k" else [None]
+        regimes = ["finetune", "scratch"] if experiment == "training_curves" else ["finetune"]
+        cells = [(method, beta, k, regime, None) for regime in regimes for k in ks
+                 for method in section.methods for beta in section.betas]  # fmt: skip
     return [
-        finetune_run(
-            section,
-            diversity,
-            dataset=dataset,
-            model=model,
-            method=method,
-            beta=beta,
-            seed=seed,
-            regime=regime,
-        )  # fmt: skip
-        for regime, method, betas in grid
-        for beta in ([None] if method == "ddt-adaptive" else betas)
-        for seed in section.seeds
+        _spec(params, experiment, cell, dataset=dataset, model=model, seed=seed)
+        for cell in cells
+        for seed in params.seeds_of(experiment)
     ]
 
 
-def finetune_run(
-    section: Finetune,
-    diversity: Diversity,
-    *,
-    dataset: str,
-    model: str,
-    method: str,
-    beta: float | None,
-    seed: int,
-    regime: str = "finetune",
-) -> RunSpec:
-    """One run of the ``finetune`` section's grid. ``regime="scratch"``: from a fresh model, named
-    ``METHOD-scratch-…``, with the settings of ``finetune.scratch`` overriding the others."""
-    label = method + ("" if regime == "finetune" else "-scratch")
-    overrides = section.scratch.overrides() if regime == "scratch" else {}
-    name = run_name(label, beta, seed)
+def _spec(params: Params, experiment: str, cell: tuple, *, dataset: str, model: str, seed: int) -> RunSpec:
+    """One run of :func:`experiment_runs` from its grid cell (method, β, k, regime, rule)."""
+    method, beta, k, regime, rule = cell
+    section = params.experiment(experiment)
+    label = method + ("" if rule in (None, "min-norm") else f"-{rule}")
+    label += "-scratch" if regime == "scratch" else ""
+    name = run_name(label, beta, seed, k=k)
+    settings = params.finetune.settings() | {"epochs": section.epochs}
+    if regime == "scratch":
+        settings["batch_size"] = section.scratch_batch_size
     options = FinetuneOptions(
-        method=method, beta=0.5 if beta is None else beta,
-        seed=derive_seed(seed, dataset, model, name), **section.settings() | overrides,
+        method=method, beta=0.5 if beta is None else beta, adaptive_rule=rule or "min-norm",
+        seed=derive_seed(seed, dataset, model, name), **settings,
     )  # fmt: skip
-    identity = {"method": label, "param": beta, "seed": seed, "regime": regime}
-    return RunSpec(dataset, model, name, options, diversity, identity, regime == "scratch")
+    diversity = params.diversity if k is None else params.diversity.model_copy(update={"k": k})
+    identity = {"experiment": experiment, "method": label.removesuffix("-scratch"), "param": beta,
+                "seed": seed, "regime": regime, "train_k": diversity.k}  # fmt: skip
+    return RunSpec(dataset, model, name, seed, options, diversity, identity, regime == "scratch")
 
 
 def sensitivity_runs(
-    section: Sensitivity, finetune_section: Finetune, diversity: Diversity, *, dataset: str
+    section: Sensitivity, finetune_section: Finetune, diversity: Diversity, *, dataset: str, seed: int
 ) -> list[RunSpec]:
-    """The grid ε × k of the ``sensitivity`` section: one model, method and β, the other settings of
-    the ``finetune`` section (``sensitivity.epochs`` replacing its epochs)."""
+    """The grid ε × k of the ``sensitivity`` section: one model (the one pretrained with ``seed``),
+    method and β, the settings of the ``finetune`` section for ``sensitivity.epochs``."""
     settings = finetune_section.settings() | {"epochs": section.epochs}
     specs = []
     for eps in section.eps:
         for k in section.ks:
             name = f"eps{eps}-k{k}"
             options = FinetuneOptions(method=section.method, beta=section.beta,
-                                      seed=derive_seed(1, dataset, section.model, name), **settings)  # fmt: skip
+                                      seed=derive_seed(seed, dataset, section.model, name), **settings)  # fmt: skip
             setting = diversity.model_copy(update={"k": k, "eps": eps})
             specs.append(
-                RunSpec(dataset, section.model, name, options, setting, {"eps": eps, "k": k})
+                RunSpec(dataset, section.model, name, seed, options, setting, {"eps": eps, "k": k})
             )
     return specs
 
 
 def pretrain_run(
-    section: Pretrain, *, dataset: str, model: str, device: torch.device, layout: Layout = HERE
-) -> tuple[nn.Module, TrainResult, dict]:
-    """Pretrain ``model`` on ``dataset`` for relevance with the ``pretrain`` section's settings; its
-    seed derives from ``pretrain.seed`` and (dataset, model). Returns the model at the selected epoch,
-    the result, and the config :func:`divlib.models.save_model` stores with it."""
-    seed = derive_seed(section.seed, dataset, model)
-    options = PretrainOptions(**section.model_dump(exclude={"dim", "device", "seed"}), seed=seed)
+    seed: int, device: torch.device, *, section: Pretrain, dataset: str, model: str,
+    layout: Layout = HERE,
+) -> tuple[nn.Module, TrainResult, dict]:  # fmt: skip
+    """Pretrain ``model`` on ``dataset`` for relevance with the ``pretrain`` section's settings, until
+    the validation MSE has not improved for ``patience`` epochs (at most ``max_epochs``). Initialisation
+    and batch order derive from ``seed`` and (dataset, model). Returns the model at the epoch of lowest
+    validation MSE, the result, and the config :func:`divlib.models.save_model` stores with it.
+    (Arguments in the order of :func:`divlib.train.grid.run_grid`'s jobs: seed, device.)"""
+    derived = derive_seed(seed, dataset, model)
+    settings = section.model_dump(exclude={"dim", "max_epochs"})
+    options = PretrainOptions(epochs=section.max_epochs, seed=derived, **settings)
     train, val = load_splits(layout, dataset, "train", "val")
-    config = {"n_users": train.n_users, "n_items": train.n_items, "dim": section.dim, "seed": seed,
+    config = {"n_users": train.n_users, "n_items": train.n_items, "dim": section.dim, "seed": derived,
               "mean": float(train.ratings.mean())}  # fmt: skip
     network = build_model(model, **config)
-    log.info("pretraining %s on %s (%d ratings)", model, dataset, len(train))
     result = pretrain(network, train, val, options=options, device=device)
     network.load_state_dict(result.selected_state)
+    log.info("%s/%s seed %d: %d epochs, validation MSE %.4f at epoch %d", dataset, model, seed,
+             result.epochs.height, result.epochs["val_mse"][result.selected_epoch - 1],
+             result.selected_epoch)  # fmt: skip
     return (
         network,
         result,
-        config | {"options": options.__dict__, "selected_epoch": result.selected_epoch},
-    )
+        config | {"options": options.__dict__, "selected_epoch": result.selected_epoch,
+                  "grid_seed": seed},
+    )  # fmt: skip
 
 
 def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> RunOutcome:
     """Fine-tune (or train from scratch) the pretrained model of ``spec`` on ``device``.
 
-    The record: mean DRO@k over all users (training items excluded) before and after, and the
-    validation MSE of the selected epoch, and the DDRO settings (ε resolved).
+    The record: mean DRO@k over all users (training items excluded) before and after, the selected
+    epoch (``options.select``) and its validation MSE, the device, and the DDRO settings (ε resolved).
+    The wall time is logged, not recorded, so that a rerun gives the same bytes.
     """
+    start = time.perf_counter()
     train, val = load_splits(layout, spec.dataset, "train", "val")
     diversity = diversity_options(spec.diversity, train.n_items)
     distance = load_distance(layout.distance(spec.dataset))
-    model, config = load_model(layout.base(spec.dataset, spec.model))
+    model, config = load_model(layout.base(spec.dataset, spec.model, spec.seed))
     if spec.from_scratch:
         model = build_model(spec.model, **{key: config[key] for key in ARCHITECTURE})
     before = _mean_dro(model, train, distance, diversity.k)
@@ -201,12 +216,13 @@ def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> 
     record = {
         "dro_before": round(before, 6),
         "dro_after": round(after, 6),
+        "selected_epoch": result.selected_epoch,
         "val_mse": round(result.epochs["val_mse"][result.selected_epoch - 1], 6),
+        "device": str(device),
         "diversity": diversity.__dict__,
     }
-    log.info(
-        "%s: %s", spec.name, {key: value for key, value in record.items() if key != "diversity"}
-    )
+    shown = {key: value for key, value in record.items() if key != "diversity"}
+    log.info("%s: %s in %.1f s", spec.name, shown, time.perf_counter() - start)
     return RunOutcome(result, config, record)
 
 
@@ -245,7 +261,7 @@ def sensitivity_results(
     after, the paper's predicted relevance share @k, validation MSE; all users, training items excluded."""
     if not specs:
         return pl.DataFrame()
-    model, _ = load_model(layout.base(specs[0].dataset, specs[0].model))
+    model, _ = load_model(layout.base(specs[0].dataset, specs[0].model, specs[0].seed))
     (train,) = load_splits(layout, specs[0].dataset, "train")
     seen = train.seen()
     rows = []

@@ -1,11 +1,18 @@
 """The data behind the figures, read from the pipeline's outputs and aggregated: what :mod:`divlib.plots`
 draws and what ``dvc plots`` reads.
 
-:func:`load_figure_data` gathers everything the figures stage shows for one dataset: every model's
-evaluation summary, the fine-tuning step logs (as mean training curves and mean adaptive β), the
-sensitivity results, and the case study: every user's top-k before and after one DDT run
-(:func:`load_case_study`), from which the category histogram and one user's lists are taken. Top-k lists
-rank the items a user did not rate in training or validation, as in the evaluation.
+Each figure reads one experiment (a params.yaml section, :data:`divlib.params.EXPERIMENTS`):
+
+* Fig. 1 and 4 (Q1) and the trade-off: the ``beta_sweep`` evaluation summaries, means and stds over
+  seeds (:func:`read_summaries`); the trade-off adds the ``baselines`` summaries (the pretrained models
+  and the re-rankers).
+* Fig. 2 (Q4): the ``training_curves`` runs' per-epoch DDRO and DRO@k of the monitored users
+  (:func:`training_curves`), averaged over seeds (:func:`mean_curves`).
+* Lemma 3: the ``adaptive_beta`` runs' β per step and its feasible interval (:func:`adaptive_steps`,
+  :func:`mean_adaptive`).
+* Table V and the category histogram: the first seed's ``main_table`` DDT run and that seed's pretrained
+  model, every user's top-k before and after (:func:`load_case_study`). Top-k lists rank the items a user
+  did not rate in training or validation, as in the evaluation.
 """
 
 from collections.abc import Sequence
@@ -22,15 +29,19 @@ from divlib.layout import Layout, load_splits, read_runs
 from divlib.methods import BY_KEY
 from divlib.models import load_model
 from divlib.ranking import topk_items
-from divlib.tables import frame_table, read_summaries, to_markdown
+from divlib.tables import frame_table, to_markdown
 
-# the case study's model, and the β and seed of its DDT run, where they exist
-CASE_MODEL, CASE_BETA, CASE_SEED = "nmf", 0.5, 1
+CASE_EXPERIMENT = "main_table"  # the experiment whose DDT run the case study shows
+CURVE_KEYS = ["model", "method", "regime", "seed"]  # one training_curves run
+ADAPTIVE_KEYS = ["model", "method", "seed"]  # one adaptive_beta run
+BAND = ["beta", "beta_low", "beta_high"]  # adaptive β and its feasible interval (Lemma 3)
+COUNTERS = ("epoch", "step")  # integer columns of the run logs; the others are read as floats
 
 
 @dataclass(frozen=True)
 class CaseStudy:
-    """One model's case-study DDT run and every user's top-k before and after it.
+    """One model's case-study DDT run and every user's top-k before (the model pretrained with the
+    run's seed) and after it.
 
     ``before``, ``after``: one row per slot (user, rank, item, categories); ``items``: the catalogue
     (item, title, categories), sorted by item.
@@ -46,139 +57,142 @@ class CaseStudy:
 
 @dataclass(frozen=True)
 class FigureData:
-    """Everything the figures of one dataset show; ``training`` and ``adaptive`` are None when no such
-    run was trained."""
+    """Everything the figures of one dataset show."""
 
-    summary: pl.DataFrame  # every model's evaluation summary, with a model column
-    training: pl.DataFrame | None  # :func:`mean_training_curves` of DDT at the from-scratch β
-    adaptive: pl.DataFrame | None  # :func:`mean_adaptive_beta` of DDT-adaptive
+    sweep: pl.DataFrame  # beta_sweep summaries (DDT, MDR over β; the pretrained model), by model
+    tradeoff: pl.DataFrame  # the sweep's DDT and MDR rows, the baselines' (pretrained, re-rankers)
+    curves: pl.DataFrame  # :func:`mean_curves` of the training_curves runs
+    adaptive: pl.DataFrame  # :func:`mean_adaptive` of the adaptive_beta runs
     sensitivity: pl.DataFrame  # DDT's sensitivity to ε and k
     categories: list[str]  # every category of the catalogue, sorted
     shares: dict[str, np.ndarray]  # legend label: share of top-k slots per category, before, after
-    case: CaseStudy
 
 
 def load_figure_data(
-    layout: Layout, dataset: str, *, models: Sequence[str], k: int, scratch_beta: float
+    layout: Layout,
+    dataset: str,
+    *,
+    sweep: Sequence[str],
+    curves: Sequence[str],
+    adaptive: Sequence[str],
+    case: str,
+    k: int,
 ) -> FigureData:
-    """The figures' data of ``dataset`` for ``models``, lists of length ``k``; the training curves
-    compare DDT fine-tuned and from scratch at ``scratch_beta``."""
-    summaries = read_summaries(layout, dataset, models)
-    summary = pl.concat(
-        [frame.with_columns(pl.lit(model).alias("model")) for model, frame in summaries.items()],
-        how="diagonal_relaxed",
-    )
-    steps = pl.concat(
-        [read_steps(layout, dataset, model) for model in models], how="diagonal_relaxed"
-    )
-    training = steps.filter(
-        pl.col("method").is_in(["ddt", "ddt-scratch"]) & (pl.col("param") == scratch_beta)
-    )
-    adaptive = steps.filter(pl.col("method") == "ddt-adaptive")
-    case = load_case_study(layout, dataset, CASE_MODEL if CASE_MODEL in models else models[0], k)
-    categories = sorted(set(case.items["categories"].explode().drop_nulls().to_list()))
-    labels = (f"{case.model.upper()}, {BY_KEY['base'].legend}", case_label(case))
+    """The figures' data of ``dataset``: the models of the β sweep (``sweep``), of the training curves
+    (``curves``) and of the adaptive-β runs (``adaptive``); the case study of model ``case``, lists of
+    length ``k``."""
+    summary = read_summaries(layout, dataset, sweep, "beta_sweep")
+    baselines = read_summaries(layout, dataset, sweep, "baselines")
+    study = load_case_study(layout, dataset, case, k)
+    categories = sorted(set(study.items["categories"].explode().drop_nulls().to_list()))
+    labels = (f"{study.model.upper()}, {BY_KEY['base'].legend}", case_label(study))
     return FigureData(
-        summary=summary,
-        training=None if training.is_empty() else mean_training_curves(training),
-        adaptive=None if adaptive.is_empty() else mean_adaptive_beta(adaptive),
+        sweep=summary,
+        tradeoff=pl.concat(
+            [baselines, summary.filter(pl.col("method") != "base")], how="diagonal_relaxed"
+        ),
+        curves=mean_curves(training_curves(layout, dataset, curves)),
+        adaptive=mean_adaptive(adaptive_steps(layout, dataset, adaptive)),
         sensitivity=pl.read_parquet(layout.sensitivity(dataset)),
         categories=categories,
         shares={
             label: category_shares(slots, categories)
-            for label, slots in zip(labels, (case.before, case.after), strict=True)
+            for label, slots in zip(labels, (study.before, study.after), strict=True)
         },
-        case=case,
     )
 
 
 def plot_series(data: FigureData) -> dict[str, pl.DataFrame]:
-    """The ``dvc plots`` series, by path under ``plots/`` without suffix: ``training/MODEL-REGIME``
-    (progress, ddro, dro per step) and ``adaptive_beta/MODEL`` (beta and its band per step)."""
+    """The ``dvc plots`` series, by path under ``plots/`` without suffix, means over seeds:
+    ``training/MODEL-METHOD-REGIME`` (epoch, ddro, dro) and ``adaptive_beta/MODEL-METHOD`` (step,
+    beta, beta_low, beta_high)."""
     series = {}
-    for folder, frame, keys in (
-        ("training", data.training, ["model", "regime"]),
-        ("adaptive_beta", data.adaptive, ["model"]),
+    for folder, frame, keys, columns in (
+        ("training", data.curves, CURVE_KEYS[:-1], ["epoch", "ddro", "dro"]),
+        ("adaptive_beta", data.adaptive, ADAPTIVE_KEYS[:-1], ["step", *BAND]),
     ):
-        if frame is not None:
-            for values, group in frame.group_by(keys, maintain_order=True):
-                series[f"{folder}/{'-'.join(map(str, values))}"] = group.drop(keys)
+        for values, group in frame.group_by(keys, maintain_order=True):
+            series[f"{folder}/{'-'.join(values)}"] = group.select(columns)
     return series
 
 
-def read_steps(layout: Layout, dataset: str, model: str) -> pl.DataFrame:
-    """The step logs of every run of ``model``, tagged with model, run, method, param, seed, regime."""
+def read_summaries(
+    layout: Layout, dataset: str, models: Sequence[str], experiment: str
+) -> pl.DataFrame:
+    """The evaluation summaries of ``experiment`` (or ``baselines``) for ``models``, one frame."""
     frames = []
-    for run, identity in read_runs(layout.runs(dataset, model)):
-        tags = {"model": model, "run": run.name} | {
-            key: identity[key] for key in ("method", "param", "seed", "regime")
-        }
-        frames.append(
-            pl.read_parquet(run / "steps.parquet").with_columns(
-                pl.lit(value, dtype=pl.Float64 if key == "param" else None).alias(key)
-                for key, value in tags.items()
-            )
-        )
+    for model in models:
+        path = layout.summary(dataset, model, experiment)
+        if not path.is_file():
+            raise DivlibError(f"{path} is missing: run the evaluate stage of {experiment} first")
+        frames.append(pl.read_parquet(path).with_columns(model=pl.lit(model)))
     return pl.concat(frames, how="diagonal_relaxed")
 
 
-def mean_training_curves(steps: pl.DataFrame) -> pl.DataFrame:
-    """Soft DDRO and hard DRO per step, mean over the runs (seeds) of each model and regime.
-
-    ``steps``: columns model, regime, run, epoch, step, ddro, dro. Adds ``progress``, the step as a
-    fraction of epochs (epoch − 1 + its position within the epoch), so that runs with different batch
-    sizes share an axis.
-    """
-    frame = require_columns(
-        steps, ["model", "regime", "run", "epoch", "step", "ddro", "dro"], "steps"
-    )
-    within = pl.col("step").rank("ordinal").over("model", "run", "epoch")
-    count = pl.len().over("model", "run", "epoch")
-    return (
-        frame.with_columns(progress=pl.col("epoch") - 1 + within / count)
-        .group_by("model", "regime", "step", maintain_order=True)
-        .agg(pl.col("progress", "ddro", "dro").mean())
-        .sort("step", maintain_order=True)
+def training_curves(layout: Layout, dataset: str, models: Sequence[str]) -> pl.DataFrame:
+    """Per epoch of every ``training_curves`` run of ``models``: the monitored users' soft DDRO and hard
+    DRO@k. Columns model, method, regime, seed, epoch, ddro, dro; models in the order given, runs in
+    name order."""
+    return _run_frames(
+        layout, dataset, models, "training_curves", "epochs", ["epoch", "ddro", "dro"]
     )
 
 
-def mean_adaptive_beta(steps: pl.DataFrame) -> pl.DataFrame:
-    """β and its feasible band [beta_low, beta_high] per step, mean over the runs (seeds) of each model."""
-    columns = ["beta", "beta_low", "beta_high"]
-    frame = require_columns(steps, ["model", "step", *columns], "adaptive steps")
-    return (
-        frame.group_by("model", "step", maintain_order=True)
-        .agg(pl.col(columns).mean())
-        .sort("step", maintain_order=True)
+def adaptive_steps(layout: Layout, dataset: str, models: Sequence[str]) -> pl.DataFrame:
+    """Per step of every ``adaptive_beta`` run of ``models``: β, its feasible interval and the geometry
+    it was chosen from (a = ‖g_rel‖, b = ‖g_div‖, ρ = their cosine). Columns model, method, seed, step,
+    beta, beta_low, beta_high, a, b, rho."""
+    columns = ["step", *BAND, "a", "b", "rho"]
+    frame = _run_frames(layout, dataset, models, "adaptive_beta", "steps", columns)
+    return frame.drop("regime")
+
+
+def mean_curves(curves: pl.DataFrame) -> pl.DataFrame:
+    """DDRO and DRO@k per epoch, mean and std over the seeds of each model, method and regime (std null
+    for one seed), in the order of ``curves`` (:func:`training_curves`)."""
+    frame = require_columns(curves, [*CURVE_KEYS, "epoch", "ddro", "dro"], "training curves")
+    return frame.group_by([*CURVE_KEYS[:-1], "epoch"], maintain_order=True).agg(
+        pl.col("ddro", "dro").mean(), pl.col("ddro", "dro").std().name.suffix("_std")
+    )
+
+
+def mean_adaptive(steps: pl.DataFrame) -> pl.DataFrame:
+    """β and its feasible interval [beta_low, beta_high] per step, means over the seeds of each model
+    and method (the mean β stays inside the mean interval), in the order of ``steps``
+    (:func:`adaptive_steps`)."""
+    frame = require_columns(steps, [*ADAPTIVE_KEYS, "step", *BAND], "adaptive steps")
+    return frame.group_by([*ADAPTIVE_KEYS[:-1], "step"], maintain_order=True).agg(
+        pl.col(BAND).mean()
     )
 
 
 def load_case_study(layout: Layout, dataset: str, model: str, k: int) -> CaseStudy:
-    """Every user's top-k of ``model`` before and after its :func:`case_run`."""
-    chosen = case_run(read_runs(layout.runs(dataset, model)))
+    """Every user's top-k of ``model`` before and after its :func:`case_run` (of the ``main_table``
+    runs), "before" being the model pretrained with the run's seed."""
+    folder = layout.runs(dataset, model, CASE_EXPERIMENT)
+    chosen = case_run(read_runs(folder))
     if chosen is None:
-        raise DivlibError(f"{layout.runs(dataset, model)} has no ddt run for the case study")
+        raise DivlibError(f"{folder} has no ddt run for the case study")
     run, identity = chosen
     items = pl.read_parquet(layout.items(dataset)).sort("item")
     train, val = load_splits(layout, dataset, "train", "val")
     never = train.seen() | val.seen()
     before, after = (
         _top_lists(path, never, k, items)
-        for path in (layout.base(dataset, model), run / "selected.pt")
+        for path in (layout.base(dataset, model, identity["seed"]), run / "selected.pt")
     )
     return CaseStudy(model, run.name, identity["param"], before, after, items)
 
 
 def case_run(runs: Sequence[tuple[Path, dict]]) -> tuple[Path, dict] | None:
-    """Of ``runs`` (folder, identity), the DDT run at β = CASE_BETA, seed CASE_SEED, else the first
-    DDT run; None if there is no DDT run."""
+    """Of ``runs`` (folder, identity), the DDT run of the first (smallest) seed, at its smallest β;
+    None if there is no DDT run."""
     ddt = [(run, identity) for run, identity in runs if identity["method"] == "ddt"]
-    preferred = [run for run in ddt if (run[1]["param"], run[1]["seed"]) == (CASE_BETA, CASE_SEED)]
-    return (preferred or ddt or [None])[0]
+    return min(ddt, key=lambda run: (run[1]["seed"], run[1]["param"]), default=None)
 
 
 def case_label(case: CaseStudy) -> str:
-    """``"NMF, DDT β = 0.5"``: the case study's model and run, for a legend."""
+    """``"NMF, DDT β = 0.2"``: the case study's model and run, for a legend."""
     ddt = BY_KEY["ddt"]
     return f"{case.model.upper()}, {ddt.legend} {ddt.symbol} = {case.param:g}"
 
@@ -264,6 +278,34 @@ def require_columns(frame: pl.DataFrame, columns: list[str], what: str) -> pl.Da
     if missing:
         raise DivlibError(f"{what}: missing columns {missing}; rerun the stage that writes it")
     return frame
+
+
+def _run_frames(
+    layout: Layout,
+    dataset: str,
+    models: Sequence[str],
+    experiment: str,
+    log: str,
+    columns: list[str],
+) -> pl.DataFrame:
+    """``columns`` of the ``log`` (epochs or steps) of every run of ``experiment`` of ``models``,
+    tagged with model, method, regime and seed from each run's run.json."""
+    frames = []
+    for model in models:
+        for run, identity in read_runs(layout.runs(dataset, model, experiment)):
+            path = run / f"{log}.parquet"
+            rows = require_columns(pl.read_parquet(path), columns, str(path))
+            tags = [
+                pl.lit(model).alias("model"),
+                pl.lit(identity["method"]).alias("method"),
+                pl.lit(identity["regime"]).alias("regime"),
+                pl.lit(identity["seed"], dtype=pl.Int64).alias("seed"),
+            ]
+            values = [pl.col(c).cast(pl.Int64 if c in COUNTERS else pl.Float64) for c in columns]
+            frames.append(rows.select(*tags, *values))
+    if not frames:
+        raise DivlibError(f"{experiment}: no runs of {', '.join(models)}; run its finetune stage")
+    return pl.concat(frames)
 
 
 @torch.no_grad()

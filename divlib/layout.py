@@ -3,10 +3,12 @@
     data/raw/D/                     raw files as fetched (digests.json)
     data/prepared/D/                ratings, items, train, val, test (.parquet), meta.json
     data/similarity/D/distance.pt   the item distance
-    models/D/M/base.pt              the pretrained model (+ base_epochs.parquet)
-    models/D/M/runs/NAME/           one fine-tuning run: selected.pt, final.pt, steps/epochs.parquet, run.json
-    data/rerank/D/M/lists.parquet   the re-rankers' lists
-    data/evaluation/D/M/            per_user.parquet, summary.parquet
+    models/D/M/base/seedS.pt        the model pretrained with seed S (+ epochs.parquet, every seed)
+    models/D/M/E/NAME/              one run of experiment E: selected.pt, final.pt, steps/epochs.parquet,
+                                    run.json
+    data/rerank/D/M/lists.parquet   the re-rankers' lists (every seed's model)
+    data/evaluation/D/M/E/          per_user.parquet, summary.parquet; E = baselines for the pretrained
+                                    models and the re-rankers
     data/sensitivity/D/results.parquet
     metrics/D/[M/]NAME.json         small metrics for ``dvc metrics``
     reports/D/                      figures/, plots/, tables/, report.ipynb, report.html
@@ -48,17 +50,22 @@ class Layout:
         return self.root / "data" / "similarity" / dataset / "distance.pt"
 
     def model(self, dataset: str, model: str) -> Path:
-        """The folder of one model: ``base.pt``, ``base_epochs.parquet`` and ``runs/``."""
+        """The folder of one model: ``base/`` and one folder of runs per experiment."""
         return self.root / "models" / dataset / model
 
-    def base(self, dataset: str, model: str) -> Path:
-        return self.model(dataset, model) / "base.pt"
+    def bases(self, dataset: str, model: str) -> Path:
+        """The pretrained models, one per seed, and their per-epoch losses."""
+        return self.model(dataset, model) / "base"
+
+    def base(self, dataset: str, model: str, seed: int) -> Path:
+        return self.bases(dataset, model) / f"seed{seed}.pt"
 
     def base_epochs(self, dataset: str, model: str) -> Path:
-        return self.model(dataset, model) / "base_epochs.parquet"
+        return self.bases(dataset, model) / "epochs.parquet"
 
-    def runs(self, dataset: str, model: str) -> Path:
-        return self.model(dataset, model) / "runs"
+    def runs(self, dataset: str, model: str, experiment: str) -> Path:
+        """The run folders of one experiment (a params.yaml section, e.g. ``beta_sweep``)."""
+        return self.model(dataset, model) / experiment
 
     def distributed(self, dataset: str, model: str, name: str) -> Path:
         """A data-parallel run (outside every DVC stage's inputs)."""
@@ -71,13 +78,13 @@ class Layout:
         folder = self.root / "data" / "evaluation" / dataset
         return folder if model is None else folder / model
 
-    def per_user(self, dataset: str, model: str) -> Path:
-        """Every evaluated run × k × user."""
-        return self.evaluation(dataset, model) / "per_user.parquet"
+    def per_user(self, dataset: str, model: str, experiment: str) -> Path:
+        """Every evaluated run × k × user of one experiment (``baselines``: models and re-rankers)."""
+        return self.evaluation(dataset, model) / experiment / "per_user.parquet"
 
-    def summary(self, dataset: str, model: str) -> Path:
+    def summary(self, dataset: str, model: str, experiment: str) -> Path:
         """Means (std) over seeds, gains and p-values per run setting and k."""
-        return self.evaluation(dataset, model) / "summary.parquet"
+        return self.evaluation(dataset, model) / experiment / "summary.parquet"
 
     def sensitivity(self, dataset: str) -> Path:
         return self.root / "data" / "sensitivity" / dataset / "results.parquet"

@@ -1,8 +1,12 @@
 """The methods compared, defined once: key, names, trade-off parameter and plot style.
 
 :data:`METHODS` holds the paper's methods in the paper's row order (Table III): the relevance-only model,
-the re-rankers MMR, DUM and DPP, and the fine-tuning methods DDT (static and adaptive β) and MDR.
-:data:`SCRATCH` is DDT trained from a fresh model (run label ``ddt-scratch``), which no table shows.
+the re-rankers MMR, DUM and DPP, and the fine-tuning methods DDT (static and adaptive β) and MDR. MMR and
+DPP come twice: over divlib's trade-off grids on a candidate pool (``mmr``, ``dpp``), and with the one
+setting the paper ran, EXPLORE's, over every unseen item (``mmr-paper``, ``dpp-paper``;
+:func:`divlib.rerank.paper_rerankings`).
+:data:`VARIANTS` are the other rules of choosing β that the ``adaptive_beta`` experiment runs beside
+the paper's (run labels ``ddt-adaptive-RULE``); no table shows them.
 
 Two methods have a legend label in the figures that differs from their label in the tables and text
 (``relevance only`` / ``Relevance only``, ``DDT, adaptive β`` / ``DDT-adaptive``): both spellings are
@@ -34,14 +38,21 @@ class Method:
 METHODS: tuple[Method, ...] = (
     Method("base", "Relevance only", "relevance only", None, "black", "o"),
     Method("mmr", "MMR", "MMR", "λ", "tab:green", "^"),
+    Method("mmr-paper", "MMR (λ = 0.5, EXPLORE)", "MMR, EXPLORE", None, "tab:olive", "<"),
     Method("dum", "DUM", "DUM", None, "tab:purple", "D"),
     Method("dpp", "DPP", "DPP", "θ", "tab:red", "v"),
+    Method("dpp-paper", "DPP (q = r, EXPLORE)", "DPP, EXPLORE", None, "tab:pink", ">"),
     Method("ddt", "DDT", "DDT", "β", "tab:blue", "o", trained=True),
     Method("ddt-adaptive", "DDT-adaptive", "DDT, adaptive β", None, "tab:cyan", "*", trained=True),
     Method("mdr", "MDR", "MDR", "β", "tab:orange", "s", trained=True),
 )
-SCRATCH = Method("ddt-scratch", "DDT from scratch", "DDT from scratch", "β", "tab:brown", "P")
-BY_KEY: dict[str, Method] = {method.key: method for method in (*METHODS, SCRATCH)}
+VARIANTS: tuple[Method, ...] = (  # run labels of other rules for ddt-adaptive (the adaptive_beta experiment)
+    Method("ddt-adaptive-normalized", "DDT-adaptive, β = b/(a+b)", "DDT, adaptive β = b/(a+b)", None,
+           "tab:gray", "x"),  # fmt: skip
+    Method("ddt-adaptive-min-norm-adam", "DDT-adaptive, β* in Adam's metric",
+           "DDT, adaptive β* (Adam's metric)", None, "darkgoldenrod", "+"),  # fmt: skip
+)
+BY_KEY: dict[str, Method] = {method.key: method for method in (*METHODS, *VARIANTS)}
 ROWS: tuple[str, ...] = tuple(method.key for method in METHODS)  # the paper's row order
 TRAINED: tuple[str, ...] = tuple(method.key for method in METHODS if method.trained)
 

@@ -3,7 +3,9 @@ r"""Per-user metrics of ranked lists, batched over users: diversity, coverage, r
 Every function takes ``lists``, a ``(B, K)`` int64 tensor of item ids in rank order (a model's top-K from
 :func:`divlib.ranking.topk_items`, or a re-ranker's selection), and returns one value per user, ``(B,)``.
 Windows of a longer list are plain slices: ``lists[:, :k]`` are ranks 1..k, ``lists[:, k:2*k]`` the
-paper's "k+1 ∼ 2k".
+paper's "k+1 ∼ 2k". The evaluation reads every k from one lookup of a list's items:
+:func:`window_diversity`, :func:`window_coverage`, :func:`hit_metrics` and :func:`rank_test_items_at`
+give the single-k functions' values at several windows or ks at once.
 
 **Users without test positives.** Precision, recall, NDCG and hit rate are NaN for a user with no
 positive test item: they are undefined there, and averages over users skip them (``nanmean``) and
@@ -17,6 +19,7 @@ report how many users counted. They are never averaged in as zeros.
 """
 
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -38,6 +41,7 @@ METRICS: dict[str, str] = {
     "hr": "HR@{k} (test items)",
     "precision_test": "precision@{k} (test items)",
     "recall_test": "recall@{k} (test items)",
+    "mse": "MSE (test ratings)",
     "dro_gain": "DRO@{k} gain",
     "dro_beyond_gain": "DRO gain, ranks {k}+1..2·{k}",
     "coverage_gain": "coverage@{k} gain",
@@ -84,15 +88,73 @@ def list_diversity(lists: torch.Tensor, distance: ItemDistance) -> torch.Tensor:
     return distance.block(lists).sum(dim=(1, 2)) / (k * (k - 1))  # the diagonal D_ii is 0
 
 
+def window_diversity(
+    lists: torch.Tensor, matrix: torch.Tensor, windows: Sequence[tuple[int, int]]
+) -> list[torch.Tensor]:
+    r""":func:`list_diversity` of each window ``(a, b)``, ranks a+1..b, of ``lists``.
+
+    ``lists`` index the rows and columns of the distance ``matrix``: item ids into
+    :meth:`ItemDistance.dense`, or group ids into the group matrix of :func:`distance_groups`. Every pair
+    of ranks i < j that shares a window is looked up once, and each window sums its own pairs:
+
+    .. math:: \mathrm{DRO}(L_{a+1..b}) = \frac{2}{k(k-1)} \sum_{a \le i < j < b} D_{l_i l_j},
+              \qquad k = b - a
+    """
+    _check_lists(lists)
+    if any(b - a < 2 for a, b in windows):
+        raise DivlibError(f"a pairwise diversity needs windows of >= 2 items; got {list(windows)}")
+    ranks = torch.arange(max(b for _, b in windows), device=lists.device)
+    inside = torch.stack(
+        [
+            (ranks[:, None] < ranks[None, :]) & (ranks[:, None] >= a) & (ranks[None, :] < b)
+            for a, b in windows
+        ]
+    )  # (W, L, L): the pairs i < j of each window
+    first, second = inside.any(dim=0).nonzero(as_tuple=True)  # (P,) the pairs any window holds
+    users, ids = lists.shape[0], lists.int()  # int32 indices: fewer bytes than int64, no copy
+    flat = (ids * matrix.shape[1]).gather(1, first.expand(users, -1))
+    flat += ids.gather(1, second.expand(users, -1))  # (B, P) positions in the flat matrix
+    pairs = torch.nn.functional.embedding(flat, matrix.reshape(-1, 1)).squeeze(-1)  # (B, P)
+    sums = pairs @ inside[:, first, second].T.to(pairs.dtype)  # (B, W)
+    sizes = torch.tensor([(b - a) * (b - a - 1) / 2 for a, b in windows], device=lists.device)
+    return list((sums / sizes).T)
+
+
+def distance_groups(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Items whose distances to every item are equal (rows and columns of the ``(m, m)`` ``matrix``)
+    grouped: ``(m,)`` group ids g and the ``(G, G)`` distances between groups, so that
+    :math:`D_{ij} = D^{G}_{g(i)\,g(j)}` exactly (items with one category set form one group), and a
+    small matrix serves :func:`window_diversity`."""
+    keys = torch.cat([matrix, matrix.T], dim=1)
+    unique, groups = torch.unique(keys, dim=0, return_inverse=True)
+    items = torch.arange(matrix.shape[0], device=matrix.device)
+    first = torch.full((unique.shape[0],), matrix.shape[0], device=matrix.device).scatter_reduce(
+        0, groups, items, "amin"
+    )  # one item of each group
+    return groups, matrix[first][:, first]
+
+
 def category_coverage(lists: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
     r"""Share of all categories that the list's items cover: :math:`|\bigcup_{i \in L} C(i)| / |C|`.
 
     Args:
         categories: ``(m, c)`` 0/1 item × category matrix.
     """
+    return window_coverage(lists, categories, [(0, _check_lists(lists))])[0]
+
+
+def window_coverage(
+    lists: torch.Tensor, categories: torch.Tensor, windows: Sequence[tuple[int, int]]
+) -> list[torch.Tensor]:
+    """:func:`category_coverage` of each window ``(a, b)``, ranks a+1..b, of ``lists``, from one running
+    count per category over the ranks: a window covers a category if its count grows inside it."""
     _check_lists(lists)
-    covered = categories[lists].amax(dim=1) > 0  # (B, c)
-    return covered.float().mean(dim=1)
+    # (B, K, c): how many of ranks 1..r hold an item of the category
+    counts = (categories > 0).float()[lists].cumsum(dim=1)
+    return [
+        ((counts[:, b - 1] - (counts[:, a - 1] if a else 0)) > 0).float().mean(dim=1)
+        for a, b in windows
+    ]
 
 
 def predicted_relevance_share(
@@ -129,16 +191,31 @@ def precision_recall_ndcg(lists: torch.Tensor, positives: torch.Tensor) -> dict[
         ``{"precision", "recall", "ndcg"}``, each ``(B,)``; NaN for users without positives.
     """
     k = _check_lists(lists)
-    hits = positives.gather(1, lists).float()  # (B, k)
-    n_positive = positives.sum(dim=1)
-    discount = 1.0 / torch.log2(torch.arange(2, k + 2, device=lists.device, dtype=torch.float32))
-    ideal = discount.cumsum(0)[(n_positive.clamp(1, k) - 1)]
+    return hit_metrics(positives.gather(1, lists), positives.sum(dim=1), ks=[k])[k]
+
+
+def hit_metrics(
+    hits: torch.Tensor, n_positive: torch.Tensor, *, ks: Sequence[int]
+) -> dict[int, dict[str, torch.Tensor]]:
+    """:func:`precision_recall_ndcg` of the top k at every k of ``ks``, ``{k: metrics}``, from the
+    ``(B, K)`` bool hits ``positives.gather(1, lists)`` (K >= max(ks)) and each user's number of
+    positives ``(B,)``."""
+    hits = hits[:, : max(ks)].float()
     undefined = n_positive == 0
-    return {
-        "precision": (hits.sum(dim=1) / k).masked_fill(undefined, math.nan),
-        "recall": (hits.sum(dim=1) / n_positive.clamp_min(1)).masked_fill(undefined, math.nan),
-        "ndcg": ((hits * discount).sum(dim=1) / ideal).masked_fill(undefined, math.nan),
-    }
+    ranks = torch.arange(2, hits.shape[1] + 2, device=hits.device, dtype=torch.float32)
+    discount = 1.0 / torch.log2(ranks)
+    result = {}
+    for k in ks:
+        top = hits[:, :k].contiguous()  # a strided slice would take the slow reduction path
+        found = top.sum(dim=1)
+        ideal = discount[:k].cumsum(0)[(n_positive.clamp(1, k) - 1)]
+        dcg = (top * discount[:k]).sum(dim=1)
+        result[k] = {
+            "precision": (found / k).masked_fill(undefined, math.nan),
+            "recall": (found / n_positive.clamp_min(1)).masked_fill(undefined, math.nan),
+            "ndcg": (dcg / ideal).masked_fill(undefined, math.nan),
+        }
+    return result
 
 
 def rank_test_items(
@@ -154,23 +231,45 @@ def rank_test_items(
     Args:
         scores: ``(B, m)`` predicted scores; test_ratings: ``(B, m)`` test rating, NaN where none.
     """
-    if scores.shape != test_ratings.shape:
-        raise DivlibError(
-            f"scores {tuple(scores.shape)} and test_ratings {tuple(test_ratings.shape)} differ in shape"
-        )
+    return rank_test_items_at(scores, test_ratings, ks=[k])[k]
+
+
+def rank_test_items_at(
+    scores: torch.Tensor, test_ratings: torch.Tensor, *, ks: Sequence[int]
+) -> dict[int, dict[str, torch.Tensor]]:
+    """:func:`rank_test_items` at every k of ``ks``, ``{k: metrics}``, from one ranking of the test
+    items: each top-k is the prefix of the top-max(ks). The columns need not be the catalogue: each
+    user's test items alone, NaN-padded (:attr:`divlib.evaluation.EvaluationData.test_items`), rank
+    the same."""
+    _check_same_shape(scores, test_ratings)
     is_test = ~torch.isnan(test_ratings)
     positive = test_ratings >= POSITIVE_RATING  # NaN compares False
-    k = min(k, scores.shape[1])
-    top = scores.masked_fill(~is_test, -math.inf).topk(k, dim=1).indices
-    listed = is_test.gather(1, top)  # False past a user's last test item
-    hits = (positive.gather(1, top) & listed).sum(dim=1).float()
     n_positive = positive.sum(dim=1)
     undefined = n_positive == 0
-    return {
-        "hr": (hits > 0).float().masked_fill(undefined, math.nan),
-        "precision_test": (hits / listed.sum(dim=1).clamp_min(1)).masked_fill(undefined, math.nan),
-        "recall_test": (hits / n_positive.clamp_min(1)).masked_fill(undefined, math.nan),
-    }
+    top = scores.masked_fill(~is_test, -math.inf).topk(min(max(ks), scores.shape[1]), dim=1).indices
+    hits = positive.gather(1, top).cumsum(dim=1).float()  # hits among the top 1, 2, … items
+    listed = is_test.gather(1, top).cumsum(dim=1).clamp_min(1)  # stops at a user's last test item
+    result = {}
+    for k in ks:
+        at = min(k, top.shape[1]) - 1
+        result[k] = {
+            "hr": (hits[:, at] > 0).float().masked_fill(undefined, math.nan),
+            "precision_test": (hits[:, at] / listed[:, at]).masked_fill(undefined, math.nan),
+            "recall_test": (hits[:, at] / n_positive.clamp_min(1)).masked_fill(undefined, math.nan),
+        }
+    return result
+
+
+def rating_mse(scores: torch.Tensor, test_ratings: torch.Tensor) -> torch.Tensor:
+    r"""Each user's mean squared error on their test ratings (the paper's Fig. 4 "MSE"):
+    :math:`\frac{1}{|T_u|} \sum_{i \in T_u} (\hat r_{ui} - r_{ui})^2`; NaN for a user without test
+    ratings.
+
+    Args:
+        scores: ``(B, m)`` predicted ratings; test_ratings: ``(B, m)`` test rating, NaN where none.
+    """
+    _check_same_shape(scores, test_ratings)
+    return (scores - test_ratings).square().nanmean(dim=1)
 
 
 def average_popularity(lists: torch.Tensor, popularity: torch.Tensor) -> torch.Tensor:
@@ -181,6 +280,13 @@ def average_popularity(lists: torch.Tensor, popularity: torch.Tensor) -> torch.T
     """
     _check_lists(lists)
     return popularity.float()[lists].mean(dim=1)
+
+
+def _check_same_shape(scores: torch.Tensor, test_ratings: torch.Tensor) -> None:
+    if scores.shape != test_ratings.shape:
+        raise DivlibError(
+            f"scores {tuple(scores.shape)} and test_ratings {tuple(test_ratings.shape)} differ in shape"
+        )
 
 
 def _check_lists(lists: torch.Tensor) -> int:

@@ -18,6 +18,8 @@ from torch import nn
 from divlib.errors import DivlibError
 from divlib.io import atomic_path
 
+SCORE_CHUNK = 1 << 20  # numbers per chunk of NCF.score_all's (hidden, users, items) activations
+
 
 class NMF(nn.Module):
     r"""Non-negative matrix factorisation, as in the paper's code: :math:`\hat r_{ui} = \sum_d
@@ -30,10 +32,10 @@ class NMF(nn.Module):
         self.items = nn.Parameter(_uniform((n_items, dim), 0.05, generator))
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return (self.users[users].relu() * self.items[items].relu()).sum(dim=-1)
+        return (_rows(self.users, users).relu() * _rows(self.items, items).relu()).sum(dim=-1)
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        return self.users[users].relu() @ self.items.relu().T  # (B, m)
+        return _rows(self.users, users).relu() @ self.items.relu().T  # (B, m)
 
 
 class MF(nn.Module):
@@ -52,12 +54,12 @@ class MF(nn.Module):
         self.mean = nn.Parameter(torch.tensor(float(mean)))
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        dot = (self.users[users] * self.items[items]).sum(dim=-1)
-        return self.mean + self.user_bias[users] + self.item_bias[items] + dot
+        dot = (_rows(self.users, users) * _rows(self.items, items)).sum(dim=-1)
+        return self.mean + _rows(self.user_bias, users) + _rows(self.item_bias, items) + dot
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        dot = self.users[users] @ self.items.T  # (B, m)
-        return self.mean + self.user_bias[users, None] + self.item_bias[None, :] + dot
+        dot = _rows(self.users, users) @ self.items.T  # (B, m)
+        return self.mean + _rows(self.user_bias, users)[:, None] + self.item_bias[None, :] + dot
 
 
 class NCF(nn.Module):
@@ -85,17 +87,33 @@ class NCF(nn.Module):
         self.mlp = nn.Sequential(*layers, _linear(sizes[-1], 1, generator))
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        pairs = torch.cat([self.users[users], self.items[items]], dim=-1)  # (N, 2d)
+        pairs = torch.cat([_rows(self.users, users), _rows(self.items, items)], dim=-1)  # (N, 2d)
         return self.mlp(pairs).squeeze(-1)
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         """The first layer splits over the concatenation, W[p; q] = W_u p + W_i q, so it is applied
-        to B users and m items instead of B·m pairs."""
-        first, rest = self.mlp[0], self.mlp[1:]
+        to B users and m items instead of B·m pairs. The layers above it run on chunks of users, the
+        hidden units first (``(h, chunk·m)`` activations of at most ``SCORE_CHUNK`` numbers: one
+        wide matrix product per layer and chunk, in cache)."""
+        first = self.mlp[0]
         w_user, w_item = first.weight.split(self.users.shape[1], dim=1)
-        by_user = self.users[users] @ w_user.T  # (B, h)
-        by_item = self.items @ w_item.T + first.bias  # (m, h)
-        return rest(by_user[:, None, :] + by_item[None]).squeeze(-1)  # (B, m)
+        by_user = w_user @ _rows(self.users, users).T  # (h, B)
+        by_item = w_item @ self.items.T + first.bias[:, None]  # (h, m)
+        chunk = max(1, SCORE_CHUNK // by_item.numel())
+        parts = [self._above_first(part[:, :, None] + by_item[:, None, :])
+                 for part in by_user.split(chunk, dim=1)]  # fmt: skip
+        return torch.cat(parts)  # (B, m)
+
+    def _above_first(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The MLP after its first linear layer, on ``(h, c, m)`` pre-activations; ``(c, m)`` out."""
+        pairs = hidden.shape[1:]
+        hidden = hidden.flatten(1)
+        for layer in self.mlp[1:]:
+            if isinstance(layer, nn.ReLU):
+                hidden = hidden.relu_()
+            else:
+                hidden = torch.addmm(layer.bias[:, None], layer.weight, hidden)
+        return hidden.view(pairs)
 
 
 MODELS = {"nmf": NMF, "mf": MF, "ncf": NCF}
@@ -111,6 +129,13 @@ def build_model(
     if name == "mf":
         return MF(n_users, n_items, dim, generator=generator, mean=mean)
     return MODELS[name](n_users, n_items, dim, generator=generator)
+
+
+def _rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[index]`` for a 1-D ``index``, by ``index_select``: its backward pass adds the gradients
+    of repeated rows in index order. Advanced indexing's adds float32 ones in a racing order on several
+    CPU threads (from 32k numbers on), so that runs would not repeat bit for bit."""
+    return table.index_select(0, index)
 
 
 def _uniform(shape: tuple[int, ...], high: float, generator: torch.Generator) -> torch.Tensor:

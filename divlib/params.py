@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from divlib.errors import DivlibError
 from divlib.methods import TRAINED
+from divlib.train.diversify import ADAPTIVE_RULES, SELECTIONS
 
 Count = Annotated[int, Field(ge=1)]
 ListSize = Annotated[int, Field(ge=2)]  # a list length with at least one pair (k of DRO@k)
@@ -25,6 +26,8 @@ Fraction = Annotated[int | float, Field(ge=0, le=1)]
 Method = Literal[TRAINED]  # the methods divlib.train.finetune trains
 ModelName = Literal["nmf", "mf", "ncf"]
 Eps = Positive | Literal["auto"]
+Seeds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
+EXPERIMENTS = ("beta_sweep", "main_table", "gain_beyond_k", "training_curves", "adaptive_beta")
 
 
 class Section(BaseModel):
@@ -42,14 +45,13 @@ class Data(Section):
 
 
 class Pretrain(Section):
-    epochs: Count
+    max_epochs: Count
+    patience: Count
     lr: Positive
     batch_size: Count
     weight_decay: NonNegative
     l2: NonNegative
     dim: Count
-    seed: Annotated[int, Field(ge=0)]
-    device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")]
 
 
 class Diversity(Section):
@@ -66,46 +68,56 @@ class Diversity(Section):
         return self
 
 
-class RunSettings(Section):
-    """The settings every fine-tuning run shares (FinetuneOptions without method, β and seed)."""
+class Finetune(Section):
+    """The settings every fine-tuning experiment shares (FinetuneOptions without method, β, epochs,
+    rule and seed), and where its runs go."""
 
-    epochs: Count
     lr: Positive
     batch_size: Count
     users_per_step: Count | None
     weight_decay: NonNegative
-    select: Literal["last", "best"]
+    select: Literal[SELECTIONS]
     monitor_users: Count
     meta_lr: Positive | None
-    adaptive_rule: Literal["normalized", "min-norm"]
-
-
-class Scratch(Section):
-    """Runs trained from a fresh model at one β, with some settings overridden."""
-
-    methods: list[Method]
-    beta: Fraction
-    epochs: Count = None  # each setting given overrides the finetune section's; none may be null
-    lr: Positive = None
-    batch_size: Count = None
-    users_per_step: Count | None = None  # null: all users
-
-    def overrides(self) -> dict:
-        """The run settings this section sets (those written in params.yaml)."""
-        return self.model_dump(exclude_unset=True, exclude={"methods", "beta"})
-
-
-class Finetune(RunSettings):
-    methods: Annotated[list[Method], Field(min_length=1)]
-    betas: Annotated[list[Fraction], Field(min_length=1)]
-    seeds: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
-    scratch: Scratch
     devices: Literal["auto"] | Annotated[list[str], Field(min_length=1)]
     cpu_workers: Count
 
     def settings(self) -> dict:
         """The shared run settings, as keyword arguments of FinetuneOptions."""
-        return self.model_dump(include=set(RunSettings.model_fields))
+        return self.model_dump(exclude={"devices", "cpu_workers"})
+
+
+class Experiment(Section):
+    """One of the paper's experiments: the models it fine-tunes, for how long, over which seeds."""
+
+    models: Annotated[list[ModelName], Field(min_length=1)]
+    epochs: Count
+    seeds: Seeds | Literal["all"]  # all: the top-level seeds
+
+
+class Grid(Experiment):
+    """The grid method × β × seed."""
+
+    methods: Annotated[list[Method], Field(min_length=1)]
+    betas: Annotated[list[Fraction], Field(min_length=1)]
+
+
+class PerK(Grid):
+    """The grid method × β × seed once per list length k (each run trained for its own k)."""
+
+    ks: Annotated[list[ListSize], Field(min_length=1)]
+
+
+class Curves(Grid):
+    """The grid method × β × seed fine-tuned and from scratch (a fresh model, this batch size)."""
+
+    scratch_batch_size: Count
+
+
+class Adaptive(Experiment):
+    """ddt-adaptive once per rule of choosing β (:data:`divlib.train.diversify.ADAPTIVE_RULES`)."""
+
+    rules: Annotated[list[Literal[tuple(ADAPTIVE_RULES)]], Field(min_length=1)]
 
 
 class Rerank(Section):
@@ -127,19 +139,6 @@ class Sensitivity(Section):
     epochs: Count
 
 
-class Choice(Section):
-    """The setting of each trade-off grid that tables, figures and the report show."""
-
-    ddt: Fraction
-    mdr: Fraction
-    mmr: Fraction
-    dpp: Annotated[float, Field(ge=0, lt=1)]
-
-
-class Tables(Section):
-    choose: Choice
-
-
 class Params(Section):
     """The whole of params.yaml."""
 
@@ -147,12 +146,28 @@ class Params(Section):
     models: Annotated[list[ModelName], Field(min_length=1)]
     data: Data
     pretrain: Pretrain
+    seeds: Seeds
     diversity: Diversity
     finetune: Finetune
+    beta_sweep: Grid
+    main_table: Grid
+    gain_beyond_k: PerK
+    training_curves: Curves
+    adaptive_beta: Adaptive
     rerank: Rerank
     evaluate: Evaluate
     sensitivity: Sensitivity
-    tables: Tables
+
+    def experiment(self, name: str) -> Experiment:
+        """The section of experiment ``name`` (one of :data:`EXPERIMENTS`)."""
+        if name not in EXPERIMENTS:
+            raise DivlibError(f"unknown experiment {name!r}; the experiments are {', '.join(EXPERIMENTS)}")
+        return getattr(self, name)
+
+    def seeds_of(self, name: str) -> list[int]:
+        """The seeds of experiment ``name``: its own, or the top-level ``seeds`` (``all``)."""
+        seeds = self.experiment(name).seeds
+        return list(self.seeds) if seeds == "all" else list(seeds)
 
 
 def parse_params(data: object, *, source: str = "params.yaml") -> Params:

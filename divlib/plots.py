@@ -7,6 +7,7 @@ several models carry a ``model`` column; panels follow its order of first appear
 :func:`paper_figures` builds every figure of the figures stage.
 """
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import Bbox
 
 from divlib.errors import DivlibError
@@ -30,16 +32,25 @@ METADATA = {  # no version strings or timestamps, so that identical figures give
     "png": {"Software": None},
     "pdf": {"Creator": None, "Producer": None, "CreationDate": None, "ModDate": None},
 }
-FIGURES = ("beta_sweep", "tradeoff", "training_curves", "adaptive_beta", "sensitivity",
-           "category_histogram")  # fmt: skip
+FIGURES = ("fig1_beta_sweep", "fig2_training_curves", "fig_lemma3_adaptive_beta", "tradeoff",
+           "sensitivity", "fig4_beta_sweep_appendix", "category_histogram")  # fmt: skip
+SWEEP_METRICS = ("recall_test", "dro", "coverage")  # Fig. 1's panels, against β
+APPENDIX_METRICS = ("mse", "hr", "precision_test")  # Fig. 4's (appendix)
 SWEPT = ("ddt", "mdr", "mmr", "dpp")  # the trade-off figure's curves, over their parameter
-POINTS = ("base", "dum", "ddt-adaptive")  # and its single points
+POINTS = ("base", "dum", "mmr-paper", "dpp-paper")  # and its single points
+LABELLED = 5  # a trade-off curve labels at most about this many of its points with their parameter
 LABEL_OFFSETS = [  # where a point's label may go: offset in points, alignment; first = default
     ((4, 3), "left", "bottom"), ((4, -3), "left", "top"), ((-4, 3), "right", "bottom"),
     ((-4, -3), "right", "top"), ((0, 5), "center", "bottom"), ((0, -5), "center", "top"),
     ((6, 0), "left", "center"), ((-6, 0), "right", "center"),
 ]  # fmt: skip
-REGIMES = {"finetune": ("fine-tuned", "tab:blue"), "scratch": ("from scratch", "tab:orange")}
+REGIMES = {"finetune": ("fine-tuned", "teal"), "scratch": ("from scratch", "tab:brown")}
+CURVES = {"dro": ("-", "DRO@{k} (hard)"), "ddro": ("--", "DDRO (soft)")}  # Fig. 2: style, label
+ADAPTIVE = {  # Lemma 3's runs (method label of run.json): the rule's name and colour
+    "ddt-adaptive": ("β* = min-norm β (the paper)", BY_KEY["ddt-adaptive"].color),
+    "ddt-adaptive-normalized": ("β = b/(a+b) (normalised)", "navy"),
+}
+INTERVAL = "lightgrey"  # Lemma 3's feasible interval
 
 
 def save_figure(fig: Figure, path: str | Path) -> list[Path]:
@@ -60,44 +71,64 @@ def save_figure(fig: Figure, path: str | Path) -> list[Path]:
 
 
 def paper_figures(data: FigureData, *, k: int) -> Iterator[tuple[str, Figure]]:
-    """Each of :data:`FIGURES` by name, built when reached; those without runs to show are left out."""
-    yield "beta_sweep", beta_sweep(data.summary, k=k)
-    yield "tradeoff", tradeoff(data.summary, k=k)
-    if data.training is not None:
-        yield "training_curves", training_curves(data.training)
-    if data.adaptive is not None:
-        yield "adaptive_beta", adaptive_beta_band(data.adaptive)
+    """Each of :data:`FIGURES` by name, built when reached; Fig. 4 shows the metrics of
+    :data:`APPENDIX_METRICS` that the summaries hold (:func:`appendix_metrics`)."""
+    yield "fig1_beta_sweep", beta_sweep(data.sweep, k=k)
+    yield "fig2_training_curves", training_curves(data.curves, k=k)
+    yield "fig_lemma3_adaptive_beta", adaptive_beta(data.adaptive)
+    yield "tradeoff", tradeoff(data.tradeoff, k=k)
     yield "sensitivity", sensitivity(data.sensitivity)
+    appendix = appendix_metrics(data.sweep)
+    yield "fig4_beta_sweep_appendix", beta_sweep(data.sweep, k=k, metrics=appendix)
     yield "category_histogram", category_histogram(data.shares, data.categories, k=k)
+
+
+def appendix_metrics(summary: pl.DataFrame) -> list[str]:
+    """The metrics of :data:`APPENDIX_METRICS` that ``summary`` has values of."""
+    return [
+        metric
+        for metric in APPENDIX_METRICS
+        if metric in summary.columns and summary[metric].null_count() < summary.height
+    ]
 
 
 def beta_sweep(
     summary: pl.DataFrame,
     *,
     k: int = 10,
+    metrics: Sequence[str] = SWEEP_METRICS,
     methods: Sequence[str] = ("ddt", "mdr"),
-    metrics: Sequence[str] = ("dro", "relevance", "recall", "coverage"),
 ) -> Figure:
-    """Each metric @k of DDT and MDR against β of L_JOINT = β·L_MSE − (1−β)·L_DDRO (paper Fig. 1/3).
+    """Each of ``metrics`` @k of DDT and MDR against β of L_JOINT = β·L_MSE − (1−β)·L_DDRO (paper
+    Fig. 1; Fig. 4 with :data:`APPENDIX_METRICS`).
 
-    Rows: ``metrics``; columns: models. One line per method over β, shaded ± the std over seeds where
-    there is one; the relevance-only model (method ``base``) as a dashed horizontal line.
+    Rows: models; columns: ``metrics``. One line per method over β, the mean over seeds, shaded ± the
+    std where there is one; β = 1 (dotted) is the control fine-tuned for relevance only; the pretrained
+    model (method ``base``) is a dashed horizontal line. A panel without values says so.
     """
     frame = _at_k(summary, k, ["model", "method", "param", *metrics])
     models = _models(frame)
-    fig, axes = _grid(len(metrics), len(models), panel=(2.6, 1.7), sharex=True, sharey="row")
-    for col, model in enumerate(models):
+    fig, axes = _grid(len(models), len(metrics), panel=(3.0, 2.3), sharex=True)
+    for row, model in enumerate(models):
         rows = frame.filter(pl.col("model") == model)
-        for row, metric in enumerate(metrics):
+        for col, metric in enumerate(metrics):
             ax = axes[row, col]
             for method in methods:
                 curve = rows.filter(pl.col("method") == method).sort("param")
                 _line(ax, curve["param"], curve[metric], method)
-                _band(ax, curve, metric, BY_KEY[method].color)
+                _band(ax, curve, "param", metric, BY_KEY[method].color)
             _base_line(ax, rows, metric)
-            ax.set_ylabel(metric_label(metric, k) if col == 0 else "")
-        axes[0, col].set_title(model.upper())
-        axes[-1, col].set_xlabel("β")
+            ax.axvline(1.0, color="grey", linestyle=":", linewidth=1,
+                       label="β = 1: the control (same fine-tuning, L_MSE only)")  # fmt: skip
+            if rows[metric].null_count() == rows.height:
+                ax.text(0.5, 0.5, "not in this model's summary", ha="center", va="center",
+                        transform=ax.transAxes, color="grey")  # fmt: skip
+                ax.set_yticks([])
+            ax.grid(alpha=0.3)
+            ax.set_title(f"{model.upper()}: {metric_label(metric, k)}", fontsize=9)
+    for ax in axes[-1]:
+        ax.set_xlabel("β")
+        ax.set_xticks(np.linspace(0, 1, 6))
     _legend(fig, axes)
     return fig
 
@@ -105,8 +136,9 @@ def beta_sweep(
 def tradeoff(summary: pl.DataFrame, *, k: int = 10) -> Figure:
     """Diversity DRO@k (y) against the predicted relevance share @k (x), one panel per model.
 
-    Lines: DDT and MDR over β, MMR over λ, DPP over θ, each point labelled with its parameter; single
-    points: the relevance-only model, DUM and DDT with adaptive β.
+    Lines: DDT and MDR over β, MMR over λ, DPP over θ, points labelled with their parameter
+    (:func:`_labelled`); single points: the relevance-only model, DUM, and MMR and DPP as the paper ran
+    them.
     """
     frame = _at_k(summary, k, ["model", "method", "param", "dro", "relevance"])
     models = _models(frame)
@@ -116,7 +148,7 @@ def tradeoff(summary: pl.DataFrame, *, k: int = 10) -> Figure:
         for method in SWEPT:
             curve = rows.filter(pl.col("method") == method).sort("param")
             _line(ax, curve["relevance"], curve["dro"], method)
-            for x, y, param in curve.select("relevance", "dro", "param").iter_rows():
+            for x, y, param in _labelled(curve.select("relevance", "dro", "param").rows()):
                 ax.annotate(
                     f"{BY_KEY[method].symbol}={param:g}",
                     (x, y),
@@ -147,59 +179,69 @@ def tradeoff(summary: pl.DataFrame, *, k: int = 10) -> Figure:
     return fig
 
 
-def training_curves(curves: pl.DataFrame) -> Figure:
-    """Soft DDRO (dashed) and hard DRO@k (solid) during training, fine-tuned vs trained from scratch
-    on L_JOINT (paper Fig. 2), one panel per model; x: epochs. ``curves``: columns model, regime,
-    progress, ddro, dro (:func:`divlib.figure_data.mean_training_curves`)."""
-    require_columns(curves, ["model", "regime", "progress", "ddro", "dro"], "training curves")
-    models = _models(curves)
-    fig, axes = _grid(1, len(models), panel=(3.4, 2.6), sharey=True)
-    for ax, model in zip(axes[0], models, strict=True):
-        rows = curves.filter(pl.col("model") == model)
-        for regime, (label, color) in REGIMES.items():
-            run = rows.filter(pl.col("regime") == regime)
-            if run.height:
-                ax.plot(
-                    run["progress"],
-                    run["ddro"],
-                    color=color,
-                    linestyle="--",
-                    label=f"{label}, DDRO (soft)",
-                )
-                ax.plot(run["progress"], run["dro"], color=color, label=f"{label}, DRO (hard)")
-        ax.set_title(model.upper())
+def training_curves(curves: pl.DataFrame, *, k: int = 10) -> Figure:
+    """The monitored users' soft DDRO (dashed) and hard DRO@k (solid) per epoch, fine-tuned from the
+    pretrained model vs trained from scratch on L_JOINT (paper Fig. 2): rows models, columns methods;
+    means over seeds, shaded ± the std where there is one. ``curves``: columns model, method, regime,
+    epoch, ddro, dro and optionally ddro_std, dro_std (:func:`divlib.figure_data.mean_curves`)."""
+    frame = require_columns(
+        curves, ["model", "method", "regime", "epoch", *CURVES], "training curves"
+    )
+    models, methods = _models(frame), frame["method"].unique(maintain_order=True).to_list()
+    fig, axes = _grid(len(models), len(methods), panel=(3.4, 2.5), sharex=True, sharey="row")
+    for row, model in enumerate(models):
+        for col, method in enumerate(methods):
+            ax = axes[row, col]
+            panel = frame.filter((pl.col("model") == model) & (pl.col("method") == method))
+            for regime, (name, color) in REGIMES.items():
+                run = panel.filter(pl.col("regime") == regime)
+                if not run.height:
+                    continue
+                for metric, (style, label) in CURVES.items():
+                    ax.plot(run["epoch"].to_numpy(), run[metric].to_numpy(), color=color,
+                            linestyle=style, label=f"{name}, {label.format(k=k)}")  # fmt: skip
+                    _band(ax, run, "epoch", metric, color)
+            ax.set_title(f"{model.upper()}, {lookup(method).legend}", fontsize=9)
+            ax.grid(alpha=0.3)
+        axes[row, 0].set_ylabel(f"DRO@{k}, DDRO")
+    for ax in axes[-1]:
         ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel("DDRO / DRO@k of the step's users")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _legend(fig, axes)
     return fig
 
 
-def adaptive_beta_band(curves: pl.DataFrame) -> Figure:
-    """Adaptive β per step inside its feasible band [β_low, β_high] (ICLR Lemma 3), one panel per
-    model. ``curves``: columns model, step, beta, beta_low, beta_high
-    (:func:`divlib.figure_data.mean_adaptive_beta`)."""
-    columns = ["model", "step", "beta", "beta_low", "beta_high"]
-    require_columns(curves, columns, "adaptive β")
-    models = _models(curves)
-    fig, axes = _grid(1, len(models), panel=(3.4, 2.6), sharey=True)
-    for ax, model in zip(axes[0], models, strict=True):
-        rows = curves.filter(pl.col("model") == model)
-        ax.fill_between(
-            rows["step"],
-            rows["beta_low"],
-            rows["beta_high"],
-            color="tab:blue",
-            alpha=0.2,
-            linewidth=0,
-            label="feasible band [β_low, β_high]",
+def adaptive_beta(steps: pl.DataFrame) -> Figure:
+    """β per step of each adaptive rule (:data:`ADAPTIVE`) inside its feasible interval
+    [β_low, β_high] (ICLR Lemma 3): rows models, columns rules; means over seeds. ``steps``: columns
+    model, method, step, beta, beta_low, beta_high (:func:`divlib.figure_data.mean_adaptive`)."""
+    columns = ["model", "method", "step", "beta", "beta_low", "beta_high"]
+    frame = require_columns(steps, columns, "adaptive β")
+    unknown = set(frame["method"]) - set(ADAPTIVE)
+    if unknown:
+        raise DivlibError(
+            f"adaptive β: unknown rules {sorted(unknown)}; known: {', '.join(ADAPTIVE)}"
         )
-        ax.plot(rows["step"], rows["beta"], color="tab:blue", marker=".", label="adaptive β")
-        ax.set_title(model.upper())
+    models = _models(frame)
+    rules = [rule for rule in ADAPTIVE if rule in set(frame["method"])]
+    fig, axes = _grid(len(models), len(rules), panel=(3.4, 2.4), sharex=True, sharey=True)
+    for row, model in enumerate(models):
+        for col, rule in enumerate(rules):
+            ax = axes[row, col]
+            name, color = ADAPTIVE[rule]
+            run = frame.filter((pl.col("model") == model) & (pl.col("method") == rule))
+            x = run["step"].to_numpy()
+            ax.fill_between(x, run["beta_low"].to_numpy(), run["beta_high"].to_numpy(),
+                            color=INTERVAL, linewidth=0,
+                            label="feasible interval [β_low, β_high] (Lemma 3)")  # fmt: skip
+            ax.plot(x, run["beta"].to_numpy(), color=color, linewidth=1.2, label=name)
+            ax.set_title(f"{model.upper()}, {name}", fontsize=9)
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(alpha=0.3)
+        axes[row, 0].set_ylabel("β")
+    for ax in axes[-1]:
         ax.set_xlabel("step")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel("β")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _legend(fig, axes)
     return fig
 
@@ -274,19 +316,27 @@ def _line(ax: Axes, x: pl.Series, y: pl.Series, method: str, **style) -> None:
         )
 
 
-def _band(ax: Axes, curve: pl.DataFrame, metric: str, color: str) -> None:
-    """Shade ``metric`` ± its std over seeds along β, where the summary has one."""
+def _band(ax: Axes, curve: pl.DataFrame, x: str, metric: str, color: str) -> None:
+    """Shade ``metric`` ± its std over seeds (column ``metric_std``) along ``x``, where there is one."""
     std = f"{metric}_std"
     if std in curve.columns and curve[std].null_count() < curve.height:
-        x, y, spread = (curve[c].fill_null(0.0).to_numpy() for c in ("param", metric, std))
-        ax.fill_between(x, y - spread, y + spread, color=color, alpha=0.2, linewidth=0)
+        xs, y, spread = (curve[c].fill_null(0.0).to_numpy() for c in (x, metric, std))
+        ax.fill_between(xs, y - spread, y + spread, color=color, alpha=0.2, linewidth=0)
 
 
 def _base_line(ax: Axes, rows: pl.DataFrame, metric: str) -> None:
-    base = rows.filter(pl.col("method") == "base")[metric]
+    """The relevance-only model's ``metric`` as a dashed line, where ``rows`` have it."""
+    base = rows.filter(pl.col("method") == "base")[metric].drop_nulls()
     if base.len():
         look = BY_KEY["base"]
         ax.axhline(base[0], color=look.color, linestyle="--", linewidth=1, label=look.legend)
+
+
+def _labelled(points: list[tuple]) -> list[tuple]:
+    """The points of a curve that get a label: all of up to :data:`LABELLED` points, else the first,
+    the last and evenly spaced ones between."""
+    step = max(1, math.ceil((len(points) - 1) / (LABELLED - 1)))
+    return [point for i, point in enumerate(points) if i % step == 0 or i == len(points) - 1]
 
 
 def _place_labels(fig: Figure) -> None:
@@ -317,18 +367,19 @@ def _marker_boxes(ax: Axes, dpi: float) -> list[Bbox]:
 
 
 def _legend(fig: Figure, axes: np.ndarray) -> None:
-    """One legend under the panels, each label once."""
+    """One legend under the panels, each label once, in as many columns (at most 5) as fit the
+    figure's width."""
     entries = {}
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             entries.setdefault(label, handle)
-    fig.legend(
-        entries.values(),
-        entries.keys(),
-        loc="outside lower center",
-        ncols=min(len(entries), 5),
-        frameon=False,
-    )
+    renderer = fig.canvas.get_renderer()
+    for ncols in range(min(len(entries), 5), 0, -1):
+        legend = fig.legend(entries.values(), entries.keys(), loc="outside lower center",
+                            ncols=ncols, frameon=False)  # fmt: skip
+        if ncols == 1 or legend.get_window_extent(renderer).width <= fig.bbox.width:
+            return
+        legend.remove()
 
 
 def _models(frame: pl.DataFrame) -> list[str]:

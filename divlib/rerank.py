@@ -19,11 +19,18 @@ Conventions:
 Every function loops over the k selection steps (and :func:`dum` over categories, to pack them), never
 over users; it computes on the device of its inputs and is deterministic.
 
-:func:`rerank_all` runs the whole trade-off grid for every user of a model, in batches of users, and
-:func:`lists_frame` / :func:`frame_lists` convert its lists to and from the long table of
-``lists.parquet`` (method, param, user, rank, item).
+The paper's own runs (Table III, from EXPLORE's ``strategy/competitors.py``) re-rank every item the user
+has not rated, not a pool, with the predicted ratings clipped to [1, 5] as relevance and no trade-off
+grid: :func:`mmr_paper` (λ = 0.5, unscaled ratings) and :func:`dpp_paper` (kernel diag(r) S diag(r)).
+They take one shared ``(m, m)`` similarity and an ``exclude`` mask and return item ids.
+
+:func:`rerank_all` runs the whole trade-off grid for every user of a model, in batches of users, with
+:func:`paper_rerankings`' two runs, and :func:`lists_frame` / :func:`frame_lists` convert its lists to
+and from the long table of ``lists.parquet`` (method, param, user, rank, item).
 """
 
+import logging
+import math
 from collections.abc import Mapping, Sequence
 
 import polars as pl
@@ -42,6 +49,13 @@ from divlib.evaluation import long_lists
 from divlib.similarity import ItemDistance
 
 Run = tuple[str, float | None]  # (method, param): a re-ranker and its λ or θ (None for DUM)
+RATING_RANGE = (1.0, 5.0)  # the paper's runs clip predicted ratings to it (EXPLORE's clip_min/max)
+PAPER_LAMBDA = 0.5  # EXPLORE's MMR λ
+PAPER_DPP_TOL = 1e-10  # EXPLORE's greedy MAP stops once max_i d_i² < this
+PAPER_DPP_TIE = 1e-12  # d² within this times max_i L_ii of the best: a tie, to the lowest item id
+PAPER_RUNS: tuple[Run, ...] = (("mmr-paper", PAPER_LAMBDA), ("dpp-paper", None))
+
+log = logging.getLogger(__name__)
 
 
 def candidate_pool(
@@ -90,17 +104,7 @@ def mmr(relevance: torch.Tensor, similarity: torch.Tensor, k: int, lam: float) -
     _check(relevance, similarity, k)
     check_range("lam", lam, 0.0, 1.0)
     similarity = similarity.to(relevance.dtype).contiguous()
-    base = lam * _min_max(relevance)
-    pick = relevance.max(dim=1).indices
-    picks = [pick]
-    nearest = _rows(similarity, pick)  # max_{j in Y} S_ij
-    for _ in range(k - 1):
-        gain = base - (1 - lam) * nearest
-        gain.scatter_(1, torch.stack(picks, dim=1), float("-inf"))
-        pick = gain.max(dim=1).indices
-        picks.append(pick)
-        torch.maximum(nearest, _rows(similarity, pick), out=nearest)
-    return torch.stack(picks, dim=1)
+    return _greedy_mmr(relevance, lam * _min_max(relevance), similarity, k, lam)
 
 
 def dum(relevance: torch.Tensor, categories: torch.Tensor, k: int) -> torch.Tensor:
@@ -202,32 +206,90 @@ def dpp(
         alpha = theta / (2 * (1 - theta))
         quality = torch.exp(alpha * (_min_max(relevance) - 1))
     similarity = similarity.to(relevance.dtype).contiguous()
-    batch, n = relevance.shape
-    rows = torch.arange(batch, device=relevance.device)
-    gain = quality * similarity.diagonal(dim1=1, dim2=2) * quality  # d_i^2 = L_ii; -inf once taken
+    gain = quality * similarity.diagonal(dim1=1, dim2=2) * quality  # d_i^2 = L_ii
     tol = max(1e-10, 100 * torch.finfo(relevance.dtype).eps) * gain.amax(dim=1)  # (B,)
-    cholesky = relevance.new_empty(batch, k - 1, n)  # row t: e_i of step t for every i
-    picks = []
-    for step in range(k):
-        d2_pick, pick = gain.max(dim=1)
-        spent = d2_pick <= tol  # (B,) the kernel's rank is spent: fill in relevance order
-        any_spent = bool(spent.any())
-        if any_spent:
-            unpicked = relevance.masked_fill(gain.isneginf(), float("-inf"))  # taken: gain -inf
-            pick = torch.where(spent, unpicked.max(dim=1).indices, pick)
-        picks.append(pick)
-        gain[rows, pick] = float("-inf")
-        if step == k - 1:
-            break
-        update = _rows(similarity, pick).mul_(quality[rows, pick, None]).mul_(quality)  # L_ji
-        done = cholesky[:, :step]  # (B, step, N)
-        update -= torch.bmm(done[rows, :, pick][:, None, :], done).squeeze(1)  # - <c_j, c_i>
-        update /= d2_pick.clamp_min(tol).sqrt()[:, None]
-        if any_spent:
-            update.masked_fill_(spent[:, None], 0.0)
-        cholesky[:, step] = update
-        gain -= update * update
-    return torch.stack(picks, dim=1)
+    return _greedy_map(quality, similarity, gain, relevance, tol, k)[0]
+
+
+def mmr_paper(
+    ratings: torch.Tensor,
+    similarity: torch.Tensor,
+    exclude: torch.Tensor,
+    k: int,
+    lam: float = PAPER_LAMBDA,
+) -> torch.Tensor:
+    r"""MMR as the paper ran it (EXPLORE's ``MMR``), over every item outside ``exclude``: with the
+    predicted ratings clipped, :math:`r_i = \min(\max(\hat y_i, 1), 5)`, the first pick is
+    :math:`\arg\max_i r_i`, then greedily
+
+    .. math:: \arg\max_{i \notin Y} \; \lambda\, r_i - (1 - \lambda) \max_{j \in Y} S_{ij}
+
+    with r *not* rescaled (1 to 5, against S in [0, 1]; unlike :func:`mmr`). Computed in float64, as
+    EXPLORE's numpy. Ties go to the lowest item id (the first maximum, as ``np.argmax`` over EXPLORE's
+    candidates in item order). EXPLORE's lists hold positions in its candidate array, not item ids (a
+    bug once any item is excluded); this returns the item ids of the same selection.
+
+    Args:
+        ratings: ``(B, m)`` predicted ratings over the catalogue.
+        similarity: ``(m, m)`` symmetric item similarities S = 1 − D in [0, 1], shared by all rows.
+        exclude: ``(B, m)`` bool, the items that are not candidates (rated in training or validation).
+        k: list length; every row needs at least k candidates.
+        lam: relevance weight λ in [0, 1].
+
+    Returns:
+        ``(B, k)`` int64 item ids in selection order.
+    """
+    _check_catalogue(ratings, similarity, exclude, k)
+    check_range("lam", lam, 0.0, 1.0)
+    relevance = _clip(ratings)
+    return _greedy_mmr(
+        relevance.masked_fill(exclude, float("-inf")),
+        (lam * relevance).masked_fill(exclude, float("-inf")),
+        similarity.to(relevance.dtype),
+        k,
+        lam,
+    )
+
+
+def dpp_paper(
+    ratings: torch.Tensor, similarity: torch.Tensor, exclude: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""DPP as the paper ran it (EXPLORE's ``DPP``): :func:`dpp`'s greedy MAP, in float64, over every
+    item outside ``exclude``, with kernel :math:`L = \mathrm{diag}(r)\, S\, \mathrm{diag}(r)` on the
+    clipped ratings :math:`r_i = \min(\max(\hat y_i, 1), 5)`: from :math:`d_i^2 = L_{ii}`, pick
+    :math:`j = \arg\max_{i \notin Y} d_i^2`, then for every i
+
+    .. math:: e_i = (L_{ji} - \langle c_j, c_i \rangle) / d_j, \qquad c_i \leftarrow (c_i, e_i),
+              \qquad d_i^2 \leftarrow d_i^2 - e_i^2.
+
+    EXPLORE stops once :math:`\max_{i \notin Y} d_i^2 < 10^{-10}` (the kernel's rank over the
+    candidates is spent, e.g. each one left shares its category set with a pick), so its list can be
+    shorter than k. Here such a list is *completed* to k with the remaining candidates in descending r,
+    and the number of completed positions is returned. The stop is also tested at the first pick, where
+    EXPLORE does not test it (:math:`L_{ii} = r_i^2 \ge 1` with :math:`S_{ii} = 1`, so it never stops
+    there). Ties go to the lowest item id: in r, and in d², where candidates within
+    :math:`10^{-12} \max_i L_{ii}` of the best count as tied. Candidates with the same clipped rating and
+    equal or mirrored category sets tie exactly in exact arithmetic (common on real data: many films
+    are "Drama" only), and rounding would break such a tie either way, in EXPLORE's ``np.dot`` too.
+
+    Args:
+        ratings: ``(B, m)`` predicted ratings over the catalogue.
+        similarity: ``(m, m)`` symmetric positive semi-definite item similarities in [0, 1].
+        exclude: ``(B, m)`` bool, the items that are not candidates (rated in training or validation).
+        k: list length; every row needs at least k candidates.
+
+    Returns:
+        ``(items, completed)``: ``(B, k)`` int64 item ids in selection order, and ``(B,)`` int64 the
+        number of trailing positions completed in relevance order (0 where the greedy MAP reached k).
+    """
+    _check_catalogue(ratings, similarity, exclude, k)
+    relevance = _clip(ratings)
+    similarity = similarity.to(relevance.dtype)
+    gain = (relevance * similarity.diagonal() * relevance).masked_fill(exclude, float("-inf"))
+    # EXPLORE's d² < 1e-10, as d² <= the float64 just below 1e-10
+    tol = relevance.new_full(relevance.shape[:1], math.nextafter(PAPER_DPP_TOL, 0.0))
+    tie = PAPER_DPP_TIE * gain.amax(dim=1)
+    return _greedy_map(relevance, similarity, gain, relevance, tol, k, tie=tie)
 
 
 def rerank_all(
@@ -242,8 +304,10 @@ def rerank_all(
     dpp_thetas: Sequence[float | None],
     users_per_batch: int = 1024,
     device: torch.device | str = "cpu",
+    paper: bool = True,
 ) -> dict[Run, torch.Tensor]:
-    r"""Re-rank every user's candidates with DUM, MMR at each λ and DPP at each θ.
+    r"""Re-rank every user's candidates with DUM, MMR at each λ and DPP at each θ, and (``paper``) add
+    the paper's runs of :func:`paper_rerankings`.
 
     Per batch of users: the model's scores, the :func:`candidate_pool` of ``pool`` items outside
     ``exclude``, their similarities :math:`S = 1 - D` (``1 - distance.block(items)``) and category
@@ -255,12 +319,14 @@ def rerank_all(
         distance: the item distance D; categories: ``(m, c)`` 0/1 item × category matrix.
         pool: candidates per user; length: list length, ``length <= pool``.
         mmr_lambdas: MMR's λ grid; dpp_thetas: DPP's θ grid (None: ``q = relevance``).
-        users_per_batch: users per batch; bounds the ``(B, pool, pool)`` similarity blocks.
+        users_per_batch: users per batch; bounds the ``(B, pool, pool)`` similarity blocks (the paper's
+            runs batch users by :func:`paper_rerankings`' default).
         device: where to compute.
+        paper: also return ``("mmr-paper", 0.5)`` and ``("dpp-paper", None)`` (:data:`PAPER_RUNS`).
 
     Returns:
         ``{(method, param): (n_users, length) int64 item ids}`` on the CPU, in the order dum, mmr
-        (λ grid), dpp (θ grid); DUM's param is None.
+        (λ grid), dpp (θ grid), then mmr-paper and dpp-paper; DUM's and dpp-paper's param is None.
     """
     runs = [("dum", None)] + [("mmr", lam) for lam in mmr_lambdas]
     runs += [("dpp", theta) for theta in dpp_thetas]
@@ -278,7 +344,57 @@ def rerank_all(
             for method, param in runs:
                 positions = _select(method, param, relevance, similarity, item_categories, length)
                 selected[method, param].append(items.gather(1, positions))
-    return {run: torch.cat(parts).cpu() for run, parts in selected.items()}
+    lists = {run: torch.cat(parts).cpu() for run, parts in selected.items()}
+    if paper:
+        lists |= paper_rerankings(model, exclude, distance, length=length, device=device)
+    return lists
+
+
+def paper_rerankings(
+    model: nn.Module,
+    exclude: torch.Tensor,
+    distance: ItemDistance,
+    *,
+    length: int,
+    users_per_batch: int = 128,
+    device: torch.device | str = "cpu",
+) -> dict[Run, torch.Tensor]:
+    r"""The paper's re-rankings (:data:`PAPER_RUNS`): :func:`mmr_paper` at λ = 0.5 and :func:`dpp_paper`
+    of every user, over all items outside ``exclude``, with :math:`S = 1 - D` and the model's
+    predicted ratings. Logs how many DPP lists stopped early and how many positions were completed.
+
+    Args:
+        model: a model with ``score_all(users) -> (B, m)`` predicted ratings; moved to ``device``.
+        exclude: ``(n_users, m)`` bool, items that are never candidates (training and validation).
+        distance: the item distance D.
+        length: list length.
+        users_per_batch: users per batch; bounds DPP's ``(B, length, m)`` float64 Cholesky rows.
+        device: where to compute.
+
+    Returns:
+        ``{("mmr-paper", 0.5): items, ("dpp-paper", None): items}``, ``(n_users, length)`` int64 item
+        ids on the CPU.
+    """
+    check_count("users_per_batch", users_per_batch, None)
+    model.to(device)
+    exclude = exclude.to(device)
+    similarity = 1 - distance.to(device, torch.float64).dense()
+    mmr_parts, dpp_parts, completed = [], [], []
+    with torch.no_grad():
+        for users in torch.arange(exclude.shape[0], device=device).split(users_per_batch):
+            ratings = model.score_all(users)
+            mmr_parts.append(mmr_paper(ratings, similarity, exclude[users], length, PAPER_LAMBDA))
+            items, filled = dpp_paper(ratings, similarity, exclude[users], length)
+            dpp_parts.append(items)
+            completed.append(filled)
+    completed = torch.cat(completed)
+    log.info(
+        "dpp-paper: %d of %d lists stopped early (max d² < %g); %d of %d positions completed in "
+        "relevance order", int(completed.count_nonzero()), completed.numel(), PAPER_DPP_TOL,
+        int(completed.sum()), completed.numel() * length,
+    )  # fmt: skip
+    mmr_run, dpp_run = PAPER_RUNS
+    return {mmr_run: torch.cat(mmr_parts).cpu(), dpp_run: torch.cat(dpp_parts).cpu()}
 
 
 def lists_frame(lists: Mapping[Run, torch.Tensor]) -> pl.DataFrame:
@@ -319,8 +435,76 @@ def _select(
     return dpp(relevance, similarity, k, theta=param)
 
 
+def _greedy_mmr(
+    first: torch.Tensor, base: torch.Tensor, similarity: torch.Tensor, k: int, lam: float
+) -> torch.Tensor:
+    """MMR's greedy loop: pick ``argmax first``, then ``argmax base - (1 - lam) max_{j in Y} S_ij``
+    over the unpicked; ``first`` and ``base`` ``(B, N)`` are -inf off the candidates, ``similarity`` is
+    as :func:`_rows` reads it. ``(B, k)`` positions along N."""
+    pick = first.max(dim=1).indices
+    picks = [pick]
+    nearest = _rows(similarity, pick)  # max_{j in Y} S_ij
+    for _ in range(k - 1):
+        gain = base - (1 - lam) * nearest
+        gain.scatter_(1, torch.stack(picks, dim=1), float("-inf"))
+        pick = gain.max(dim=1).indices
+        picks.append(pick)
+        torch.maximum(nearest, _rows(similarity, pick), out=nearest)
+    return torch.stack(picks, dim=1)
+
+
+def _greedy_map(
+    quality: torch.Tensor,
+    similarity: torch.Tensor,
+    gain: torch.Tensor,
+    fill: torch.Tensor,
+    tol: torch.Tensor,
+    k: int,
+    *,
+    tie: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The greedy MAP loop of :func:`dpp` for ``L = diag(quality) S diag(quality)``, ``similarity`` as
+    :func:`_rows` reads it; ``gain`` ``(B, N)``: the initial d² (``L_ii``), -inf off the candidates,
+    updated in place. Once a row's best d² <= ``tol`` ``(B,)``, its remaining picks are the unpicked
+    candidates in descending ``fill`` and its Cholesky updates are zero. ``tie`` ``(B,)``: pick the
+    lowest position whose d² is within ``tie`` of the best (else the first maximum). Returns the
+    ``(B, k)`` positions and the ``(B,)`` number of picks made by ``fill``."""
+    batch, n = quality.shape
+    rows = torch.arange(batch, device=quality.device)
+    cholesky = quality.new_empty(batch, k - 1, n)  # row t: e_i of step t for every i
+    picks = []
+    completed = torch.zeros(batch, dtype=torch.int64, device=quality.device)
+    for step in range(k):
+        d2_pick, pick = gain.max(dim=1)
+        spent = d2_pick <= tol  # (B,) the kernel's rank is spent: fill in `fill` order
+        if tie is not None:
+            pick = (gain >= (d2_pick - tie)[:, None]).to(torch.int32).argmax(dim=1)
+            d2_pick = gain[rows, pick]
+        any_spent = bool(spent.any())
+        if any_spent:
+            unpicked = fill.masked_fill(gain.isneginf(), float("-inf"))  # taken or excluded: -inf
+            pick = torch.where(spent, unpicked.max(dim=1).indices, pick)
+            completed += spent
+        picks.append(pick)
+        gain[rows, pick] = float("-inf")
+        if step == k - 1:
+            break
+        update = _rows(similarity, pick).mul_(quality[rows, pick, None]).mul_(quality)  # L_ji
+        done = cholesky[:, :step]  # (B, step, N)
+        update -= torch.bmm(done[rows, :, pick][:, None, :], done).squeeze(1)  # - <c_j, c_i>
+        update /= d2_pick.clamp_min(tol).sqrt()[:, None]
+        if any_spent:
+            update.masked_fill_(spent[:, None], 0.0)
+        cholesky[:, step] = update
+        gain -= update * update
+    return torch.stack(picks, dim=1), completed
+
+
 def _rows(matrices: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``matrices[b, index[b], :]`` for contiguous ``(B, N, N)`` matrices, as a new ``(B, N)`` tensor."""
+    """``matrices[b, index[b], :]`` for contiguous ``(B, N, N)`` matrices, or ``matrices[index[b], :]``
+    for one shared ``(N, N)`` matrix, as a new ``(B, N)`` tensor."""
+    if matrices.dim() == 2:
+        return matrices.index_select(0, index)
     batch, n, _ = matrices.shape
     flat_index = torch.arange(batch, device=index.device) * n + index
     return matrices.view(batch * n, n).index_select(0, flat_index)
@@ -333,6 +517,28 @@ def _min_max(relevance: torch.Tensor) -> torch.Tensor:
     return torch.where(
         spread > 0, (relevance - low) / spread.clamp_min(torch.finfo(spread.dtype).tiny), 0.0
     )
+
+
+def _clip(ratings: torch.Tensor) -> torch.Tensor:
+    """The paper's relevance: predicted ratings clipped to :data:`RATING_RANGE`, in float64."""
+    return ratings.to(torch.float64).clamp(*RATING_RANGE)
+
+
+def _check_catalogue(
+    ratings: torch.Tensor, similarity: torch.Tensor, exclude: torch.Tensor, k: int
+) -> None:
+    """ratings (B, m) finite float; similarity (m, m) and exclude (B, m) bool on its device; each row has
+    at least k >= 1 candidates."""
+    check_scores(ratings)
+    m = ratings.shape[1]
+    if similarity.shape != (m, m) or similarity.device != ratings.device:
+        raise DivlibError(
+            f"similarity must be the ({m}, {m}) item matrix on {ratings.device} to go with ratings "
+            f"{tuple(ratings.shape)}; got {tuple(similarity.shape)} on {similarity.device}"
+        )
+    check_exclude(exclude, ratings)
+    check_count("k", k, m)
+    check_candidates(exclude, k)
 
 
 def _check(relevance: torch.Tensor, pairwise: torch.Tensor, k: int) -> None:

@@ -11,8 +11,9 @@
 # ---
 
 # %%
-# The report of one dataset, run by stages/report.py. It reads the pipeline's outputs (metrics, summaries,
-# tables, figures) and recomputes nothing.
+# The report of one dataset, run by stages/report.py, in the paper's order: Fig. 1 (Q1), Table III
+# (Q2), Tables IV and VI (Q3), Fig. 2 (Q4), Table V, Lemma 3, the verdicts, then the extras. It shows
+# the pipeline's outputs (figures, tables, metrics) and recomputes nothing.
 import json
 import re
 from pathlib import Path
@@ -20,29 +21,34 @@ from pathlib import Path
 import polars as pl
 from IPython.display import Image, Markdown, display
 
-from divlib.tables import describe_tradeoff, frame_table, model_order, nearest_settings, to_markdown
+from divlib.tables import frame_table, to_markdown
 
 # %% tags=["parameters"]
 dataset = "ml-100k"
 root = "."
-choose = {"ddt": 0.5, "mdr": 0.5, "mmr": 0.5, "dpp": 0.7}  # the setting of each trade-off grid
+k = 10  # diversity.k: the list length fine-tuned for and shown
+models = ["nmf", "ncf"]  # the pretrained models
+seeds = [1, 2, 3]  # the seeds of every experiment unless it lists its own
+experiments = {  # each experiment's models, seeds and fine-tuning epochs, as in params.yaml
+    "beta_sweep": {"models": ["nmf", "ncf"], "seeds": [1, 2, 3], "epochs": 10},
+    "main_table": {"models": ["nmf"], "seeds": [1, 2, 3], "epochs": 100},
+    "gain_beyond_k": {"models": ["nmf", "ncf"], "seeds": [1, 2, 3], "epochs": 10},
+    "training_curves": {"models": ["nmf", "ncf"], "seeds": [1], "epochs": 100},
+    "adaptive_beta": {"models": ["nmf", "ncf"], "seeds": [1, 2, 3], "epochs": 10},
+}
 
 # %%
 base = Path(root)
 reports = base / "reports" / dataset
-evaluation = base / "data" / "evaluation" / dataset
+figures = reports / "figures"
+tables = reports / "tables"
 metrics = base / "metrics" / dataset
-models = model_order([p.parent.name for p in evaluation.glob("*/summary.parquet")])
-FIGURES = {  # the figures stage's PNGs, in reading order, with their captions
-    "tradeoff": "Diversity (DRO@k) against predicted relevance (@k), one panel per model: DDT and MDR "
-    "over β, MMR over λ, DPP over θ, the other methods as single points.",
-    "beta_sweep": "Metrics @k of DDT and MDR against β of L_JOINT = β·L_MSE − (1−β)·L_DDRO, one "
-    "column per model; dashed: the relevance-only model.",
-    "training_curves": "Soft DDRO (dashed) and hard DRO@k (solid) during training, DDT fine-tuned "
-    "from the pretrained model and trained from scratch.",
-    "adaptive_beta": "DDT-adaptive: β per step inside its feasible band.",
-    "sensitivity": "DDT's DRO@k and relevance@k against the soft-rank strength ε, one line per k.",
-    "category_histogram": "Share of top-k slots per genre before and after DDT, over all users.",
+PAPER = {  # what each experiment reproduces
+    "beta_sweep": "Q1: Fig. 1 and 4",
+    "main_table": "Q2: Table III",
+    "gain_beyond_k": "Q3: Tables IV and VI",
+    "training_curves": "Q4: Fig. 2",
+    "adaptive_beta": "Lemma 3",
 }
 
 
@@ -58,27 +64,64 @@ def read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def show_file(path: Path, what: str) -> None:
-    """Show a Markdown output of the pipeline, its headings below this report's, or say it is missing."""
+def listed(values: list) -> str:
+    return ", ".join(map(str, values))
+
+
+def seeds_of(name: str) -> str:
+    """The seeds of experiment ``name`` as a phrase: "seeds 1, 2, 3" or "seed 1"."""
+    values = experiments[name]["seeds"]
+    return f"seed{'s' if len(values) > 1 else ''} {listed(values)}"
+
+
+def epochs_of(name: str) -> str:
+    return f"{experiments[name]['epochs']} epochs"
+
+
+def show_file(path: Path, what: str, lead: str) -> None:
+    """The tables stage's Markdown ``path`` under a one-line lead (**what.** lead), its headings below
+    this report's, or a note that it is missing."""
     if path.is_file():
-        show(re.sub(r"^(#+) ", r"##\1 ", path.read_text(), flags=re.MULTILINE))
+        text = re.sub(r"^(#+) ", r"##\1 ", path.read_text(), flags=re.MULTILINE)
+        show(f"**{what}.** {lead}\n\n{text}")
     else:
         show(f"*{what} is missing: {path.relative_to(base)} was not found.*")
 
 
-def main_k(evaluated: dict) -> int:
-    """The k of ``evaluate.json`` (its metrics are named ``name@k``)."""
-    return int(next(iter(next(iter(evaluated.values())))).split("@")[1])
+def show_figure(name: str, caption: str) -> None:
+    """The figures stage's PNG ``name`` under its caption, or a note that it is missing."""
+    path = figures / f"{name}.png"
+    if path.is_file():
+        show(caption)
+        display(Image(filename=str(path), metadata={"alt": caption}))
+    else:
+        show(f"*Figure {name} is missing: {path.relative_to(base)} was not found.*")
 
 
+fewer = [name for name, setting in experiments.items() if setting["seeds"] != seeds]
 show(
     f"# Diversity report: {dataset}\n\n"
-    f"Models: {', '.join(m.upper() for m in models) or 'none evaluated yet'}. Built from the "
-    f"pipeline's outputs (metrics, evaluation summaries, tables, figures); nothing is recomputed."
+    f"Models {listed(models).upper()}, lists of k = {k}. Every result is a mean (std) over "
+    f"seeds {listed(seeds)}: each seed pretrains its own model and fine-tunes it (the data split is "
+    "fixed)"
+    + "".join(f"; {PAPER[name]} uses {seeds_of(name)} only" for name in fewer)
+    + ". Built from the pipeline's outputs (figures, tables, metrics); nothing is recomputed."
+)
+show_table(
+    pl.DataFrame(
+        {
+            "experiment": list(experiments),
+            "reproduces": [PAPER[name] for name in experiments],
+            "models": [listed(s["models"]).upper() for s in experiments.values()],
+            "seeds": [listed(s["seeds"]) for s in experiments.values()],
+            "fine-tuning epochs": [s["epochs"] for s in experiments.values()],
+        }
+    ),
+    "The experiments (params.yaml).",
 )
 
 # %% [markdown]
-# ## Dataset
+# ## Dataset and pretraining
 
 # %%
 meta = read_json(base / "data" / "prepared" / dataset / "meta.json")
@@ -100,76 +143,117 @@ else:
     }
     frame = pl.DataFrame({"property": list(facts), "value": [str(v) for v in facts.values()]})
     show_table(frame)
+pretrained = {model: read_json(metrics / model / "pretrain.json") for model in models}
+rows = [
+    {"model": model.upper(), "seed": seed.removeprefix("seed"), "validation MSE": v["val_mse"],
+     "selected epoch": v["selected_epoch"], "epochs run": v["epochs_run"]}
+    for model, by_seed in pretrained.items() if by_seed
+    for seed, v in by_seed.items()
+]  # fmt: skip
+if rows:
+    show_table(
+        pl.DataFrame(rows),
+        "Relevance pretraining, one model per seed: the epoch of lowest validation MSE is kept.",
+    )
+else:
+    show(f"*Pretraining metrics are missing: no metrics/{dataset}/MODEL/pretrain.json was found.*")
 
 # %% [markdown]
-# ## Diversity and relevance
+# ## Q1: diversity against β (Fig. 1)
 
 # %%
-show_file(reports / "tables" / "main.md", "The main table")
+show_figure(
+    "fig1_beta_sweep",
+    f"**Fig. 1.** Test-item recall@{k}, DRO@{k} and category coverage@{k} of DDT and MDR against β "
+    "of L_JOINT = β·L_MSE − (1−β)·L_DDRO, one row per model, fine-tuned for "
+    f"{epochs_of('beta_sweep')} from the pretrained model; mean ± std over "
+    f"{seeds_of('beta_sweep')}. β = 1 (dotted) is the control, fine-tuned the same way for relevance "
+    "only; dashed: the pretrained model.",
+)
 
 # %% [markdown]
-# ### The trade-off, in numbers
-#
-# Predicted relevance is the paper's measure: it is computed from each model's own predicted ratings,
-# so fine-tuning can raise it while the held-out NDCG falls.
+# ## Q2: diversity and relevance of every method (Table III)
 
 # %%
-evaluated = {m: read_json(metrics / m / "evaluate.json") for m in models}
-k = main_k(evaluated[models[0]]) if models else None
-for model in models:
-    summary = pl.read_parquet(evaluation / model / "summary.parquet")
-    sentences = describe_tradeoff(summary, k=k, choose=nearest_settings([summary], choose))
-    show(f"**{model.upper()}**\n\n" + "\n".join(f"- {s}" for s in sentences))
+show_file(
+    tables / "table3.md",
+    "Table III",
+    f"DRO@{k} and relevance@{k} of the pretrained model, the re-rankers and the "
+    f"fine-tuned models ({epochs_of('main_table')}), mean (std) over {seeds_of('main_table')}.",
+)
 
 # %% [markdown]
-# ## Diversity gain beyond the optimised top k
+# ## Q3: diversity gain beyond the optimised top k (Tables IV and VI)
 
 # %%
-show_file(reports / "tables" / "gain_beyond_k.md", "The gain table")
+show_file(
+    tables / "table4.md",
+    "Table IV",
+    "DDT's diversity gain over the pretrained model within the top k it was trained "
+    f"for (1∼k) and beyond it (k+1∼2k), {epochs_of('gain_beyond_k')}, {seeds_of('gain_beyond_k')}.",
+)
+show_file(tables / "table6.md", "Table VI", "The same for MDR.")
 
 # %% [markdown]
-# ## Figures
+# ## Q4: soft DDRO tracks hard DRO during training (Fig. 2)
 
 # %%
-folder = reports / "figures"
-others = sorted(p.stem for p in folder.glob("*.png") if p.stem not in FIGURES)
-for name, caption in (FIGURES | dict.fromkeys(others, "")).items():
-    path = folder / f"{name}.png"
-    if path.is_file():
-        show(f"**{name.replace('_', ' ')}.** {caption}")
-        display(Image(filename=str(path), metadata={"alt": caption or name}))
-    else:
-        show(f"*Figure {name} is missing: {path.relative_to(base)} was not found.*")
-show_file(folder / "case_study.md", "The case study")
+show_figure(
+    "fig2_training_curves",
+    f"**Fig. 2.** The monitored users' soft DDRO (dashed) and hard DRO@{k} (solid) per epoch, "
+    "fine-tuned from the pretrained model and trained from scratch on L_JOINT, one panel per model "
+    f"and method; {epochs_of('training_curves')}, {seeds_of('training_curves')} (mean ± std where "
+    "there are several).",
+)
 
 # %% [markdown]
-# ## Per-model metrics
+# ## Case study (Table V)
 
 # %%
-for model in models:
-    show(f"### {model.upper()}")
-    pretrain = read_json(metrics / model / "pretrain.json")
-    if pretrain:
-        show(
-            f"Pretraining: validation MSE {pretrain['val_mse']:.4f} "
-            f"at epoch {pretrain['selected_epoch']}."
-        )
-    finetuned = read_json(metrics / model / "finetune.json")
-    if finetuned:
-        runs = pl.DataFrame(
-            [
-                {"run": run, "DRO before": v["dro_before"], "DRO after": v["dro_after"],
-                 "validation MSE": v["val_mse"]}
-                for run, v in finetuned.items()
-            ]
-        )  # fmt: skip
-        show_table(
-            runs,
-            f"Fine-tuning runs: DRO@{k} of all users (training items excluded) before and after, "
-            "and the selected epoch's validation MSE.",
-        )
-    if evaluated[model]:
-        rows = pl.DataFrame(
-            [{"run": run} | values for run, values in evaluated[model].items()]
-        ).rename(lambda name: name.removesuffix(f"@{k}"))
-        show_table(rows, f"Evaluation at k = {k} (metrics/{dataset}/{model}/evaluate.json).")
+show_file(
+    tables / "table5.md",
+    "Table V",
+    f"One user's top-{k} before and after DDT fine-tuning (the first seed's Table III "
+    "run): the user whose pretrained list is most concentrated in one genre.",
+)
+
+# %% [markdown]
+# ## Lemma 3: the adaptive β
+
+# %%
+show_figure(
+    "fig_lemma3_adaptive_beta",
+    "**Lemma 3.** DDT with β chosen at every step: the paper's min-norm β* and the normalised "
+    "b/(a+b), inside the feasible interval [β_low, β_high] in which the step decreases both losses "
+    f"to first order; {epochs_of('adaptive_beta')}, mean over {seeds_of('adaptive_beta')}.",
+)
+
+# %% [markdown]
+# ## Verdicts
+
+# %%
+show_file(
+    tables / "verdicts.md", "Verdict table", "Each of the paper's claims against our numbers."
+)
+
+# %% [markdown]
+# ## Beyond the paper
+
+# %%
+EXTRAS = {
+    "tradeoff": f"**Trade-off.** DRO@{k} against relevance@{k}, one panel per model: DDT and MDR over "
+    "β (Fig. 1's runs), MMR over λ and DPP over θ (tuned grids), and single points: the pretrained "
+    "model, DUM, and MMR and DPP as the paper ran them.",
+    "sensitivity": "**Sensitivity.** DDT's DRO@k and relevance@k against the soft-rank strength ε, "
+    f"one line per k, fine-tuned from the model pretrained with seed {seeds[0]}; dotted: that model.",
+    "fig4_beta_sweep_appendix": f"**Fig. 4 (appendix).** Test MSE, HR@{k} and precision@{k} on the "
+    "test items against β, as Fig. 1.",
+    "category_histogram": f"**Genres.** Share of top-{k} slots per genre, over all users, before and "
+    "after the case study's DDT run.",
+}
+for name, caption in EXTRAS.items():
+    show_figure(name, caption)
+shown = {"fig1_beta_sweep", "fig2_training_curves", "fig_lemma3_adaptive_beta", *EXTRAS}
+for path in sorted(figures.glob("*.png")):
+    if path.stem not in shown:
+        show_figure(path.stem, f"**{path.stem.replace('_', ' ')}.**")

@@ -1,13 +1,16 @@
-"""Evaluate one dataset × model: the relevance-only model, every fine-tuned run and every re-ranking.
+"""Evaluate one experiment's runs on one dataset × model, or (``baselines``) the pretrained models and
+their re-rankings.
 
-    python stages/evaluate.py DATASET MODEL
+    python stages/evaluate.py EXPERIMENT DATASET MODEL
 
-Reads ``evaluate.ks`` and ``diversity.k`` from params.yaml. Lists are ranked over the items a user did
-not rate in training or validation (:func:`divlib.evaluation.evaluate_runs`). Writes
-``data/evaluation/DATASET/MODEL/per_user.parquet`` (one row per run, k and user), ``summary.parquet``
-(mean (std) over seeds, gains and Wilcoxon p-values against the relevance-only model, see
-:mod:`divlib.evaluation`) and ``metrics/DATASET/MODEL/evaluate.json``, the summary at k = ``diversity.k``
-(:func:`divlib.evaluation.reported_metrics`), for ``dvc metrics show``.
+EXPERIMENT is ``baselines`` (each seed's pretrained model, method ``base``, and the re-rankers' lists of
+it) or an experiment of params.yaml whose runs are evaluated (``beta_sweep``, ``main_table``,
+``gain_beyond_k``, ``adaptive_beta``). Reads ``evaluate.ks`` and ``diversity.k``. Lists are ranked over
+the items a user did not rate in training or validation; every run is evaluated at every k (its own k
+is ``train_k``). Writes ``data/evaluation/DATASET/MODEL/EXPERIMENT/per_user.parquet`` (one row per run,
+k and user), ``summary.parquet`` (mean (std) over seeds, gains and Wilcoxon p-values against the
+pretrained models, which an experiment's summary includes; see :mod:`divlib.evaluation`) and
+``metrics/DATASET/MODEL/evaluate-EXPERIMENT.json`` (the summary at k = ``diversity.k``).
 """
 
 import argparse
@@ -17,39 +20,63 @@ import time
 import polars as pl
 from common import LAYOUT, load_params, main_guard
 
-from divlib.evaluation import evaluate_runs, load_runs, reported_metrics, summarize
+from divlib.evaluation import (
+    evaluate_baselines,
+    evaluate_models,
+    load_runs,
+    reported_metrics,
+    summarize,
+)
 from divlib.io import atomic_path, write_json
 from divlib.layout import load_evaluation
 from divlib.models import load_model
+from divlib.params import EXPERIMENTS
 from divlib.rerank import frame_lists
 
 DEVICE = "cpu"  # the published evaluation was computed on the CPU
+BASELINES = "baselines"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("experiment", choices=(BASELINES, *EXPERIMENTS))
     parser.add_argument("dataset")
     parser.add_argument("model")
     args = parser.parse_args()
-    dataset, model = args.dataset, args.model
+    experiment, dataset, model = args.experiment, args.dataset, args.model
     params = load_params()
+    ks = params.evaluate.ks
     start = time.perf_counter()
     data, never = load_evaluation(LAYOUT, dataset)
-    base, _ = load_model(LAYOUT.base(dataset, model))
-    reranked = frame_lists(pl.read_parquet(LAYOUT.rerank(dataset, model)))
-    runs = load_runs(LAYOUT.runs(dataset, model))
-    per_user = evaluate_runs(
-        base, runs, reranked, data, never, ks=params.evaluate.ks, device=DEVICE
-    ).select(pl.lit(dataset).alias("dataset"), pl.lit(model).alias("model"), pl.all())
-    summary = summarize(per_user)
-    for frame, path in ((per_user, LAYOUT.per_user(dataset, model)),
-                        (summary, LAYOUT.summary(dataset, model))):  # fmt: skip
+    if experiment == BASELINES:
+        lists = pl.read_parquet(LAYOUT.rerank(dataset, model))
+        frames = []
+        for seed in params.seeds:
+            base, _ = load_model(LAYOUT.base(dataset, model, seed))
+            reranked = frame_lists(lists.filter(pl.col("seed") == seed).drop("seed"))
+            frames.append(evaluate_baselines(base, reranked, data, never, seed=seed, ks=ks,
+                                             device=DEVICE))  # fmt: skip
+        per_user = _tagged(pl.concat(frames, how="diagonal_relaxed"), dataset, model)
+        compared = per_user
+    else:
+        runs = load_runs(LAYOUT.runs(dataset, model, experiment))
+        per_user = _tagged(evaluate_models(runs, data, never, ks=ks, device=DEVICE), dataset, model)
+        baselines = pl.read_parquet(LAYOUT.per_user(dataset, model, BASELINES))
+        bases = baselines.filter(pl.col("method") == "base")
+        compared = pl.concat([bases, per_user], how="diagonal_relaxed")
+    summary = summarize(compared)
+    for frame, path in ((per_user, LAYOUT.per_user(dataset, model, experiment)),
+                        (summary, LAYOUT.summary(dataset, model, experiment))):  # fmt: skip
         with atomic_path(path) as temporary:
             frame.write_parquet(temporary)
     metrics = reported_metrics(summary, params.diversity.k)
-    write_json(metrics, LAYOUT.metrics(dataset, "evaluate", model))
-    logging.info("%s/%s: %d runs evaluated in %.1f s", dataset, model, len(metrics),
-                 time.perf_counter() - start)  # fmt: skip
+    write_json(metrics, LAYOUT.metrics(dataset, f"evaluate-{experiment}", model))
+    logging.info("%s/%s/%s: %d settings evaluated in %.1f s", dataset, model, experiment,
+                 len(metrics), time.perf_counter() - start)  # fmt: skip
+
+
+def _tagged(per_user: pl.DataFrame, dataset: str, model: str) -> pl.DataFrame:
+    return per_user.select(pl.lit(dataset).alias("dataset"), pl.lit(model).alias("model"), pl.all())
 
 
 if __name__ == "__main__":

@@ -1,16 +1,15 @@
-"""Every figure of one dataset, from the evaluation, fine-tuning and sensitivity outputs.
+"""Every figure of one dataset, from the experiments' runs and evaluations and the sensitivity results.
 
     python stages/figures.py DATASET
 
-Reads ``models``, ``diversity.k`` and ``finetune.scratch.beta`` from params.yaml. Writes, under
-``reports/DATASET/``:
+Reads ``diversity.k`` and the models of ``beta_sweep``, ``training_curves``, ``adaptive_beta`` and
+``main_table`` from params.yaml. Writes, under ``reports/DATASET/``:
 
-* ``figures/NAME.png`` and ``.pdf`` for NAME in beta_sweep, tradeoff, training_curves, adaptive_beta,
-  sensitivity and category_histogram (see :mod:`divlib.plots`), and ``figures/case_study.md``: one
-  user's top-k before and after DDT (see :mod:`divlib.figure_data`).
-* for ``dvc plots``: ``plots/training/MODEL-REGIME.csv`` (step, progress, ddro, dro; DDT at the
-  from-scratch β, fine-tuned and from scratch) and ``plots/adaptive_beta/MODEL.csv`` (step, beta,
-  beta_low, beta_high), means over seeds as in the figures.
+* ``figures/NAME.png`` and ``.pdf`` for NAME in fig1_beta_sweep, fig2_training_curves,
+  fig_lemma3_adaptive_beta, tradeoff, sensitivity, fig4_beta_sweep_appendix and category_histogram
+  (see :mod:`divlib.plots`; the data: :mod:`divlib.figure_data`).
+* for ``dvc plots``, means over seeds as in the figures: ``plots/training/MODEL-METHOD-REGIME.csv``
+  (epoch, ddro, dro) and ``plots/adaptive_beta/MODEL-METHOD.csv`` (step, beta, beta_low, beta_high).
 """
 
 import argparse
@@ -19,7 +18,7 @@ import logging
 from common import LAYOUT, load_params, main_guard
 
 from divlib import plots
-from divlib.figure_data import case_study_markdown, load_figure_data, plot_series
+from divlib.figure_data import load_figure_data, plot_series
 from divlib.io import atomic_path
 
 
@@ -30,23 +29,28 @@ def main() -> None:
     params = load_params()
     k = params.diversity.k
     data = load_figure_data(
-        LAYOUT, dataset, models=params.models, k=k, scratch_beta=params.finetune.scratch.beta
+        LAYOUT,
+        dataset,
+        sweep=params.beta_sweep.models,
+        curves=params.training_curves.models,
+        adaptive=params.adaptive_beta.models,
+        case=params.main_table.models[0],
+        k=k,
     )
+    missing = sorted(set(plots.APPENDIX_METRICS) - set(plots.appendix_metrics(data.sweep)))
+    if missing:
+        logging.info(
+            "fig4_beta_sweep_appendix: no %s in the summaries; left out", ", ".join(missing)
+        )
     figures = LAYOUT.figures(dataset)
-    drawn = set()
     for name, figure in plots.paper_figures(data, k=k):
         paths = plots.save_figure(figure, figures / name)
-        drawn.add(name)
         logging.info("%s: %s", name, ", ".join(map(str, paths)))
-    for name in sorted(set(plots.FIGURES) - drawn):
-        logging.info("%s: skipped, no such runs in finetune.methods", name)
-    with atomic_path(figures / "case_study.md") as temporary:
-        temporary.write_text(case_study_markdown(data.case, dataset, k))
     series = LAYOUT.plots(dataset)
     for name, frame in plot_series(data).items():
         with atomic_path(series / f"{name}.csv") as temporary:
             frame.write_csv(temporary, float_precision=6)
-    logging.info("case study and dvc plots data: %s, %s", figures / "case_study.md", series)
+    logging.info("dvc plots data: %s", series)
 
 
 if __name__ == "__main__":

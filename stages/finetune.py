@@ -1,40 +1,53 @@
-"""Fine-tune one pretrained model for diversity: the grid method × β × seed of params.yaml.
+"""Fine-tune one pretrained model for diversity: the runs of one of the paper's experiments.
 
-    python stages/finetune.py DATASET MODEL
+    python stages/finetune.py EXPERIMENT DATASET MODEL
 
-Reads ``diversity`` and ``finetune`` (``diversity.eps: auto`` is 1/m, the ICLR advice). Fine-tunes the
-pretrained model with each method of ``finetune.methods``, and trains the methods of
-``finetune.scratch.methods`` at ``scratch.beta`` from a fresh initialisation, with the settings of
-``finetune.scratch`` overriding the rest (runs ``METHOD-scratch-…``); see
-:func:`divlib.experiment.finetune_runs`. The runs are spread over ``finetune.devices`` (``auto``: every
-visible GPU, one worker each, else ``finetune.cpu_workers`` CPU workers); each run derives its own seed,
-so the results do not depend on the spread. Writes one folder per run under
-``models/DATASET/MODEL/runs/`` (selected.pt, final.pt, steps.parquet, epochs.parquet, run.json) and
-``metrics/DATASET/MODEL/finetune.json`` (per run: DRO@k before and after, validation MSE).
+EXPERIMENT is a section of params.yaml: ``beta_sweep`` (Q1), ``main_table`` (Q2), ``gain_beyond_k``
+(Q3, one run per k), ``training_curves`` (Q4, fine-tuned and from scratch) or ``adaptive_beta``
+(Lemma 3); see :func:`divlib.experiment.experiment_runs`. Reads that section, ``seeds``, ``diversity``
+(``eps: auto`` is 1/m, the ICLR advice) and ``finetune`` (the shared settings; ``select: most-diverse``
+keeps the epoch of highest DRO@k of the monitored users, as the paper). Each seed's runs start from the
+model pretrained with that seed. The runs are spread over ``finetune.devices`` (``auto``: every visible
+GPU, one worker each, else ``finetune.cpu_workers`` CPU workers); each run derives its own seed, so the
+results do not depend on the spread. Writes one folder per run under ``models/DATASET/MODEL/EXPERIMENT/``
+(selected.pt, final.pt, steps.parquet, epochs.parquet, run.json) and
+``metrics/DATASET/MODEL/EXPERIMENT.json`` (per run: DRO@k before and after, the selected epoch and its
+validation MSE).
 """
 
 import argparse
 import logging
+import time
 
 from common import LAYOUT, load_params, main_guard
 
-from divlib.experiment import finetune_runs, save_runs, train_run
+from divlib.errors import DivlibError
+from divlib.experiment import experiment_runs, save_runs, train_run
 from divlib.io import write_json
+from divlib.params import EXPERIMENTS
 from divlib.train.grid import placement, run_grid
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("experiment", choices=EXPERIMENTS)
     parser.add_argument("dataset")
     parser.add_argument("model")
     args = parser.parse_args()
     params = load_params()
-    specs = finetune_runs(params.finetune, params.diversity, dataset=args.dataset, model=args.model)
+    start = time.perf_counter()
+    specs = experiment_runs(params, args.experiment, dataset=args.dataset, model=args.model)
+    if not specs:
+        raise DivlibError(
+            f"{args.experiment}.models does not list {args.model}; add it there to fine-tune it"
+        )
     devices = placement(params.finetune.devices, params.finetune.cpu_workers)
-    logging.info("%d runs on %s", len(specs), ", ".join(map(str, devices)))
+    logging.info("%s: %d runs on %s", args.experiment, len(specs), ", ".join(map(str, devices)))
     outcomes = run_grid(train_run, specs, devices)
-    summary = save_runs(LAYOUT.runs(args.dataset, args.model), specs, outcomes)
-    write_json(summary, LAYOUT.metrics(args.dataset, "finetune", args.model))
+    summary = save_runs(LAYOUT.runs(args.dataset, args.model, args.experiment), specs, outcomes)
+    write_json(summary, LAYOUT.metrics(args.dataset, args.experiment, args.model))
+    logging.info("%s/%s/%s: %d runs in %.1f s", args.dataset, args.model, args.experiment,
+                 len(specs), time.perf_counter() - start)  # fmt: skip
 
 
 if __name__ == "__main__":

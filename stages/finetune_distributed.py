@@ -1,12 +1,11 @@
 """One fine-tuning run too big for one device, data parallel over the processes torchrun starts.
 
-    torchrun --nproc-per-node N stages/finetune_distributed.py DATASET MODEL METHOD BETA SEED
+    torchrun --nproc-per-node N stages/finetune_distributed.py EXPERIMENT DATASET MODEL NAME
 
 gloo on CPU, NCCL when CUDA is visible (process i uses cuda:i). Every rank draws the same global batches
 and takes its share; the result equals one process on the same global batch (tests/test_ddp.py). The run
-is the finetune stage's run of that method, β and seed (same name, settings and seed, from
-:func:`divlib.experiment.finetune_run`; BETA is ignored by ddt-adaptive, which sets β itself); rank 0
-writes ``data/distributed/DATASET/MODEL/NAME/`` (as a finetune run's folder, with the world size in
+is the run NAME of the finetune stage of EXPERIMENT (e.g. ``main_table nmf ddt-beta0.2-seed1``: same
+settings and seed, from :func:`divlib.experiment.experiment_runs`); rank 0 writes ``data/distributed/DATASET/MODEL/NAME/`` (as a finetune run's folder, with the world size in
 run.json), outside every DVC stage's inputs.
 """
 
@@ -17,23 +16,24 @@ import torch
 import torch.distributed as dist
 from common import LAYOUT, load_params, main_guard
 
-from divlib.experiment import finetune_run, save_run, train_run
+from divlib.errors import DivlibError
+from divlib.experiment import experiment_runs, save_run, train_run
 from divlib.io import atomic_path
+from divlib.params import EXPERIMENTS
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name in ("dataset", "model", "method"):
+    parser.add_argument("experiment", choices=EXPERIMENTS)
+    for name in ("dataset", "model", "name"):
         parser.add_argument(name)
-    parser.add_argument("beta", type=float)
-    parser.add_argument("seed", type=int)
     args = parser.parse_args()
     params = load_params()
-    spec = finetune_run(
-        params.finetune, params.diversity, dataset=args.dataset, model=args.model,
-        method=args.method, beta=None if args.method == "ddt-adaptive" else args.beta,
-        seed=args.seed,
-    )  # fmt: skip
+    specs = experiment_runs(params, args.experiment, dataset=args.dataset, model=args.model)
+    spec = next((spec for spec in specs if spec.name == args.name), None)
+    if spec is None:
+        names = ", ".join(spec.name for spec in specs) or "none for this model"
+        raise DivlibError(f"{args.experiment} has no run {args.name!r}; its runs: {names}")
     cuda = torch.cuda.is_available()
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")

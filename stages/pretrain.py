@@ -1,22 +1,27 @@
-"""Pretrain one relevance model on one dataset (MSE, AdamW), selecting the epoch on the validation split.
+"""Pretrain one relevance model on one dataset per seed (MSE, AdamW), to convergence on validation MSE.
 
     python stages/pretrain.py DATASET MODEL
 
-Reads ``pretrain`` from params.yaml (see :func:`divlib.experiment.pretrain_run`). Writes
-``models/DATASET/MODEL/base.pt`` (load it with ``divlib.models.load_model``), ``base_epochs.parquet``
-(per-epoch losses) and the small metrics file ``metrics/DATASET/MODEL/pretrain.json``.
+Reads ``pretrain`` and ``seeds`` from params.yaml (see :func:`divlib.experiment.pretrain_run`: early
+stopping after ``pretrain.patience`` epochs without a lower validation MSE, at most ``max_epochs``); the
+seeds run on ``finetune.devices``. The data split is the same for every seed (``data.seed``). Writes
+``models/DATASET/MODEL/base/seedS.pt`` (load with ``divlib.models.load_model``), ``epochs.parquet``
+(per-epoch losses, every seed) and ``metrics/DATASET/MODEL/pretrain.json`` (per seed: the epoch chosen
+and its validation MSE).
 """
 
 import argparse
 import logging
 import time
+from functools import partial
 
+import polars as pl
 from common import LAYOUT, load_params, main_guard
 
 from divlib.experiment import pretrain_run
 from divlib.io import atomic_path, write_json
 from divlib.models import save_model
-from divlib.train.grid import resolve_device
+from divlib.train.grid import placement, run_grid
 
 
 def main() -> None:
@@ -24,20 +29,24 @@ def main() -> None:
     parser.add_argument("dataset")
     parser.add_argument("model")
     args = parser.parse_args()
-    params = load_params().pretrain
+    params = load_params()
     start = time.perf_counter()
-    model, result, config = pretrain_run(
-        params, dataset=args.dataset, model=args.model, device=resolve_device(params.device)
-    )
-    save_model(LAYOUT.base(args.dataset, args.model), model, name=args.model, config=config)
-    with atomic_path(LAYOUT.base_epochs(args.dataset, args.model)) as temporary:
-        result.epochs.write_parquet(temporary)
-    best = result.epochs.row(result.selected_epoch - 1, named=True)
-    summary = {"val_mse": round(best["val_mse"], 6), "selected_epoch": result.selected_epoch}
+    train = partial(pretrain_run, section=params.pretrain, dataset=args.dataset, model=args.model)
+    devices = placement(params.finetune.devices, params.finetune.cpu_workers)
+    outcomes = run_grid(train, params.seeds, devices)
+    summary, epochs = {}, []
+    with atomic_path(LAYOUT.bases(args.dataset, args.model)) as folder:
+        for seed, (model, result, config) in zip(params.seeds, outcomes, strict=True):
+            save_model(folder / f"seed{seed}.pt", model, name=args.model, config=config)
+            epochs.append(result.epochs.select(pl.lit(seed).alias("seed"), pl.all()))
+            best = result.epochs.row(result.selected_epoch - 1, named=True)
+            summary[f"seed{seed}"] = {"val_mse": round(best["val_mse"], 6),
+                                      "selected_epoch": result.selected_epoch,
+                                      "epochs_run": result.epochs.height}  # fmt: skip
+        pl.concat(epochs).write_parquet(folder / "epochs.parquet")
     write_json(summary, LAYOUT.metrics(args.dataset, "pretrain", args.model))
-    logging.info(
-        "%s/%s: %s in %.1f s", args.dataset, args.model, summary, time.perf_counter() - start
-    )
+    logging.info("%s/%s: %s in %.1f s", args.dataset, args.model, summary,
+                 time.perf_counter() - start)  # fmt: skip
 
 
 if __name__ == "__main__":

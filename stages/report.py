@@ -2,11 +2,12 @@
 
     python stages/report.py DATASET
 
-Run from the project root, which the notebook reads as its ``root``; ``tables.choose`` of params.yaml is
-passed on as its ``choose``. Writes the executed notebook
-``reports/DATASET/report.ipynb`` and ``reports/DATASET/report.html``: self-contained (figures inline as
-base64, code hidden, no script loaded from the internet: the report has no math, widgets or diagrams)
-and byte-stable across runs (papermill's timings and paths and the random cell ids are removed).
+Run from the project root, which the notebook reads as its ``root``; passes on from params.yaml
+``diversity.k``, ``models``, ``seeds`` and each experiment's models, seeds and epochs, which the report
+states. Writes the executed notebook ``reports/DATASET/report.ipynb`` and
+``reports/DATASET/report.html``: self-contained (figures inline as base64, code hidden, no script loaded
+from the internet: the report has no math, widgets or diagrams) and byte-stable across runs
+(papermill's timings and paths and the random cell ids are removed).
 """
 
 import argparse
@@ -19,6 +20,7 @@ from common import LAYOUT, load_params, main_guard
 
 from divlib.io import atomic_path
 from divlib.notebook import execute, to_html
+from divlib.params import EXPERIMENTS, Params
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "report.py"
 
@@ -27,10 +29,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset")
     dataset = parser.parse_args().dataset
-    choose = load_params().tables.choose.model_dump()
     logging.getLogger("papermill").setLevel(logging.WARNING)
     start = time.perf_counter()
-    parameters = {"dataset": dataset, "root": str(LAYOUT.root), "choose": choose}
+    parameters = {"dataset": dataset, "root": str(LAYOUT.root)} | settings(load_params())
     notebook = execute(NOTEBOOK, parameters, cwd=Path.cwd())
     executed = time.perf_counter()
     with atomic_path(LAYOUT.report(dataset, ".ipynb")) as temporary:
@@ -39,6 +40,21 @@ def main() -> None:
         temporary.write_text(to_html(notebook, title=f"Diversity report: {dataset}"))
     logging.info("%s: report executed in %.1f s, exported in %.1f s", dataset,
                  executed - start, time.perf_counter() - executed)  # fmt: skip
+
+
+def settings(params: Params) -> dict:
+    """The notebook's parameters from params.yaml: k, models, seeds, and each experiment's models,
+    seeds and epochs."""
+    experiments = {
+        name: {
+            "models": list(params.experiment(name).models),
+            "seeds": params.seeds_of(name),
+            "epochs": params.experiment(name).epochs,
+        }
+        for name in EXPERIMENTS
+    }
+    return {"k": params.diversity.k, "models": list(params.models), "seeds": list(params.seeds),
+            "experiments": experiments}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
     python stages/sensitivity.py DATASET
 
 Reads ``sensitivity`` (model, method, β, the ε and k grids, epochs) and the other run settings from
-``diversity`` and ``finetune`` (see :func:`divlib.experiment.sensitivity_runs`). Each run is evaluated
+``diversity`` and ``finetune`` (see :func:`divlib.experiment.sensitivity_runs`), from the model
+pretrained with the first of ``seeds``. Each run is evaluated
 at its own k over all users, training items excluded: DRO@k, the paper's predicted relevance share @k,
 validation MSE. Writes ``data/sensitivity/DATASET/results.parquet`` and
 ``metrics/DATASET/sensitivity.json``.
@@ -24,7 +25,8 @@ def main() -> None:
     parser.add_argument("dataset")
     dataset = parser.parse_args().dataset
     params = load_params()
-    specs = sensitivity_runs(params.sensitivity, params.finetune, params.diversity, dataset=dataset)
+    specs = sensitivity_runs(params.sensitivity, params.finetune, params.diversity, dataset=dataset,
+                             seed=params.seeds[0])  # fmt: skip
     logging.info("%d sensitivity runs", len(specs))
     outcomes = run_grid(train_run, specs, visible_devices(params.finetune.cpu_workers))
     results = sensitivity_results(specs, outcomes)

@@ -1,5 +1,6 @@
-"""The evaluation of a model's runs on a hand-worked example; summaries' p-values by exact enumeration;
-the metrics file's labels and keys; the metric vocabulary."""
+"""The evaluation of models and re-rankings on a hand-worked example; every k's windows against
+metrics computed window by window with loops; summaries' gains paired by seed and p-values by exact
+enumeration, on hand-made frames; the metrics file's labels and keys; the metric vocabulary."""
 
 import itertools
 import json
@@ -13,13 +14,24 @@ import torch
 from divlib import DenseDistance, DivlibError
 from divlib.evaluation import (
     EvaluationData,
-    evaluate_runs,
+    evaluate_baselines,
+    evaluate_lists,
+    evaluate_models,
     load_runs,
     reported_metrics,
+    run_means,
     summarize,
 )
-from divlib.metrics import METRICS, REPORTED, metric_label, metric_name
+from divlib.metrics import (
+    METRICS,
+    REPORTED,
+    distance_groups,
+    metric_label,
+    metric_name,
+    window_diversity,
+)
 from divlib.models import build_model, save_model
+from divlib.similarity import GroupedDistance
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,30 +89,39 @@ def boosted(user: int, item: int, score: float) -> list[list[float]]:
 
 
 def evaluated(device):
+    """Both seeds' baselines (the same pretrained model, re-ranked), then two fine-tuned runs."""
     data, seen = hand_data()
     runs = (
-        ({"method": "ddt", "param": 0.2, "seed": 1}, FixedScores(boosted(0, 3, 5.0))),
-        ({"method": "ddt", "param": 0.8, "seed": 2}, FixedScores(boosted(0, 6, 6.0))),
+        ({"method": "ddt", "param": 0.2, "train_k": 2, "seed": 1}, FixedScores(boosted(0, 3, 5.0))),
+        ({"method": "ddt", "param": 0.8, "train_k": 2, "seed": 2}, FixedScores(boosted(0, 6, 6.0))),
     )  # a generator, as load_runs gives
     reranked = {
         ("mmr", 0.3): torch.tensor([[7, 9, 3, 8], [0, 3, 4, 7]]),
         ("dpp", 0.7): torch.tensor([[9, 3, 8, 6], [1, 7, 0, 4]]),
     }
     base = FixedScores(BASE_SCORES)
-    return evaluate_runs(base, runs, reranked, data, seen, ks=[2], device=device)
+    frames = [
+        evaluate_baselines(base, reranked, data, seen, seed=seed, ks=[2], device=device)
+        for seed in (1, 2)
+    ]
+    frames.append(evaluate_models(runs, data, seen, ks=[2], device=device))
+    return pl.concat(frames, how="diagonal_relaxed")
 
 
-def test_evaluate_runs_ranks_only_unseen_items_by_hand(device):
+def test_evaluation_ranks_only_unseen_items_by_hand(device):
     frame = evaluated(device)
-    assert frame.select("method", "param", "seed").rows() == [
-        ("base", None, 0), ("base", None, 0), ("ddt", 0.2, 1), ("ddt", 0.2, 1),
-        ("ddt", 0.8, 2), ("ddt", 0.8, 2), ("mmr", 0.3, 0), ("mmr", 0.3, 0),
-        ("dpp", 0.7, 0), ("dpp", 0.7, 0),
+    assert frame.select("method", "param", "train_k", "seed").rows() == [
+        ("base", None, None, 1), ("base", None, None, 1), ("mmr", 0.3, None, 1),
+        ("mmr", 0.3, None, 1), ("dpp", 0.7, None, 1), ("dpp", 0.7, None, 1),
+        ("base", None, None, 2), ("base", None, None, 2), ("mmr", 0.3, None, 2),
+        ("mmr", 0.3, None, 2), ("dpp", 0.7, None, 2), ("dpp", 0.7, None, 2),
+        ("ddt", 0.2, 2, 1), ("ddt", 0.2, 2, 1), ("ddt", 0.8, 2, 2), ("ddt", 0.8, 2, 2),
     ]  # fmt: skip
     assert frame.schema["param"] == pl.Float64 and frame.schema["seed"] == pl.Int64
+    frame = frame.filter((pl.col("seed") == 1) | (pl.col("method") == "ddt"))
     assert frame["k"].to_list() == [2] * 10 and frame["user"].to_list() == [0, 1] * 5
     tops = [listed(value, 2) for value in frame["popularity"]]
-    assert tops == [{7, 4}, {1, 8}, {3, 7}, {1, 8}, {6, 7}, {1, 8}, {7, 9}, {0, 3}, {9, 3}, {1, 7}]
+    assert tops == [{7, 4}, {1, 8}, {7, 9}, {0, 3}, {9, 3}, {1, 7}, {3, 7}, {1, 8}, {6, 7}, {1, 8}]
     for user, top in zip(frame["user"], tops, strict=True):
         assert not top & SEEN[user]
     base = frame.filter(pl.col("method") == "base")
@@ -108,22 +129,189 @@ def test_evaluate_runs_ranks_only_unseen_items_by_hand(device):
     assert base["dro"].to_list() == pytest.approx([0.3, 0.7])
     assert base["dro_beyond"].to_list() == pytest.approx([0.4, 0.3])
     assert base["coverage"].to_list() == pytest.approx([1 / 3, 2 / 3])
+    assert base["coverage_beyond"].to_list() == pytest.approx([2 / 3, 1 / 3])  # 9, 5 | 3, 0
     assert base["relevance"].to_list() == [0.5, 1.0]  # predicted 4.8, 3.9 | 4.2, 4.0 against 3.924
     assert base["precision"].to_list() == [0.0, 0.5]
     assert base["recall"].to_list() == [0.0, 1.0]
     assert base["ndcg"].to_list() == pytest.approx([0.0, 1 / math.log2(3)])
     # test items ranked by score: user 0 [9, 3] (both positive), user 1 [8, 2] (one positive of one)
     assert base.select("hr", "precision_test", "recall_test").rows() == [(1, 1, 1), (1, 0.5, 1)]
+    # test MSE, user 0: (3 − 5)², (1 − 4)², (0.5 − 2)²; user 1: (4 − 4)², (0.1 − 3)²
+    assert base["mse"].to_list() == pytest.approx([(4 + 9 + 2.25) / 3, 8.41 / 2])
+    ddt = frame.filter(pl.col("method") == "ddt")
+    assert ddt["mse"].to_list() == pytest.approx([(4 + 1 + 2.25) / 3, 8.41 / 2, (4 + 9 + 16) / 3,
+                                                  8.41 / 2])  # fmt: skip
     reranked = frame.filter(pl.col("method").is_in(["mmr", "dpp"]))
     assert reranked["relevance"].to_list() == [0.5, 0.0, 0.0, 0.5]  # the base model's predictions
-    assert reranked["hr"].null_count() == 4
+    assert reranked["hr"].null_count() == 4 and reranked["mse"].null_count() == 4
 
 
-def test_evaluate_runs_rejects_lists_of_other_users():
+def test_evaluate_baselines_rejects_lists_of_other_users():
     data, seen = hand_data()
     with pytest.raises(DivlibError, match="hold 1 users; the model has 2"):
-        evaluate_runs(FixedScores(BASE_SCORES), [], {("dum", None): torch.tensor([[7, 9, 3, 8]])},
-                      data, seen, ks=[2])  # fmt: skip
+        evaluate_baselines(FixedScores(BASE_SCORES), {("dum", None): torch.tensor([[7, 9, 3, 8]])},
+                           data, seen, seed=1, ks=[2])  # fmt: skip
+
+
+def test_test_items_are_each_users_rated_columns_then_nan_padding():
+    data, _ = hand_data()
+    items, ratings = data.test_items
+    assert items.tolist() == [[3, 6, 9], [2, 8, 0]]
+    assert ratings[0].tolist() == [4.0, 2.0, 5.0]
+    assert ratings[1, :2].tolist() == [3.0, 4.0] and math.isnan(ratings[1, 2])
+
+
+def random_data(gen, users=6, items=40, categories=5):
+    category = (torch.rand(items, categories, generator=gen) < 0.35).float()
+    category[category.sum(1) == 0, 0] = 1
+    test_ratings = torch.where(
+        torch.rand(users, items, generator=gen) < 0.25,
+        torch.randint(1, 6, (users, items), generator=gen).float(),
+        math.nan,
+    )
+    test_ratings[0] = math.nan  # a user without test ratings
+    test_ratings[1] = torch.where(torch.isnan(test_ratings[1]), math.nan, 2.0)  # no positives
+    return EvaluationData(
+        distance=GroupedDistance.from_categories(category), categories=category,
+        popularity=torch.randint(0, 50, (items,), generator=gen), positives=test_ratings >= 4,
+        test_ratings=test_ratings,
+    )  # fmt: skip
+
+
+def by_loops(lists, scores, data, k, user):
+    """Every metric of one user's list at k, window by window, from plain Python."""
+    matrix = data.distance.dense().tolist()
+    ranked = lists[user].tolist()
+    top, beyond = ranked[:k], ranked[k : 2 * k]
+    groups = [set(torch.nonzero(row).flatten().tolist()) for row in data.categories]
+    n_categories = data.categories.shape[1]
+    positives = set(torch.nonzero(data.positives[user]).flatten().tolist())
+    ratings = {i: r for i, r in enumerate(data.test_ratings[user].tolist()) if r == r}
+    row = {
+        "dro": sum(matrix[i][j] for i in top for j in top if i != j) / (k * (k - 1)),
+        "dro_beyond": sum(matrix[i][j] for i in beyond for j in beyond if i != j) / (k * (k - 1)),
+        "coverage": len(set().union(*(groups[i] for i in top))) / n_categories,
+        "coverage_beyond": len(set().union(*(groups[i] for i in beyond))) / n_categories,
+        "popularity": sum(data.popularity[i].item() for i in top) / k,
+    }
+    hits = [i in positives for i in top]
+    ideal = sum(1 / math.log2(r + 2) for r in range(min(k, len(positives))))
+    test_top = sorted(ratings, key=lambda i: -scores[user, i].item())[:k]
+    test_hits = sum(ratings[i] >= 4 for i in test_top)
+    undefined = math.nan if not positives else None
+    row |= {
+        "precision": undefined or sum(hits) / k,
+        "recall": undefined or sum(hits) / len(positives),
+        "ndcg": undefined or sum(h / math.log2(r + 2) for r, h in enumerate(hits)) / ideal,
+        "hr": undefined or float(test_hits > 0),
+        "precision_test": undefined or test_hits / len(test_top),
+        "recall_test": undefined or test_hits / len(positives),
+        "mse": sum((scores[user, i].item() - r) ** 2 for i, r in ratings.items()) / len(ratings)
+        if ratings
+        else math.nan,
+    }
+    return row
+
+
+def test_every_k_reads_its_windows_as_if_computed_on_their_own(gen):
+    data = random_data(gen)
+    scores = torch.randn(6, 40, generator=gen) + 1.5 * data.positives  # some hits, some misses
+    lists = scores.topk(12, dim=1).indices
+    ks = [2, 3, 6]
+    frame = evaluate_lists(lists, scores.gather(1, lists), data, ks=ks, scores=scores)
+    assert frame["k"].to_list() == [k for k in ks for _ in range(6)]
+    for row in frame.iter_rows(named=True):
+        expected = by_loops(lists, scores, data, row["k"], row["user"])
+        for name, value in expected.items():
+            assert row[name] == pytest.approx(value, rel=1e-6, abs=1e-6, nan_ok=True), name
+
+
+def test_window_diversity_sums_each_windows_own_pairs():
+    matrix = torch.tensor([[0, 1, 2, 3], [1, 0, 4, 5], [2, 4, 0, 6], [3, 5, 6, 0]]) / 10
+    lists = torch.tensor([[0, 1, 2, 3], [3, 2, 1, 0]])
+    prefix, middle, whole = window_diversity(lists, matrix, [(0, 2), (1, 3), (0, 4)])
+    assert prefix.tolist() == pytest.approx([0.1, 0.6])  # D_01; D_32
+    assert middle.tolist() == pytest.approx([0.4, 0.4])  # D_12; D_21
+    assert whole.tolist() == pytest.approx([(1 + 2 + 3 + 4 + 5 + 6) / 60] * 2)
+    with pytest.raises(DivlibError, match=">= 2 items"):
+        window_diversity(lists, matrix, [(0, 2), (2, 3)])
+
+
+def test_distance_groups_merge_items_with_equal_distances_and_rebuild_the_matrix():
+    # items 0 and 2 lie at the same distances from everything: one group
+    matrix = torch.tensor(
+        [[0, 0.5, 0, 0.9], [0.5, 0, 0.5, 0.3], [0, 0.5, 0, 0.9], [0.9, 0.3, 0.9, 0]]
+    )
+    groups, group_matrix = distance_groups(matrix)
+    assert groups[0] == groups[2] and len(set(groups.tolist())) == 3
+    assert torch.equal(group_matrix[groups[:, None], groups[None, :]], matrix)
+
+
+def test_grouped_and_dense_distances_give_the_same_windows(gen):
+    data = random_data(gen)
+    dense = EvaluationData(**{**vars(data), "distance": DenseDistance(data.distance.dense())})
+    lists = torch.randn(6, 40, generator=gen).topk(8, dim=1).indices
+    assert dense.distance_groups[1].shape[0] == data.distance_groups[1].shape[0]  # found again
+    matrix = data.distance.dense()
+    for evaluation in (data, dense):
+        frame = evaluate_lists(lists, torch.zeros(6, 8), evaluation, ks=[2, 4])
+        for row in frame.iter_rows(named=True):
+            top = lists[row["user"], : row["k"]]
+            expected = matrix[top][:, top].sum().item() / (row["k"] * (row["k"] - 1))
+            assert row["dro"] == pytest.approx(expected)
+
+
+def run(method, param, train_k, seed, dro, recall=None) -> pl.DataFrame:
+    """One run's per-user rows at k = 10 (dataset d): ``dro`` per user, other metrics constant."""
+    users = len(dro)
+    return pl.DataFrame({
+        "dataset": ["d"] * users, "k": [10] * users, "user": list(range(users)), "dro": dro,
+        "dro_beyond": [0.5] * users, "coverage": [0.2] * users, "relevance": [0.8] * users,
+        "recall": recall or [0.5] * users,
+    }).with_columns(method=pl.lit(method), param=pl.lit(param, dtype=pl.Float64),
+                    train_k=pl.lit(train_k, dtype=pl.Int64), seed=pl.lit(seed, dtype=pl.Int64))  # fmt: skip
+
+
+def test_summarize_pairs_each_run_with_the_base_model_of_its_seed():
+    per_user = pl.concat([
+        run("base", None, None, 1, [0.4, 0.6]),  # mean 0.5
+        run("base", None, None, 2, [0.2, 0.4]),  # mean 0.3
+        run("ddt", 0.5, 10, 1, [0.7, 0.9], recall=[math.nan, 0.25]),  # 0.8: gain 0.3 (60 %)
+        run("ddt", 0.5, 10, 2, [0.4, 0.6], recall=[math.nan, 0.75]),  # 0.5: gain 0.2 (66.7 %)
+        run("ddt", 0.5, 5, 2, [0.5, 0.5]),  # another k trained for: its own row
+        run("mdr", 0.5, 10, 2, [0.5, 0.5]),  # seed 2 only: gain 0.2 over its own base
+    ])  # fmt: skip
+    summary = summarize(per_user)
+    rows = {(r["method"], r["train_k"]): r for r in summary.iter_rows(named=True)}
+    assert set(rows) == {("base", None), ("ddt", 10), ("ddt", 5), ("mdr", 10)}
+    ddt = rows["ddt", 10]
+    assert ddt["dro"] == pytest.approx(0.65) and ddt["dro_std"] == pytest.approx(0.3 / 2**0.5)
+    assert ddt["dro_gain"] == pytest.approx(0.25)
+    assert ddt["dro_gain_std"] == pytest.approx(0.1 / 2**0.5)  # std of the paired gains 0.3, 0.2
+    assert ddt["dro_gain_pct"] == pytest.approx((60 + 200 / 3) / 2)
+    assert (ddt["seeds"], ddt["users"], ddt["users_with_positives"]) == (2, 2, 1)
+    assert ddt["recall"] == pytest.approx(0.5)  # the user without positives skipped, not a 0
+    assert rows["mdr", 10]["dro_gain"] == pytest.approx(0.2)
+    assert rows["mdr", 10]["dro_gain_std"] is None  # one seed
+    assert rows["ddt", 5]["dro_gain"] == pytest.approx(0.2) and rows["ddt", 5]["seeds"] == 1
+    base = rows["base", None]
+    assert (base["dro"], base["dro_gain"], base["dro_gain_std"]) == (pytest.approx(0.4), 0, 0)
+    assert base["dro_p"] is None and ddt["coverage_p"] is None  # nothing to test
+
+
+def test_summarize_needs_a_base_run_of_every_seed_and_the_run_columns():
+    with pytest.raises(DivlibError, match=r"no 'base' run for seed\(s\) \[3\]"):
+        summarize(pl.concat([run("base", None, None, 1, [0.4]), run("ddt", 0.5, 10, 3, [0.5])]))
+    with pytest.raises(DivlibError, match=r"lack the run columns \['train_k'\]"):
+        summarize(run("base", None, None, 1, [0.4]).drop("train_k"))
+
+
+def test_run_means_skip_users_without_a_value():
+    means = run_means(run("ddt", 0.5, 10, 1, [0.2, 0.6], recall=[math.nan, 0.3]))
+    row = means.row(0, named=True)
+    assert (row["dro"], row["recall"], row["users"], row["users_with_positives"]) == (
+        pytest.approx(0.4), pytest.approx(0.3), 2, 1,
+    )  # fmt: skip
 
 
 def exact_wilcoxon(differences: list[float]) -> tuple[float, float]:
@@ -139,47 +327,47 @@ def exact_wilcoxon(differences: list[float]) -> tuple[float, float]:
     return min(1.0, 2 * min(greater, less)), greater
 
 
-def test_summarize_pvalue_is_the_two_sided_wilcoxon_of_the_seed_means():
+def test_summarize_pvalue_is_the_wilcoxon_of_the_seed_mean_paired_differences():
     steps = [1, 2, -3, 4, 5, 6]  # differences in 1/16: W+ = 18 of 21
-    users = len(steps)
-
-    def run(method, param, seed, dro):
-        return pl.DataFrame({
-            "k": [10] * users, "user": list(range(users)), "dro": dro,
-            "dro_beyond": [0.5] * users, "coverage": [0.2] * users, "relevance": [0.8] * users,
-            "recall": [0.5] * users,
-        }).with_columns(method=pl.lit(method), param=pl.lit(param, dtype=pl.Float64),
-                        seed=pl.lit(seed, dtype=pl.Int64))  # fmt: skip
-
-    jitter = [(-1) ** u / 64 for u in range(users)]  # ± per seed: cancels in the mean over seeds
+    jitter = [
+        (-1) ** u / 64 for u in range(len(steps))
+    ]  # ± per seed: cancels in the mean over seeds
+    bases = {1: [0.5 + j for j in jitter], 2: [0.3 - j for j in jitter]}  # each seed's own base
     per_user = pl.concat([
-        run("base", None, 0, [0.5] * users),
-        run("ddt", 0.5, 1, [0.5 + s / 16 + j for s, j in zip(steps, jitter, strict=True)]),
-        run("ddt", 0.5, 2, [0.5 + s / 16 - j for s, j in zip(steps, jitter, strict=True)]),
+        *(run("base", None, None, seed, values) for seed, values in bases.items()),
+        *(run("ddt", 0.5, 10, seed, [b + s / 16 + sign * j for b, s, j in
+                                     zip(bases[seed], steps, jitter, strict=True)])
+          for seed, sign in ((1, 1), (2, -1))),
+        run("mdr", 0.5, 10, 2, [b + s / 16 for b, s in zip(bases[2], steps, strict=True)]),
     ])  # fmt: skip
-    ddt = summarize(per_user).filter(pl.col("method") == "ddt").row(0, named=True)
+    summary = summarize(per_user)
+    ddt = summary.filter(pl.col("method") == "ddt").row(0, named=True)
     two_sided, one_sided = exact_wilcoxon([s / 16 for s in steps])
     assert (two_sided, one_sided) == (10 / 64, 5 / 64)  # subsets of ranks 1..6 summing to <= 3: 5
     assert ddt["dro_p"] == pytest.approx(two_sided, rel=1e-12)
-    assert ddt["dro_gain"] == pytest.approx(sum(steps) / 16 / users)
+    mdr = summary.filter(pl.col("method") == "mdr").row(0, named=True)  # paired with seed 2 only
+    assert mdr["dro_p"] == pytest.approx(two_sided, rel=1e-12)
+    assert ddt["dro_gain"] == pytest.approx(sum(steps) / 16 / len(steps))
 
 
 def test_reported_metrics_labels_keys_order_and_rounding():
     summary = pl.DataFrame({
-        "dro_p": [None, 0.0123456789, 0.5, 0.9],
-        "method": ["base", "ddt", "mmr", "ddt"],
-        "param": [None, 0.5, 0.25, 0.5],
-        "k": [10, 10, 10, 5],
-        "popularity": [123456.7, 2.0, 3.0, 4.0],
-        "dro": [0.123456789, 0.2, math.nan, 0.4],
-        "hr": [1.0, None, 0.5, 0.5],
-        "coverage_beyond": [0.1, 0.2, 0.3, 0.4],  # not reported
+        "dro_p": [None, 0.0123456789, 0.5, 0.9, 0.1],
+        "method": ["base", "ddt", "mmr", "ddt", "ddt"],
+        "param": [None, 0.5, 0.25, 0.5, 0.5],
+        "train_k": [None, 10, None, 10, 20],
+        "k": [10, 10, 10, 5, 10],
+        "popularity": [123456.7, 2.0, 3.0, 4.0, 5.0],
+        "dro": [0.123456789, 0.2, math.nan, 0.4, 0.5],
+        "hr": [1.0, None, 0.5, 0.5, None],
+        "coverage_beyond": [0.1, 0.2, 0.3, 0.4, 0.5],  # not reported
     })  # fmt: skip
     result = reported_metrics(summary, 10)
     assert json.dumps(result) == json.dumps({
         "base": {"dro@10": 0.123457, "hr@10": 1.0, "popularity@10": 123457.0},
         "ddt-0.5": {"dro@10": 0.2, "popularity@10": 2.0, "dro_p@10": 0.0123457},
         "mmr-0.25": {"hr@10": 0.5, "popularity@10": 3.0, "dro_p@10": 0.5},
+        "ddt-0.5-k20": {"dro@10": 0.5, "popularity@10": 5.0, "dro_p@10": 0.1},
     })  # fmt: skip
 
 
@@ -197,24 +385,27 @@ def test_metric_vocabulary_names_every_metric_column():
     assert set(REPORTED) <= set(METRICS)
     assert (metric_name("dro", 10), metric_label("dro", 10)) == ("dro@10", "DRO@10")
     assert metric_label("dro_beyond", "k") == "DRO, ranks k+1..2·k"
+    assert metric_label("mse", 10) == "MSE (test ratings)"
     with pytest.raises(DivlibError, match="unknown metric 'diversity'"):
         metric_label("diversity", 10)
 
 
 def test_load_runs_reads_each_runs_identity_and_selected_model(tmp_path):
     saved = {}
-    for name, identity, seed in (("mdr-beta0.8-seed1", ("mdr", 0.8, 1), 4),
-                                 ("ddt-beta0.2-seed2", ("ddt", 0.2, 2), 5)):  # fmt: skip
+    for name, identity, seed in (("mdr-beta0.8-seed1", ("mdr", 0.8, 10, 1), 4),
+                                 ("ddt-beta0.2-k5-seed2", ("ddt", 0.2, 5, 2), 5)):  # fmt: skip
         config = {"n_users": 3, "n_items": 4, "dim": 2, "seed": seed}
         model = build_model("mf", **config)
         save_model(tmp_path / name / "selected.pt", model, name="mf", config=config)
-        record = dict(zip(("method", "param", "seed"), identity, strict=True)) | {"val_mse": 1.0}
+        keys = ("method", "param", "train_k", "seed")
+        record = dict(zip(keys, identity, strict=True)) | {"val_mse": 1.0}
         (tmp_path / name / "run.json").write_text(json.dumps(record))
         saved[identity] = model.score_all(torch.arange(3))
     runs = list(load_runs(tmp_path))
     assert [identity for identity, _ in runs] == [
-        {"method": "ddt", "param": 0.2, "seed": 2}, {"method": "mdr", "param": 0.8, "seed": 1}
+        {"method": "ddt", "param": 0.2, "train_k": 5, "seed": 2},
+        {"method": "mdr", "param": 0.8, "train_k": 10, "seed": 1},
     ]  # fmt: skip
     for identity, model in runs:
-        expected = saved[identity["method"], identity["param"], identity["seed"]]
+        expected = saved[tuple(identity.values())]
         assert torch.equal(model.score_all(torch.arange(3)), expected)

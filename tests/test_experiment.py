@@ -1,78 +1,98 @@
-"""Run specifications: names, seeds and settings of the grids, from the repository's params.yaml."""
+"""Run specifications of the paper's experiments: names, seeds, settings, from the repository's params."""
 
 import copy
 from pathlib import Path
 
-import pytest
 import yaml
 
-from divlib.errors import DivlibError
-from divlib.experiment import (
-    derive_seed,
-    diversity_options,
-    finetune_run,
-    finetune_runs,
-    run_name,
-    sensitivity_runs,
-)
+from divlib.experiment import derive_seed, diversity_options, experiment_runs, run_name, sensitivity_runs
 from divlib.params import parse_params
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
 
 
-def params_with(**finetune):
+def params_with(**sections):
     raw = copy.deepcopy(PARAMS)
-    raw["finetune"] |= finetune
+    for name, values in sections.items():
+        if isinstance(raw[name], dict):
+            raw[name] |= values
+        else:
+            raw[name] = values
     return parse_params(raw)
 
 
-def test_the_grid_names_every_run_once_in_method_beta_seed_order():
-    params = params_with(methods=["ddt", "ddt-adaptive", "mdr"], betas=[0.2, 0.7], seeds=[1, 2])
-    specs = finetune_runs(params.finetune, params.diversity, dataset="ml-100k", model="nmf")
-    assert [spec.name for spec in specs] == [
-        "ddt-beta0.2-seed1", "ddt-beta0.2-seed2", "ddt-beta0.7-seed1", "ddt-beta0.7-seed2",
-        "ddt-adaptive-seed1", "ddt-adaptive-seed2",  # β is its own: one run per seed
-        "mdr-beta0.2-seed1", "mdr-beta0.2-seed2", "mdr-beta0.7-seed1", "mdr-beta0.7-seed2",
-        "ddt-scratch-beta0.5-seed1", "ddt-scratch-beta0.5-seed2",
+def names(params, experiment, model="nmf"):
+    return [spec.name for spec in experiment_runs(params, experiment, dataset="d", model=model)]
+
+
+def test_the_beta_sweep_runs_method_beta_seed_with_the_control_at_beta_one():
+    params = params_with(seeds=[1, 2], beta_sweep={"betas": [0, 0.5, 1], "methods": ["ddt", "mdr"]})
+    assert names(params, "beta_sweep") == [
+        "ddt-beta0-seed1", "ddt-beta0-seed2", "ddt-beta0.5-seed1", "ddt-beta0.5-seed2",
+        "ddt-beta1-seed1", "ddt-beta1-seed2",  # β = 1: relevance only, the same fine-tuning
+        "mdr-beta0-seed1", "mdr-beta0-seed2", "mdr-beta0.5-seed1", "mdr-beta0.5-seed2",
+        "mdr-beta1-seed1", "mdr-beta1-seed2",
     ]  # fmt: skip
-    assert [spec.identity["method"] for spec in specs[-2:]] == ["ddt-scratch"] * 2
+    control = experiment_runs(params, "beta_sweep", dataset="d", model="nmf")[4]
+    assert (control.options.beta, control.options.epochs, control.seed) == (1, 10, 1)
+    assert control.identity == {"experiment": "beta_sweep", "method": "ddt", "param": 1, "seed": 1,
+                                "regime": "finetune", "train_k": 10}  # fmt: skip
 
 
-def test_each_run_gets_its_own_settings_and_identity():
-    params = params_with(betas=[0.2, 0.7], seeds=[1, 2], epochs=3, batch_size=4096)
-    specs = {s.name: s for s in finetune_runs(params.finetune, params.diversity, dataset="d",
-                                                 model="nmf")}  # fmt: skip
-    mdr = specs["mdr-beta0.7-seed2"]
-    assert (mdr.options.method, mdr.options.beta, mdr.options.epochs) == ("mdr", 0.7, 3)
-    assert mdr.identity == {"method": "mdr", "param": 0.7, "seed": 2, "regime": "finetune"}
-    assert not mdr.from_scratch and mdr.options.batch_size == 4096
-    adaptive = specs["ddt-adaptive-seed1"]
-    assert adaptive.identity["param"] is None
-    scratch = specs["ddt-scratch-beta0.5-seed2"]  # finetune.scratch overrides epochs, batch, users
-    assert scratch.from_scratch and scratch.identity["regime"] == "scratch"
-    assert (scratch.options.epochs, scratch.options.batch_size, scratch.options.users_per_step) == (
-        10, 1024, 128,
-    )  # fmt: skip
-    assert scratch.options.lr == params.finetune.lr
+def test_each_k_of_the_gain_table_is_its_own_run_trained_for_that_k():
+    params = params_with(seeds=[1], gain_beyond_k={"ks": [5, 20], "methods": ["ddt"]})
+    specs = experiment_runs(params, "gain_beyond_k", dataset="d", model="ncf")
+    assert [s.name for s in specs] == ["ddt-beta0.5-k5-seed1", "ddt-beta0.5-k20-seed1"]
+    assert [(s.diversity.k, s.identity["train_k"]) for s in specs] == [(5, 5), (20, 20)]
+    assert specs[0].diversity.eps == params.diversity.eps and specs[0].options.epochs == 10
+
+
+def test_training_curves_run_fine_tuned_and_from_scratch_at_their_own_seeds():
+    params = params_with(seeds=[1, 2, 3], training_curves={"seeds": [2], "methods": ["mdr"]})
+    specs = experiment_runs(params, "training_curves", dataset="d", model="nmf")
+    assert [s.name for s in specs] == ["mdr-beta0.2-seed2", "mdr-scratch-beta0.2-seed2"]
+    tuned, scratch = specs
+    assert not tuned.from_scratch and scratch.from_scratch
+    assert (scratch.identity["method"], scratch.identity["regime"]) == ("mdr", "scratch")
+    assert scratch.options.batch_size == params.training_curves.scratch_batch_size
+    assert tuned.options.epochs == scratch.options.epochs == 100 and scratch.seed == 2
+
+
+def test_adaptive_runs_one_per_rule_the_paper_rule_named_plainly():
+    params = params_with(seeds=[1], adaptive_beta={"rules": ["min-norm", "normalized"]})
+    specs = experiment_runs(params, "adaptive_beta", dataset="d", model="nmf")
+    assert [s.name for s in specs] == ["ddt-adaptive-seed1", "ddt-adaptive-normalized-seed1"]
+    assert [s.options.adaptive_rule for s in specs] == ["min-norm", "normalized"]
+    assert [s.identity["method"] for s in specs] == ["ddt-adaptive", "ddt-adaptive-normalized"]
+
+
+def test_a_model_an_experiment_does_not_list_has_no_runs():
+    assert names(parse_params(PARAMS), "main_table", model="ncf") == []
+
+
+def test_shared_settings_and_the_most_diverse_selection_reach_every_run():
+    params = params_with(finetune={"lr": 0.02, "batch_size": 4096})
+    for spec in experiment_runs(params, "main_table", dataset="d", model="nmf"):
+        assert (spec.options.lr, spec.options.batch_size, spec.options.select) == (
+            0.02, 4096, "most-diverse",
+        )  # fmt: skip
 
 
 def test_seeds_depend_on_the_run_not_on_the_devices_or_the_grid():
     spread = [
-        params_with(devices="auto"), params_with(devices=["cpu", "cpu"], cpu_workers=1),
-        params_with(betas=[0.5], methods=["ddt"]),  # a smaller grid holding the same run
-    ]  # fmt: skip
+        params_with(finetune={"devices": "auto"}),
+        params_with(finetune={"devices": ["cpu", "cpu"], "cpu_workers": 1}),
+        params_with(beta_sweep={"betas": [0.5], "methods": ["ddt"]}),  # a smaller grid, same run
+    ]
     seeds = [
-        {
-            s.name: s.options.seed
-            for s in finetune_runs(p.finetune, p.diversity, dataset="d", model="nmf")
-        }  # fmt: skip
+        {s.name: s.options.seed for s in experiment_runs(p, "beta_sweep", dataset="d", model="nmf")}
         for p in spread
     ]
     assert seeds[0] == seeds[1]
     assert seeds[2]["ddt-beta0.5-seed1"] == seeds[0]["ddt-beta0.5-seed1"]
     assert len(set(seeds[0].values())) == len(seeds[0])  # every run draws its own stream
-    other_model = finetune_runs(spread[0].finetune, spread[0].diversity, dataset="d", model="ncf")
-    assert other_model[0].options.seed != seeds[0][other_model[0].name]
+    other = experiment_runs(spread[0], "beta_sweep", dataset="d", model="ncf")[0]
+    assert other.options.seed != seeds[0][other.name]
 
 
 def test_derive_seed_is_a_stable_digest():
@@ -81,21 +101,10 @@ def test_derive_seed_is_a_stable_digest():
     assert derive_seed(2, "ml-100k", "nmf") != derive_seed(1, "ml-100k", "nmf")
 
 
-def test_one_run_outside_the_grid_is_the_grids_run():
-    params = params_with(betas=[0.2, 0.5], seeds=[1, 3])
-    grid = {s.name: s for s in finetune_runs(params.finetune, params.diversity, dataset="d",
-                                                model="mf")}  # fmt: skip
-    alone = finetune_run(params.finetune, params.diversity, dataset="d", model="mf",
-                         method="ddt", beta=0.5, seed=3)  # fmt: skip
-    assert alone == grid["ddt-beta0.5-seed3"] and run_name("ddt", 0.5, 3) == alone.name
-    with pytest.raises(DivlibError, match="method must be one of"):
-        finetune_run(params.finetune, params.diversity, dataset="d", model="mf", method="sgd",
-                     beta=0.5, seed=1)  # fmt: skip
-
-
 def test_the_sensitivity_grid_sets_eps_and_k_per_run():
     params = parse_params(PARAMS)
-    specs = sensitivity_runs(params.sensitivity, params.finetune, params.diversity, dataset="d")
+    specs = sensitivity_runs(params.sensitivity, params.finetune, params.diversity, dataset="d",
+                             seed=1)  # fmt: skip
     assert [s.name for s in specs][:4] == ["eps0.0001-k5", "eps0.0001-k10", "eps0.0001-k20",
                                            "epsauto-k5"]  # fmt: skip
     auto = specs[3]
@@ -106,11 +115,8 @@ def test_the_sensitivity_grid_sets_eps_and_k_per_run():
 
 
 def test_numbers_keep_how_they_are_written_in_names_and_identity():
-    params = params_with(betas=[0, 1, 0.5], methods=["ddt"], seeds=[1])
-    specs = finetune_runs(params.finetune, params.diversity, dataset="d", model="nmf")
-    assert [s.name for s in specs][:3] == [
-        "ddt-beta0-seed1",
-        "ddt-beta1-seed1",
-        "ddt-beta0.5-seed1",
-    ]
+    params = params_with(seeds=[1], main_table={"betas": [0, 1, 0.5], "methods": ["ddt"]})
+    specs = experiment_runs(params, "main_table", dataset="d", model="nmf")
+    assert [s.name for s in specs] == ["ddt-beta0-seed1", "ddt-beta1-seed1", "ddt-beta0.5-seed1"]
     assert specs[1].identity["param"] == 1 and specs[1].options.beta == 1
+    assert run_name("ddt", 0.5, 3, k=20) == "ddt-beta0.5-k20-seed3"

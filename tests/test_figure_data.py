@@ -1,7 +1,9 @@
-"""The figures' data: hand-worked means over seeds, slot shares, the case study's run, user and lists,
-and everything gathered from a tiny pipeline output tree."""
+"""The figures' data, from a tiny hand-made output tree: run logs tagged from run.json, hand-worked means
+and stds over seeds, the summaries each figure reads, the case study's run, user and lists, slot shares
+and the dvc plots series."""
 
 import json
+import math
 from pathlib import Path
 
 import polars as pl
@@ -11,59 +13,263 @@ import torch
 from divlib import DivlibError
 from divlib.figure_data import (
     CaseStudy,
+    adaptive_steps,
     case_run,
     case_study,
     case_study_markdown,
     category_shares,
     concentrated_user,
+    load_case_study,
     load_figure_data,
-    mean_adaptive_beta,
-    mean_training_curves,
+    mean_adaptive,
+    mean_curves,
     plot_series,
+    read_summaries,
+    training_curves,
 )
 from divlib.layout import Layout
 from divlib.models import build_model, save_model
 
+USERS, ITEMS, K = 4, 8, 3
+CATEGORIES = [["Drama"], ["Drama", "War"], ["Comedy"], ["War"], ["Horror"], ["Drama"], ["Comedy"],
+              []]  # fmt: skip
 
-def test_mean_training_curves_average_the_seeds_of_each_model_and_regime_over_epoch_progress():
-    def run(model, regime, name, per_epoch, ddro, dro):
-        steps = range(1, len(ddro) + 1)
-        return pl.DataFrame({"model": model, "regime": regime, "run": name, "step": list(steps),
-                             "epoch": [(s - 1) // per_epoch + 1 for s in steps], "ddro": ddro,
-                             "dro": dro})  # fmt: skip
 
-    steps = pl.concat([
-        run("nmf", "finetune", "a", 2, [1.0, 2.0, 3.0, 4.0], [0.1, 0.2, 0.3, 0.4]),
-        run("nmf", "finetune", "b", 2, [3.0, 4.0, 5.0, 6.0], [0.3, 0.2, 0.1, 0.0]),
-        run("nmf", "scratch", "c", 3, [7.0, 8.0, 9.0], [0.7, 0.8, 0.9]),
-        run("ncf", "finetune", "a", 2, [10.0, 20.0, 30.0, 40.0], [1.0, 2.0, 3.0, 4.0]),
-    ])  # fmt: skip
-    curves = mean_training_curves(steps)
-    nmf = curves.filter(model="nmf", regime="finetune")
-    assert nmf["progress"].to_list() == [0.5, 1.0, 1.5, 2.0]  # 2 steps per epoch
-    assert nmf["ddro"].to_list() == [2.0, 3.0, 4.0, 5.0]  # means of runs a and b
-    assert nmf["dro"].to_list() == pytest.approx([0.2, 0.2, 0.2, 0.2])
-    scratch = curves.filter(model="nmf", regime="scratch")
-    assert scratch["progress"].to_list() == pytest.approx([1 / 3, 2 / 3, 1.0])
-    assert scratch["ddro"].to_list() == [7.0, 8.0, 9.0]
-    ncf = curves.filter(model="ncf")
-    assert ncf["ddro"].to_list() == [10.0, 20.0, 30.0, 40.0]  # not mixed with nmf's run a
+def save(model_seed: int, path: Path) -> None:
+    model = build_model("nmf", n_users=USERS, n_items=ITEMS, dim=2, seed=model_seed)
+    save_model(path, model, name="nmf", config={"n_users": USERS, "n_items": ITEMS, "dim": 2})
+
+
+def write_run(folder: Path, identity: dict, *, epochs: dict | None = None,
+              steps: dict | None = None, model_seed: int | None = None) -> None:  # fmt: skip
+    """One run folder: run.json (regime finetune unless given), and the logs and checkpoint given."""
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps({"regime": "finetune"} | identity))
+    for name, log in (("epochs", epochs), ("steps", steps)):
+        if log is not None:
+            pl.DataFrame(log).write_parquet(folder / f"{name}.parquet")
+    if model_seed is not None:
+        save(model_seed, folder / "selected.pt")
+
+
+def epochs(ddro: list[float], dro: list[float]) -> dict:
+    n = len(dro)
+    return {"epoch": list(range(1, n + 1)), "beta": [0.2] * n, "val_mse": [0.9] * n, "dro": dro,
+            "ddro": ddro, "val_joint": [0.0] * n}  # fmt: skip
+
+
+def steps(beta: list[float], low: list[float], high: list[float]) -> dict:
+    n = len(beta)
+    return {"step": list(range(1, n + 1)), "epoch": [1] * n, "mse": [0.9] * n, "ddro": [0.5] * n,
+            "dro": [0.5] * n, "beta": beta, "a": [1.0] * n, "b": [2.0] * n, "rho": [-0.5] * n,
+            "beta_low": low, "beta_high": high}  # fmt: skip
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> Layout:
+    """A tiny output tree of dataset "toy": splits and items; nmf pretrained with seeds 1 and 2; its
+    main_table runs (DDT seeds 2 and 1, MDR seed 1); training_curves runs of nmf (DDT fine-tuned
+    seeds 1 and 2, DDT from scratch, MDR) and ncf (DDT); adaptive_beta runs of nmf (both rules);
+    beta_sweep and baselines summaries of nmf; sensitivity results."""
+    layout = Layout(tmp_path)
+    prepared = layout.prepared("toy")
+    prepared.mkdir(parents=True)
+    (prepared / "meta.json").write_text(json.dumps({"users": USERS, "items": ITEMS}))
+    pl.DataFrame({"user": [0, 1, 2], "item": [0, 1, 2], "rating": [4.0, 5.0, 3.0]}).write_parquet(
+        prepared / "train.parquet"
+    )
+    pl.DataFrame({"user": [3], "item": [5], "rating": [2.0]}).write_parquet(
+        prepared / "val.parquet"
+    )
+    pl.DataFrame(
+        {"item": list(range(ITEMS))[::-1], "title": [f"t{i}" for i in range(ITEMS)][::-1],
+         "categories": CATEGORIES[::-1]}
+    ).write_parquet(prepared / "items.parquet")  # fmt: skip
+    save(1, layout.base("toy", "nmf", 1))
+    save(2, layout.base("toy", "nmf", 2))
+    main = layout.runs("toy", "nmf", "main_table")
+    write_run(main / "ddt-beta0.2-seed2", {"method": "ddt", "param": 0.2, "seed": 2}, model_seed=3)
+    write_run(main / "ddt-beta0.2-seed1", {"method": "ddt", "param": 0.2, "seed": 1}, model_seed=4)
+    write_run(main / "mdr-beta0.2-seed1", {"method": "mdr", "param": 0.2, "seed": 1}, model_seed=5)
+    curves = layout.runs("toy", "nmf", "training_curves")
+    ddt = {"method": "ddt", "param": 0.2}
+    write_run(curves / "ddt-beta0.2-seed1", ddt | {"seed": 1},
+              epochs=epochs([0.1, 0.3], [0.2, 0.4]))  # fmt: skip
+    write_run(curves / "ddt-beta0.2-seed2", ddt | {"seed": 2},
+              epochs=epochs([0.3, 0.7], [0.4, 0.8]))  # fmt: skip
+    write_run(curves / "ddt-scratch-beta0.2-seed1", ddt | {"seed": 1, "regime": "scratch"},
+              epochs=epochs([0.0, 0.5], [0.6, 0.7]))  # fmt: skip
+    write_run(curves / "mdr-beta0.2-seed1", {"method": "mdr", "param": 0.2, "seed": 1},
+              epochs=epochs([0.9, 0.8], [0.95, 0.85]))  # fmt: skip
+    write_run(layout.runs("toy", "ncf", "training_curves") / "ddt-beta0.2-seed1", ddt | {"seed": 1},
+              epochs=epochs([0.11, 0.12], [0.21, 0.22]))  # fmt: skip
+    adaptive = layout.runs("toy", "nmf", "adaptive_beta")
+    write_run(adaptive / "ddt-adaptive-seed1", {"method": "ddt-adaptive", "param": None, "seed": 1},
+              steps=steps([0.2, 0.4], [0.1, 0.3], [0.5, 0.9]))  # fmt: skip
+    write_run(adaptive / "ddt-adaptive-seed2", {"method": "ddt-adaptive", "param": None, "seed": 2},
+              steps=steps([0.4, 0.6], [0.3, 0.1], [0.7, 0.7]))  # fmt: skip
+    write_run(adaptive / "ddt-adaptive-normalized-seed1",
+              {"method": "ddt-adaptive-normalized", "param": None, "seed": 1},
+              steps=steps([0.5, 0.5], [0.0, 0.0], [1.0, 1.0]))  # fmt: skip
+    sweep = {"k": [K] * 3, "method": ["base", "ddt", "mdr"], "param": [None, 0.5, 0.5],
+             "dro": [0.5, 0.9, 0.8], "relevance": [0.9, 0.95, 0.93]}  # fmt: skip
+    baselines = {"k": [K] * 3, "method": ["base", "mmr", "dum"], "param": [None, 0.5, None],
+                 "dro": [0.5, 0.95, 0.9], "relevance": [0.9, 0.85, 0.87]}  # fmt: skip
+    for experiment, summary in (("beta_sweep", sweep), ("baselines", baselines)):
+        path = layout.summary("toy", "nmf", experiment)
+        path.parent.mkdir(parents=True)
+        pl.DataFrame(summary).write_parquet(path)
+    layout.sensitivity("toy").parent.mkdir(parents=True)
+    pl.DataFrame({"eps": [0.01], "k": [K]}).write_parquet(layout.sensitivity("toy"))
+    return layout
+
+
+def test_training_curves_tag_every_epoch_with_its_runs_model_method_regime_and_seed(layout):
+    curves = training_curves(layout, "toy", ["nmf", "ncf"])
+    assert curves.columns == ["model", "method", "regime", "seed", "epoch", "ddro", "dro"]
+    assert curves.rows() == [
+        ("nmf", "ddt", "finetune", 1, 1, 0.1, 0.2), ("nmf", "ddt", "finetune", 1, 2, 0.3, 0.4),
+        ("nmf", "ddt", "finetune", 2, 1, 0.3, 0.4), ("nmf", "ddt", "finetune", 2, 2, 0.7, 0.8),
+        ("nmf", "ddt", "scratch", 1, 1, 0.0, 0.6), ("nmf", "ddt", "scratch", 1, 2, 0.5, 0.7),
+        ("nmf", "mdr", "finetune", 1, 1, 0.9, 0.95), ("nmf", "mdr", "finetune", 1, 2, 0.8, 0.85),
+        ("ncf", "ddt", "finetune", 1, 1, 0.11, 0.21), ("ncf", "ddt", "finetune", 1, 2, 0.12, 0.22),
+    ]  # fmt: skip
+    assert training_curves(layout, "toy", ["ncf", "nmf"])["model"][0] == "ncf"  # the order given
+
+
+def test_mean_curves_average_the_seeds_of_each_model_method_and_regime_per_epoch(layout):
+    means = mean_curves(training_curves(layout, "toy", ["nmf", "ncf"]))
+    keys = ["model", "method", "regime", "epoch"]
+    assert means.select(keys).rows() == [
+        ("nmf", "ddt", "finetune", 1), ("nmf", "ddt", "finetune", 2), ("nmf", "ddt", "scratch", 1),
+        ("nmf", "ddt", "scratch", 2), ("nmf", "mdr", "finetune", 1), ("nmf", "mdr", "finetune", 2),
+        ("ncf", "ddt", "finetune", 1), ("ncf", "ddt", "finetune", 2),
+    ]  # fmt: skip
+    finetuned = means.filter(model="nmf", method="ddt", regime="finetune")
+    assert finetuned["ddro"].to_list() == pytest.approx([0.2, 0.5])  # (0.1 + 0.3) / 2, …
+    assert finetuned["dro"].to_list() == pytest.approx([0.3, 0.6])
+    spread = [0.2 / math.sqrt(2), 0.4 / math.sqrt(2)]  # the sample std of x and y: |x − y| / √2
+    assert finetuned["ddro_std"].to_list() == pytest.approx(spread)
+    assert finetuned["dro_std"].to_list() == pytest.approx(spread)
+    scratch = means.filter(model="nmf", regime="scratch")
+    assert scratch["dro"].to_list() == [0.6, 0.7]  # one seed: itself, no std
+    assert scratch["dro_std"].null_count() == 2
+    assert means.filter(model="ncf")["ddro"].to_list() == [0.11, 0.12]  # not mixed with nmf's runs
     with pytest.raises(DivlibError, match="dro"):
-        mean_training_curves(steps.drop("dro"))
+        mean_curves(training_curves(layout, "toy", ["nmf"]).drop("dro"))
 
 
-def test_mean_adaptive_beta_averages_beta_and_its_band_per_model_and_step():
-    steps = pl.DataFrame({"model": ["nmf"] * 4 + ["ncf"] * 2, "run": ["a", "a", "b", "b", "a", "a"],
-                          "step": [1, 2, 1, 2, 1, 2], "beta": [0.2, 0.4, 0.4, 0.8, 0.9, 0.1],
-                          "beta_low": [0.1, 0.1, 0.3, 0.1, 0.5, 0.0],
-                          "beta_high": [0.9, 0.7, 0.7, 0.9, 1.0, 0.2]})  # fmt: skip
-    curves = mean_adaptive_beta(steps)
-    nmf, ncf = curves.filter(model="nmf"), curves.filter(model="ncf")
-    assert nmf["step"].to_list() == [1, 2]
-    assert nmf["beta"].to_list() == pytest.approx([0.3, 0.6])
-    assert nmf["beta_low"].to_list() == pytest.approx([0.2, 0.1])
-    assert nmf["beta_high"].to_list() == pytest.approx([0.8, 0.8])
-    assert ncf["beta"].to_list() == [0.9, 0.1]
+def test_adaptive_steps_and_their_means_per_model_rule_and_step(layout):
+    frame = adaptive_steps(layout, "toy", ["nmf"])
+    assert frame.columns == ["model", "method", "seed", "step", "beta", "beta_low", "beta_high", "a",
+                             "b", "rho"]  # fmt: skip
+    assert frame.filter(method="ddt-adaptive", seed=2).select("beta", "a", "b", "rho").rows() == [
+        (0.4, 1.0, 2.0, -0.5), (0.6, 1.0, 2.0, -0.5)]  # fmt: skip
+    means = mean_adaptive(frame)
+    paper = means.filter(method="ddt-adaptive")
+    assert paper["step"].to_list() == [1, 2]
+    assert paper["beta"].to_list() == pytest.approx([0.3, 0.5])
+    assert paper["beta_low"].to_list() == pytest.approx([0.2, 0.2])
+    assert paper["beta_high"].to_list() == pytest.approx([0.6, 0.8])
+    normalized = means.filter(method="ddt-adaptive-normalized")
+    assert normalized.select("beta", "beta_low", "beta_high").rows() == [(0.5, 0.0, 1.0)] * 2
+
+
+def test_a_log_without_a_column_or_a_missing_experiment_is_named(layout):
+    log = layout.runs("toy", "nmf", "adaptive_beta") / "ddt-adaptive-seed1" / "steps.parquet"
+    pl.read_parquet(log).drop("beta_low").write_parquet(log)
+    with pytest.raises(DivlibError, match=r"steps.parquet: missing columns \['beta_low'\]"):
+        adaptive_steps(layout, "toy", ["nmf"])
+    with pytest.raises(DivlibError, match="ncf/adaptive_beta is missing"):
+        adaptive_steps(layout, "toy", ["ncf"])
+    with pytest.raises(DivlibError, match="adaptive_beta/summary.parquet is missing"):
+        read_summaries(layout, "toy", ["nmf"], "adaptive_beta")
+
+
+def test_case_run_takes_the_ddt_run_of_the_first_seed():
+    def runs(*identities):
+        return [(Path(f"run{i}"), identity) for i, identity in enumerate(identities)]
+
+    mdr = {"method": "mdr", "param": 0.2, "seed": 1}
+    second = {"method": "ddt", "param": 0.2, "seed": 2}
+    first = {"method": "ddt", "param": 0.5, "seed": 1}
+    smaller_beta = {"method": "ddt", "param": 0.2, "seed": 1}
+    assert case_run(runs(mdr, second, first)) == (Path("run2"), first)
+    assert case_run(runs(first, smaller_beta)) == (Path("run1"), smaller_beta)
+    assert case_run(runs(mdr)) is None
+
+
+def top_k(checkpoint: Path) -> list[list[int]]:
+    """Each user's top K items, rated in training or validation excluded: by brute force."""
+    payload = torch.load(checkpoint, weights_only=True)
+    model = build_model("nmf", n_users=USERS, n_items=ITEMS, dim=2, seed=0)
+    model.load_state_dict(payload["state"])
+    with torch.no_grad():
+        scores = model.score_all(torch.arange(USERS))
+    scores[[0, 1, 2, 3], [0, 1, 2, 5]] = float("-inf")
+    return scores.argsort(dim=1, descending=True)[:, :K].tolist()
+
+
+def lists_of(frame: pl.DataFrame) -> list[list[int]]:
+    return [frame.filter(user=user).sort("rank")["item"].to_list() for user in range(USERS)]
+
+
+def test_the_case_study_compares_the_first_seeds_main_table_ddt_run_with_that_seeds_base(layout):
+    case = load_case_study(layout, "toy", "nmf", K)
+    assert (case.model, case.run, case.param) == ("nmf", "ddt-beta0.2-seed1", 0.2)
+    runs = layout.runs("toy", "nmf", "main_table")
+    assert lists_of(case.before) == top_k(layout.base("toy", "nmf", 1))
+    assert lists_of(case.before) != top_k(layout.base("toy", "nmf", 2))
+    assert lists_of(case.after) == top_k(runs / "ddt-beta0.2-seed1" / "selected.pt")
+    slots = case.before.select("item", "categories").rows()
+    assert all(genres == CATEGORIES[item] for item, genres in slots)
+    for run in ("ddt-beta0.2-seed1", "ddt-beta0.2-seed2"):
+        (runs / run / "run.json").write_text(json.dumps({"method": "mdr", "param": 0.2, "seed": 1}))
+    with pytest.raises(DivlibError, match="main_table has no ddt run"):
+        load_case_study(layout, "toy", "nmf", K)
+
+
+def load(layout: Layout):
+    return load_figure_data(layout, "toy", sweep=["nmf"], curves=["nmf", "ncf"], adaptive=["nmf"],
+                            case="nmf", k=K)  # fmt: skip
+
+
+def test_load_figure_data_gathers_what_each_figure_reads(layout):
+    data = load(layout)
+    assert data.sweep.select("model", "method", "dro").rows() == [
+        ("nmf", "base", 0.5), ("nmf", "ddt", 0.9), ("nmf", "mdr", 0.8)]  # fmt: skip
+    # the baselines' rows and the sweep's fine-tuned ones: the pretrained model once
+    assert data.tradeoff.select("method", "param", "dro").rows() == [
+        ("base", None, 0.5), ("mmr", 0.5, 0.95), ("dum", None, 0.9), ("ddt", 0.5, 0.9),
+        ("mdr", 0.5, 0.8)]  # fmt: skip
+    assert data.curves.equals(mean_curves(training_curves(layout, "toy", ["nmf", "ncf"])))
+    assert data.adaptive.equals(mean_adaptive(adaptive_steps(layout, "toy", ["nmf"])))
+    assert data.sensitivity["eps"].to_list() == [0.01]
+    assert data.categories == ["Comedy", "Drama", "Horror", "War"]
+    case = load_case_study(layout, "toy", "nmf", K)
+    (before, before_shares), (after, after_shares) = data.shares.items()
+    assert (before, after) == ("NMF, relevance only", "NMF, DDT β = 0.2")
+    assert before_shares.tolist() == category_shares(case.before, data.categories).tolist()
+    assert after_shares.tolist() == category_shares(case.after, data.categories).tolist()
+
+
+def test_plot_series_are_mean_curves_per_model_method_regime_and_mean_beta_per_rule(layout):
+    series = plot_series(load(layout))
+    assert list(series) == [
+        "training/nmf-ddt-finetune",
+        "training/nmf-ddt-scratch",
+        "training/nmf-mdr-finetune",
+        "training/ncf-ddt-finetune",
+        "adaptive_beta/nmf-ddt-adaptive-normalized",
+        "adaptive_beta/nmf-ddt-adaptive",
+    ]  # fmt: skip  (runs in name order)
+    finetuned = series["training/nmf-ddt-finetune"]
+    assert finetuned.columns == ["epoch", "ddro", "dro"]
+    assert finetuned.rows() == [(1, pytest.approx(0.2), pytest.approx(0.3)),
+                                (2, pytest.approx(0.5), pytest.approx(0.6))]  # fmt: skip
+    beta = series["adaptive_beta/nmf-ddt-adaptive"]
+    assert beta.columns == ["step", "beta", "beta_low", "beta_high"]
+    assert beta["beta"].to_list() == pytest.approx([0.3, 0.5])
 
 
 def test_category_shares_count_a_slot_once_per_category_of_its_item():
@@ -98,128 +304,6 @@ def test_case_study_lists_titles_and_genres_side_by_side():
         case_study([1, 3], [2], titles, categories)
 
 
-def test_case_run_prefers_ddt_at_beta_half_seed_one_else_the_first_ddt_run():
-    def runs(*identities):
-        return [(Path(f"run{i}"), identity) for i, identity in enumerate(identities)]
-
-    mdr = {"method": "mdr", "param": 0.5, "seed": 1}
-    first = {"method": "ddt", "param": 0.2, "seed": 1}
-    wanted = {"method": "ddt", "param": 0.5, "seed": 1}
-    scratch = {"method": "ddt-scratch", "param": 0.5, "seed": 1}
-    assert case_run(runs(mdr, first, scratch, wanted)) == (Path("run3"), wanted)
-    assert case_run(runs(mdr, {**wanted, "seed": 2}, first)) == (
-        Path("run1"),
-        {**wanted, "seed": 2},
-    )
-    assert case_run(runs(mdr, scratch)) is None
-
-
-USERS, ITEMS, K = 4, 8, 3
-CATEGORIES = [
-    ["Drama"],
-    ["Drama", "War"],
-    ["Comedy"],
-    ["War"],
-    ["Horror"],
-    ["Drama"],
-    ["Comedy"],
-    [],
-]
-
-
-def save(model_seed: int, path: Path) -> torch.nn.Module:
-    model = build_model("nmf", n_users=USERS, n_items=ITEMS, dim=2, seed=model_seed)
-    save_model(path, model, name="nmf", config={"n_users": USERS, "n_items": ITEMS, "dim": 2})
-    return model
-
-
-def write_run(runs: Path, name: str, identity: dict, steps: dict, model_seed: int) -> None:
-    (runs / name).mkdir(parents=True)
-    (runs / name / "run.json").write_text(json.dumps(identity))
-    pl.DataFrame(steps).write_parquet(runs / name / "steps.parquet")
-    save(model_seed, runs / name / "selected.pt")
-
-
-@pytest.fixture
-def layout(tmp_path: Path) -> Layout:
-    """A tiny output tree of dataset "toy", model "nmf": splits, items, the base model, four runs
-    (DDT at β 0.2 and 0.5, DDT-adaptive, DDT from scratch at 0.5), a summary, sensitivity results."""
-    layout = Layout(tmp_path)
-    prepared = layout.prepared("toy")
-    prepared.mkdir(parents=True)
-    (prepared / "meta.json").write_text(json.dumps({"users": USERS, "items": ITEMS}))
-    pl.DataFrame({"user": [0, 1, 2], "item": [0, 1, 2], "rating": [4.0, 5.0, 3.0]}).write_parquet(
-        prepared / "train.parquet"
-    )
-    pl.DataFrame({"user": [3], "item": [5], "rating": [2.0]}).write_parquet(
-        prepared / "val.parquet"
-    )
-    pl.DataFrame(
-        {"item": list(range(ITEMS))[::-1], "title": [f"t{i}" for i in range(ITEMS)][::-1],
-         "categories": CATEGORIES[::-1]}
-    ).write_parquet(prepared / "items.parquet")  # fmt: skip
-    save(1, layout.base("toy", "nmf"))
-    runs = layout.runs("toy", "nmf")
-    two = {"step": [1, 2], "epoch": [1, 1]}
-    write_run(runs, "ddt-beta0.2-seed1", {"method": "ddt", "param": 0.2, "seed": 1,
-              "regime": "finetune"}, two | {"ddro": [9.0, 9.0], "dro": [9.0, 9.0]}, 2)  # fmt: skip
-    write_run(runs, "ddt-beta0.5-seed1", {"method": "ddt", "param": 0.5, "seed": 1,
-              "regime": "finetune"}, two | {"ddro": [0.1, 0.2], "dro": [0.3, 0.4]}, 3)  # fmt: skip
-    write_run(runs, "ddt-scratch-beta0.5-seed1", {"method": "ddt-scratch", "param": 0.5, "seed": 1,
-              "regime": "scratch"}, two | {"ddro": [0.5, 0.6], "dro": [0.7, 0.8]}, 4)  # fmt: skip
-    write_run(runs, "ddt-adaptive-seed1", {"method": "ddt-adaptive", "param": None, "seed": 1,
-              "regime": "finetune"}, two | {"ddro": [0.0, 0.0], "dro": [0.0, 0.0], "beta": [0.4, 0.6],
-              "beta_low": [0.1, 0.2], "beta_high": [0.8, 0.9]}, 5)  # fmt: skip
-    summary = layout.evaluation("toy", "nmf") / "summary.parquet"
-    summary.parent.mkdir(parents=True)
-    pl.DataFrame({"k": [K], "method": ["base"], "param": [None], "dro": [0.5]}).write_parquet(
-        summary
-    )
-    layout.sensitivity("toy").parent.mkdir(parents=True)
-    pl.DataFrame({"eps": [0.01], "k": [K]}).write_parquet(layout.sensitivity("toy"))
-    return layout
-
-
-def top_k(checkpoint: Path) -> list[list[int]]:
-    """Each user's top K items, rated in training or validation excluded: by brute force."""
-    payload = torch.load(checkpoint, weights_only=True)
-    model = build_model("nmf", n_users=USERS, n_items=ITEMS, dim=2, seed=0)
-    model.load_state_dict(payload["state"])
-    with torch.no_grad():
-        scores = model.score_all(torch.arange(USERS))
-    scores[[0, 1, 2, 3], [0, 1, 2, 5]] = float("-inf")
-    return scores.argsort(dim=1, descending=True)[:, :K].tolist()
-
-
-def lists_of(frame: pl.DataFrame) -> list[list[int]]:
-    return [frame.filter(user=user).sort("rank")["item"].to_list() for user in range(USERS)]
-
-
-def test_load_figure_data_gathers_every_figures_data(layout):
-    data = load_figure_data(layout, "toy", models=["nmf"], k=K, scratch_beta=0.5)
-    assert data.summary["model"].to_list() == ["nmf"] and data.summary["dro"].to_list() == [0.5]
-    # DDT at the scratch β, fine-tuned and from scratch: not DDT at β = 0.2, not the adaptive run
-    training = data.training.sort("regime", "step").select("regime", "ddro", "dro").rows()
-    assert training == [("finetune", 0.1, 0.3), ("finetune", 0.2, 0.4), ("scratch", 0.5, 0.7),
-                        ("scratch", 0.6, 0.8)]  # fmt: skip
-    adaptive = data.adaptive.select("step", "beta", "beta_low", "beta_high").rows()
-    assert adaptive == [(1, 0.4, 0.1, 0.8), (2, 0.6, 0.2, 0.9)]
-    assert data.sensitivity["eps"].to_list() == [0.01]
-    case = data.case
-    assert (case.model, case.run, case.param) == ("nmf", "ddt-beta0.5-seed1", 0.5)
-    runs = layout.runs("toy", "nmf")
-    assert lists_of(case.before) == top_k(layout.base("toy", "nmf"))
-    assert lists_of(case.after) == top_k(runs / "ddt-beta0.5-seed1" / "selected.pt")
-    assert lists_of(case.before) != lists_of(case.after)
-    categories = case.before.select("item", "categories").rows()
-    assert all(genres == CATEGORIES[item] for item, genres in categories)
-    assert data.categories == ["Comedy", "Drama", "Horror", "War"]
-    before, after = data.shares.items()
-    assert before[0] == "NMF, relevance only" and after[0] == "NMF, DDT β = 0.5"
-    assert before[1].tolist() == category_shares(case.before, data.categories).tolist()
-    assert after[1].tolist() == category_shares(case.after, data.categories).tolist()
-
-
 def test_the_case_study_shows_the_lists_of_the_user_most_concentrated_before_fine_tuning():
     items = pl.DataFrame({"item": [0, 1, 2, 3], "title": ["Heat", "Fargo", "Alien", "Up"],
                           "categories": [["Drama"], ["Drama"], ["War"], ["Comedy"]]})  # fmt: skip
@@ -231,26 +315,8 @@ def test_the_case_study_shows_the_lists_of_the_user_most_concentrated_before_fin
 
     before = lists({0: [3, 2], 1: [0, 1]})  # user 1: all Drama
     after = lists({0: [0, 1], 1: [2, 3]})  # after, user 0 would be the concentrated one
-    case = CaseStudy("mf", "ddt-beta0.5-seed2", 0.5, before, after, items)
+    case = CaseStudy("mf", "ddt-beta0.2-seed1", 0.2, before, after, items)
     heading, table = case_study_markdown(case, "toy", 2).split("\n\n")
-    assert heading == "# toy, user 1: top-2 of MF before and after ddt-beta0.5-seed2"
+    assert heading == "# toy, user 1: top-2 of MF before and after ddt-beta0.2-seed1"
     rows = [line.split(" | ")[1:4] for line in table.strip().split("\n")[2:]]
     assert rows == [["Heat", "Drama", "Alien"], ["Fargo", "Drama", "Up"]]
-
-
-def test_without_a_ddt_run_the_case_study_names_the_runs_folder(layout):
-    for run in ("ddt-beta0.2-seed1", "ddt-beta0.5-seed1"):
-        (layout.runs("toy", "nmf") / run / "run.json").write_text(
-            json.dumps({"method": "mdr", "param": 0.5, "seed": 1, "regime": "finetune"})
-        )
-    with pytest.raises(DivlibError, match="runs has no ddt run"):
-        load_figure_data(layout, "toy", models=["nmf"], k=K, scratch_beta=0.5)
-
-
-def test_plot_series_are_one_frame_per_model_and_regime_without_the_keys(layout):
-    series = plot_series(load_figure_data(layout, "toy", models=["nmf"], k=K, scratch_beta=0.5))
-    assert list(series) == ["training/nmf-finetune", "training/nmf-scratch", "adaptive_beta/nmf"]
-    scratch = series["training/nmf-scratch"]
-    assert scratch.columns == ["step", "progress", "ddro", "dro"]
-    assert scratch.rows() == [(1, 0.5, 0.5, 0.7), (2, 1.0, 0.6, 0.8)]
-    assert series["adaptive_beta/nmf"].columns == ["step", "beta", "beta_low", "beta_high"]

@@ -5,13 +5,14 @@ from typing import get_args
 import pytest
 
 from divlib import DivlibError
-from divlib.methods import BY_KEY, METHODS, ROWS, SCRATCH, TRAINED, lookup
+from divlib.methods import BY_KEY, METHODS, ROWS, TRAINED, VARIANTS, lookup
 from divlib.params import Method
 
 
 def test_the_rows_are_the_papers_order_and_every_key_is_defined_once():
-    assert ROWS == ("base", "mmr", "dum", "dpp", "ddt", "ddt-adaptive", "mdr")
-    assert list(BY_KEY) == [*ROWS, "ddt-scratch"] and BY_KEY["ddt-scratch"] is SCRATCH
+    assert ROWS == ("base", "mmr", "mmr-paper", "dum", "dpp", "dpp-paper", "ddt", "ddt-adaptive",
+                    "mdr")  # fmt: skip
+    assert list(BY_KEY) == [*ROWS, *(v.key for v in VARIANTS)]
 
 
 def test_the_trained_methods_are_those_finetune_and_params_yaml_accept():
@@ -32,6 +33,11 @@ def test_legends_keep_the_published_figures_spelling():
     assert differ == {
         "base": ("Relevance only", "relevance only"),
         "ddt-adaptive": ("DDT-adaptive", "DDT, adaptive β"),
+        "mmr-paper": ("MMR (λ = 0.5, EXPLORE)", "MMR, EXPLORE"),
+        "dpp-paper": ("DPP (q = r, EXPLORE)", "DPP, EXPLORE"),
+        "ddt-adaptive-normalized": ("DDT-adaptive, β = b/(a+b)", "DDT, adaptive β = b/(a+b)"),
+        "ddt-adaptive-min-norm-adam": ("DDT-adaptive, β* in Adam's metric",
+                                       "DDT, adaptive β* (Adam's metric)"),
     }
 
 

@@ -116,17 +116,18 @@ def test_summarize_means_over_seeds_gains_and_pvalues():
             "dro_beyond": [0.5] * users, "coverage": [0.2] * users,
             "relevance": [0.8] * users, "recall": [math.nan] + [0.5] * (users - 1),
         }).with_columns(method=pl.lit(method), param=pl.lit(param, dtype=pl.Float64),
+                        train_k=pl.lit(None if method == "base" else 10, dtype=pl.Int64),
                         seed=pl.lit(seed, dtype=pl.Int64))  # fmt: skip
 
-    per_user = pl.concat(
-        [run("base", None, 0, 0.4), run("ddt", 0.5, 1, 0.5), run("ddt", 0.5, 2, 0.7)]
-    )
+    per_user = pl.concat([run("base", None, 1, 0.4), run("base", None, 2, 0.4),
+                          run("ddt", 0.5, 1, 0.5), run("ddt", 0.5, 2, 0.7)])  # fmt: skip
     summary = summarize(per_user)
     ddt = summary.filter(pl.col("method") == "ddt").row(0, named=True)
     base_mean = 0.4 + 0.01 * 5.5
     assert ddt["dro"] == pytest.approx(base_mean + 0.2)
     assert ddt["dro_std"] == pytest.approx(0.2 / math.sqrt(2))  # sample std of the seed means
-    assert ddt["dro_gain"] == pytest.approx(0.2)
+    assert ddt["dro_gain"] == pytest.approx(0.2)  # each seed against its own base: 0.1, 0.3
+    assert ddt["dro_gain_std"] == pytest.approx(0.2 / math.sqrt(2))
     assert ddt["dro_gain_pct"] == pytest.approx(100 * 0.2 / base_mean)
     assert (ddt["seeds"], ddt["users"], ddt["users_with_positives"]) == (2, users, users - 1)
     assert ddt["recall"] == pytest.approx(0.5)  # the user without positives is skipped, not a 0

@@ -9,27 +9,23 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from divlib import DivlibError, plots
-from divlib.figure_data import CaseStudy, FigureData
+from divlib.figure_data import FigureData
 from divlib.methods import BY_KEY
 
 MODELS = ["nmf", "ncf"]
-BETAS = [0.2, 0.5, 0.8]
+BETAS = [0.0, 0.5, 1.0]
 GRID = {"ddt": BETAS, "mdr": BETAS, "mmr": [0.3, 0.5, 0.7, 0.9], "dpp": [0.5, 0.7, 0.9]}
-POINTS = ["base", "dum", "ddt-adaptive"]
-METRICS = ["dro", "relevance", "recall", "coverage"]
-LABELS = {
-    "dro": "DRO@10",
-    "relevance": "relevance@10",
-    "recall": "recall@10",
-    "coverage": "coverage@10",
-}
-OFFSETS = {"dro": 0.5, "relevance": 1.5, "recall": 2.5, "coverage": 3.5}  # no two metrics alike
+POINTS = ["base", "dum", "mmr-paper", "dpp-paper"]
+OFFSETS = {"dro": 0.5, "relevance": 1.5, "recall_test": 2.5, "coverage": 3.5, "mse": 4.5, "hr": 5.5,
+           "precision_test": 6.5}  # fmt: skip
+LABELS = {"recall_test": "recall@10 (test items)", "dro": "DRO@10", "coverage": "coverage@10"}
 
 
-def make_summary(*, std: bool = True) -> pl.DataFrame:
+def make_summary(*, std: bool = True, mse: bool = True) -> pl.DataFrame:
     """A summary at k = 10 and 20 with every method; every (model, k, method, param, metric) has its
-    own value, so that any swap of series shows."""
+    own value (:data:`OFFSETS` apart), so that any swap of series shows; a std for every metric."""
     entries = [(m, p) for m, ps in GRID.items() for p in ps] + [(m, None) for m in POINTS]
+    metrics = [metric for metric in OFFSETS if mse or metric != "mse"]
     rows = []
     for model_index, model in enumerate(MODELS):
         for k in (10, 20):
@@ -37,8 +33,8 @@ def make_summary(*, std: bool = True) -> pl.DataFrame:
                 value = 0.1 * model_index + 0.01 * index + (0.001 if k == 20 else 0.0)
                 rows.append(
                     {"model": model, "k": k, "method": method, "param": param}
-                    | {metric: offset + value for metric, offset in OFFSETS.items()}
-                    | {"dro_std": 0.002 + value / 10 if std else None}
+                    | {metric: OFFSETS[metric] + value for metric in metrics}
+                    | {f"{metric}_std": 0.002 + value / 10 if std else None for metric in metrics}
                 )
     return pl.DataFrame(rows)
 
@@ -66,43 +62,56 @@ def contains_points(vertices: np.ndarray, points: np.ndarray) -> bool:
     return all(np.isclose(vertices, point).all(axis=1).any() for point in points)
 
 
-def test_beta_sweep_plots_each_methods_metric_against_beta_per_model():
+def assert_band(
+    band: PolyCollection, x: np.ndarray, y: np.ndarray, std: np.ndarray, color: str
+) -> None:
+    """``band`` shades y ± std along x, in ``color``."""
+    vertices = band_vertices(band)
+    assert contains_points(vertices, np.column_stack([x, y + std]))
+    assert contains_points(vertices, np.column_stack([x, y - std]))
+    assert tuple(band.get_facecolor()[0][:3]) == to_rgba(color)[:3]
+
+
+def legend_texts(fig: Figure) -> list[str]:
+    return [text.get_text() for text in fig.legends[0].get_texts()]
+
+
+def test_fig1_plots_each_models_metrics_against_beta_with_the_control_and_the_pretrained_line():
     summary = make_summary()
     fig = plots.beta_sweep(summary, k=10)
     assert isinstance(fig, Figure)
-    axes = np.array(fig.axes).reshape(len(METRICS), len(MODELS))
-    for row, metric in enumerate(METRICS):
-        for col, model in enumerate(MODELS):
+    axes = np.array(fig.axes).reshape(len(MODELS), len(plots.SWEEP_METRICS))
+    for row, model in enumerate(MODELS):
+        for col, metric in enumerate(plots.SWEEP_METRICS):
             ax = axes[row, col]
-            ddt, mdr, base = ax.get_lines()
+            ddt, mdr, base, control = ax.get_lines()
             for line, method in ((ddt, "ddt"), (mdr, "mdr")):
                 expected = series(summary, "param", metric, model=model, k=10, method=method)
                 np.testing.assert_allclose(line.get_xydata(), expected)
                 assert_styled_as(line, method)
-            relevance_only = summary.filter(model=model, k=10, method="base")[metric][0]
-            assert list(base.get_ydata()) == [relevance_only] * 2
+            pretrained = summary.filter(model=model, k=10, method="base")[metric][0]
+            assert list(base.get_ydata()) == [pretrained] * 2
             assert base.get_linestyle() == "--" and base.get_label() == BY_KEY["base"].legend
-            assert ax.get_ylabel() == (LABELS[metric] if col == 0 else "")
-    assert [ax.get_title() for ax in axes[0]] == ["NMF", "NCF"]
+            assert list(control.get_xdata()) == [1.0] * 2 and control.get_linestyle() == ":"
+            assert ax.get_title() == f"{model.upper()}: {LABELS[metric]}"
+    assert [ax.get_xlabel() for ax in axes[-1]] == ["β"] * 3
+    assert legend_texts(fig)[:3] == ["DDT", "MDR", "relevance only"]
 
 
-def test_beta_sweep_shades_dro_plus_minus_its_std_in_the_methods_colour():
+def test_fig1_shades_each_metric_plus_minus_its_std_in_the_methods_colour():
     summary = make_summary()
     fig = plots.beta_sweep(summary, k=10)
-    axes = np.array(fig.axes).reshape(len(METRICS), len(MODELS))
-    for col, model in enumerate(MODELS):
-        bands = [c for c in axes[0, col].collections if isinstance(c, PolyCollection)]
-        for band, method in zip(bands, ("ddt", "mdr"), strict=True):
-            rows = summary.filter(model=model, k=10, method=method).sort("param")
-            x, y, std = (rows[c].to_numpy() for c in ("param", "dro", "dro_std"))
-            vertices = band_vertices(band)
-            assert contains_points(vertices, np.column_stack([x, y + std]))
-            assert contains_points(vertices, np.column_stack([x, y - std]))
-            assert tuple(band.get_facecolor()[0][:3]) == to_rgba(BY_KEY[method].color)[:3]
-    assert not any(ax.collections for ax in axes[1:].flat)  # only DRO has a std
+    axes = np.array(fig.axes).reshape(len(MODELS), len(plots.SWEEP_METRICS))
+    for row, model in enumerate(MODELS):
+        for col, metric in enumerate(plots.SWEEP_METRICS):
+            bands = [c for c in axes[row, col].collections if isinstance(c, PolyCollection)]
+            for band, method in zip(bands, ("ddt", "mdr"), strict=True):
+                rows = summary.filter(model=model, k=10, method=method).sort("param")
+                x, y, std = (rows[c].to_numpy() for c in ("param", metric, f"{metric}_std"))
+                assert_band(band, x, y, std, BY_KEY[method].color)
 
 
-def test_beta_sweep_without_std_draws_no_band_and_rejects_a_missing_k():
+def test_fig1_without_std_draws_no_band_and_rejects_a_missing_k():
     summary = make_summary(std=False)
     fig = plots.beta_sweep(summary, k=20, metrics=["dro"])
     assert len(fig.axes) == len(MODELS) and all(not ax.collections for ax in fig.axes)
@@ -110,6 +119,34 @@ def test_beta_sweep_without_std_draws_no_band_and_rejects_a_missing_k():
     np.testing.assert_allclose(fig.axes[1].get_lines()[1].get_xydata(), expected)
     with pytest.raises(DivlibError, match="k = 5"):
         plots.beta_sweep(summary, k=5)
+
+
+def test_fig4_shows_test_mse_hr_and_precision_and_leaves_out_a_missing_mse():
+    summary = make_summary()
+    fig = plots.beta_sweep(summary, k=10, metrics=plots.appendix_metrics(summary))
+    titles = [ax.get_title() for ax in fig.axes]
+    labels = ("MSE (test ratings)", "HR@10 (test items)", "precision@10 (test items)")
+    assert titles == [f"{model}: {label}" for model in ("NMF", "NCF") for label in labels]
+    mse = fig.axes[3].get_lines()[0]  # NCF, DDT
+    np.testing.assert_allclose(mse.get_xydata(), series(summary, "param", "mse", model="ncf", k=10,
+                                                        method="ddt"))  # fmt: skip
+    assert not any(ax.texts for ax in fig.axes)
+    for without in (make_summary(mse=False), summary.with_columns(mse=None)):
+        assert plots.appendix_metrics(without) == ["hr", "precision_test"]
+    fig = plots.beta_sweep(without, k=10, metrics=plots.appendix_metrics(without))
+    assert [ax.get_title() for ax in fig.axes][:2] == ["NMF: HR@10 (test items)",
+                                                       "NMF: precision@10 (test items)"]  # fmt: skip
+
+
+def test_fig4_says_so_in_a_panel_of_a_model_without_the_metric():
+    summary = make_summary().with_columns(
+        mse=pl.when(pl.col("model") == "nmf").then(None).otherwise(pl.col("mse"))
+    )
+    assert plots.appendix_metrics(summary) == list(plots.APPENDIX_METRICS)
+    fig = plots.beta_sweep(summary, k=10, metrics=["mse", "hr"])
+    nmf_mse, nmf_hr, ncf_mse, ncf_hr = fig.axes
+    assert [text.get_text() for text in nmf_mse.texts] == ["not in this model's summary"]
+    assert not nmf_hr.texts and not ncf_mse.texts and not ncf_hr.texts
 
 
 def test_tradeoff_plots_dro_against_relevance_for_each_method_with_its_parameter_labels():
@@ -132,64 +169,106 @@ def test_tradeoff_plots_dro_against_relevance_for_each_method_with_its_parameter
                 assert text.get_color() == BY_KEY[method].color
         assert next(texts, None) is None
     assert fig.axes[0].get_ylabel() == "DRO@10" and fig.axes[0].get_xlabel() == "relevance@10"
-    legend = [text.get_text() for text in fig.legends[0].get_texts()]  # as in the published figure
-    assert legend == ["DDT", "MDR", "MMR", "DPP", "relevance only", "DUM", "DDT, adaptive β"]
+    assert legend_texts(fig) == ["DDT", "MDR", "MMR", "DPP", "relevance only", "DUM",
+                                 "MMR, EXPLORE", "DPP, EXPLORE"]  # fmt: skip
 
 
-def make_curves() -> pl.DataFrame:
-    """Mean training curves: nmf fine-tuned (3 steps) and from scratch (2 steps), ncf fine-tuned only;
-    every value distinct."""
+def test_tradeoff_labels_the_ends_and_a_few_points_of_a_long_curve():
+    betas = [round(0.1 * i, 1) for i in range(11)]
+    summary = pl.DataFrame({"model": "nmf", "k": 10, "method": "ddt", "param": betas,
+                            "dro": [1 - b / 2 for b in betas], "relevance": betas})  # fmt: skip
+    (ax,) = plots.tradeoff(summary, k=10).axes
+    assert [text.get_text() for text in ax.texts] == ["β=0", "β=0.3", "β=0.6", "β=0.9", "β=1"]
+
+
+def make_curves(*, std: bool = True) -> pl.DataFrame:
+    """Mean training curves: nmf DDT fine-tuned (3 epochs) and from scratch (2), nmf MDR fine-tuned,
+    ncf DDT fine-tuned; every value distinct."""
     rows = []
-    for model, regime, steps, offset in (
-        ("nmf", "finetune", 3, 0.0),
-        ("nmf", "scratch", 2, 0.3),
-        ("ncf", "finetune", 3, 0.6),
-    ):
-        for step in range(1, steps + 1):
-            rows.append({"model": model, "regime": regime, "step": step, "progress": step / steps,
-                         "ddro": offset + step / 100, "dro": offset + 0.1 + step / 100})  # fmt: skip
+    cells = [("nmf", "ddt", "finetune", 3), ("nmf", "ddt", "scratch", 2),
+             ("nmf", "mdr", "finetune", 3), ("ncf", "ddt", "finetune", 3)]  # fmt: skip
+    for index, (model, method, regime, epochs) in enumerate(cells):
+        for epoch in range(1, epochs + 1):
+            value = index / 10 + epoch / 100
+            rows.append({"model": model, "method": method, "regime": regime, "epoch": epoch,
+                         "ddro": value, "dro": value + 0.05,
+                         "ddro_std": 0.01 + value / 50 if std else None,
+                         "dro_std": 0.02 + value / 50 if std else None})  # fmt: skip
     return pl.DataFrame(rows)
 
 
-def test_training_curves_draw_soft_ddro_dashed_and_hard_dro_solid_per_regime():
+def test_fig2_draws_hard_dro_solid_and_soft_ddro_dashed_per_regime_in_model_by_method_panels():
     curves = make_curves()
-    fig = plots.training_curves(curves)
-    regimes = {"nmf": ("finetune", "scratch"), "ncf": ("finetune",)}
-    for ax, (model, drawn) in zip(fig.axes, regimes.items(), strict=True):
-        lines = iter(ax.get_lines())
-        for regime in drawn:
-            label, color = plots.REGIMES[regime]
-            rows = curves.filter(model=model, regime=regime)
-            for metric, style, name in (("ddro", "--", "DDRO (soft)"), ("dro", "-", "DRO (hard)")):
+    fig = plots.training_curves(curves, k=10)
+    axes = np.array(fig.axes).reshape(2, 2)  # rows nmf, ncf; columns ddt, mdr
+    assert [ax.get_title() for ax in axes.flat] == ["NMF, DDT", "NMF, MDR", "NCF, DDT", "NCF, MDR"]
+    drawn = {(0, 0): ("finetune", "scratch"), (0, 1): ("finetune",), (1, 0): ("finetune",),
+             (1, 1): ()}  # fmt: skip
+    for (row, col), regimes in drawn.items():
+        ax, model, method = axes[row, col], MODELS[row], ("ddt", "mdr")[col]
+        lines, bands = iter(ax.get_lines()), iter(ax.collections)
+        for regime in regimes:
+            name, color = plots.REGIMES[regime]
+            rows = curves.filter(model=model, method=method, regime=regime)
+            for metric, style, label in (("dro", "-", "DRO@10 (hard)"),
+                                         ("ddro", "--", "DDRO (soft)")):  # fmt: skip
                 line = next(lines)
-                expected = np.column_stack([rows["progress"], rows[metric]])
+                expected = np.column_stack([rows["epoch"], rows[metric]])
                 np.testing.assert_allclose(line.get_xydata(), expected)
                 assert (line.get_color(), line.get_linestyle()) == (color, style)
-                assert line.get_label() == f"{label}, {name}"
-        assert next(lines, None) is None
+                assert line.get_label() == f"{name}, {label}"
+                x, y, std = (rows[c].to_numpy() for c in ("epoch", metric, f"{metric}_std"))
+                assert_band(next(bands), x, y, std, color)
+        assert next(lines, None) is None and next(bands, None) is None
+    assert axes[1, 0].get_xlabel() == "epoch"
 
 
-def test_training_curves_need_the_hard_dro_column():
+def test_fig2_with_one_seed_draws_no_band_and_needs_the_hard_dro():
+    fig = plots.training_curves(make_curves(std=False), k=5)
+    assert not any(ax.collections for ax in fig.axes)
+    assert fig.axes[0].get_lines()[0].get_label() == "fine-tuned, DRO@5 (hard)"
     with pytest.raises(DivlibError, match="dro"):
         plots.training_curves(make_curves().drop("dro"))
 
 
-def test_adaptive_beta_band_draws_each_models_beta_inside_its_band():
-    curves = pl.DataFrame({"model": ["nmf"] * 3 + ["ncf"] * 3, "step": [1, 2, 3] * 2,
-                           "beta": [0.4, 0.5, 0.6, 0.2, 0.25, 0.3],
-                           "beta_low": [0.1, 0.2, 0.3, 0.05, 0.1, 0.15],
-                           "beta_high": [0.7, 0.8, 0.9, 0.35, 0.4, 0.45]})  # fmt: skip
-    fig = plots.adaptive_beta_band(curves)
-    for ax, model in zip(fig.axes, ("nmf", "ncf"), strict=True):
-        rows = curves.filter(model=model)
-        (beta,) = ax.get_lines()
-        np.testing.assert_allclose(beta.get_xydata(), np.column_stack([rows["step"], rows["beta"]]))
-        (band,) = ax.collections
-        vertices = band_vertices(band)
-        for bound in ("beta_low", "beta_high"):
-            assert contains_points(vertices, np.column_stack([rows["step"], rows[bound]]))
-        assert vertices[:, 1].min() == pytest.approx(rows["beta_low"].min())
-        assert vertices[:, 1].max() == pytest.approx(rows["beta_high"].max())
+def make_steps() -> pl.DataFrame:
+    """Mean adaptive-β steps of both rules for nmf and ncf; every value distinct."""
+    rows = []
+    for index, (model, method) in enumerate(
+        (m, r) for m in MODELS for r in ("ddt-adaptive", "ddt-adaptive-normalized")
+    ):
+        for step in (1, 2, 3):
+            low = index / 10 + step / 100
+            rows.append({"model": model, "method": method, "step": step, "beta": low + 0.2,
+                         "beta_low": low, "beta_high": low + 0.5})  # fmt: skip
+    return pl.DataFrame(rows)
+
+
+def test_lemma3_draws_each_rules_beta_inside_its_feasible_interval_per_model():
+    steps = make_steps()
+    fig = plots.adaptive_beta(steps)
+    axes = np.array(fig.axes).reshape(2, 2)
+    for row, model in enumerate(MODELS):
+        for col, method in enumerate(plots.ADAPTIVE):
+            ax = axes[row, col]
+            name, color = plots.ADAPTIVE[method]
+            assert ax.get_title() == f"{model.upper()}, {name}"
+            rows = steps.filter(model=model, method=method)
+            (beta,) = ax.get_lines()
+            np.testing.assert_allclose(beta.get_xydata(), rows.select("step", "beta").to_numpy())
+            assert (beta.get_color(), beta.get_label()) == (color, name)
+            (band,) = ax.collections
+            vertices = band_vertices(band)
+            for bound in ("beta_low", "beta_high"):
+                assert contains_points(vertices, rows.select("step", bound).to_numpy())
+            assert vertices[:, 1].min() == pytest.approx(rows["beta_low"].min())
+            assert vertices[:, 1].max() == pytest.approx(rows["beta_high"].max())
+    assert legend_texts(fig)[0] == "feasible interval [β_low, β_high] (Lemma 3)"
+
+
+def test_lemma3_rejects_an_unknown_rule():
+    with pytest.raises(DivlibError, match="unknown rules"):
+        plots.adaptive_beta(make_steps().with_columns(method=pl.lit("ddt")))
 
 
 def test_sensitivity_plots_each_k_against_log_eps():
@@ -225,7 +304,7 @@ def test_sensitivity_plots_each_k_against_log_eps():
 def test_category_histogram_bars_are_the_given_shares():
     names = ["Comedy", "Drama", "Horror", "War"]
     shares = {"NMF, relevance only": np.array([0.25, 0.75, 0.0, 0.5]),
-              "NMF, DDT β = 0.5": np.array([0.3, 0.2, 0.4, 0.1])}  # fmt: skip
+              "NMF, DDT β = 0.2": np.array([0.3, 0.2, 0.4, 0.1])}  # fmt: skip
     fig = plots.category_histogram(shares, names, k=5)
     (ax,) = fig.axes
     for container, (label, share) in zip(ax.containers, shares.items(), strict=True):
@@ -239,30 +318,48 @@ def test_category_histogram_bars_are_the_given_shares():
     assert ax.get_ylabel() == "share of top-5 slots"
 
 
-def figure_data(*, training: bool) -> FigureData:
-    lists = pl.DataFrame({"user": [0], "rank": [1], "item": [0], "categories": [["Drama"]]})
-    items = pl.DataFrame({"item": [0], "title": ["Heat"], "categories": [["Drama"]]})
+def figure_data(*, mse: bool) -> FigureData:
+    summary = make_summary(mse=mse)
     sensitivity = pl.DataFrame({"eps": [1e-3, 1e-2], "eps_setting": ["auto", "0.01"], "k": [10, 10],
                                 "dro": [0.5, 0.6], "dro_before": [0.4, 0.4], "relevance": [0.9, 0.8]})  # fmt: skip
     return FigureData(
-        summary=make_summary(),
-        training=make_curves() if training else None,
-        adaptive=None,
+        sweep=summary.filter(pl.col("method").is_in(["base", "ddt", "mdr"])),
+        tradeoff=summary,
+        curves=make_curves(),
+        adaptive=make_steps(),
         sensitivity=sensitivity,
         categories=["Drama"],
         shares={"before": np.array([1.0]), "after": np.array([0.5])},
-        case=CaseStudy("nmf", "ddt-beta0.5-seed1", 0.5, lists, lists, items),
     )
 
 
-def test_paper_figures_builds_each_figure_that_has_runs():
-    names = [name for name, _ in plots.paper_figures(figure_data(training=True), k=10)]
-    assert names == [name for name in plots.FIGURES if name != "adaptive_beta"]
-    drawn = dict(plots.paper_figures(figure_data(training=False), k=20))
-    assert "training_curves" not in drawn
+def test_paper_figures_builds_every_figure_with_the_data_it_is_given():
+    drawn = dict(plots.paper_figures(figure_data(mse=True), k=20))
+    assert list(drawn) == list(plots.FIGURES)
+    assert drawn["fig1_beta_sweep"].axes[1].get_title() == "NMF: DRO@20"
+    assert drawn["fig4_beta_sweep_appendix"].axes[0].get_title() == "NMF: MSE (test ratings)"
+    assert drawn["fig2_training_curves"].axes[0].get_title() == "NMF, DDT"
+    assert len(drawn["fig_lemma3_adaptive_beta"].axes) == 4
+    legend = [text.get_text() for text in drawn["tradeoff"].legends[0].get_texts()]
+    assert "DPP, EXPLORE" in legend and "DDT" in legend
     (ax,) = drawn["category_histogram"].axes
     assert [bar.get_height() for bar in ax.containers[1]] == [0.5]
-    assert drawn["beta_sweep"].axes[0].get_ylabel() == "DRO@20"
+    without = dict(plots.paper_figures(figure_data(mse=False), k=10))
+    assert len(without["fig4_beta_sweep_appendix"].axes) == 2 * len(MODELS)
+
+
+def test_the_legend_wraps_into_columns_that_fit_the_figure():
+    summary = make_summary()
+    wide = plots.beta_sweep(summary, k=10)
+    narrow = plots.beta_sweep(summary, k=10, metrics=["dro", "coverage"])
+    columns = []
+    for fig in (wide, narrow):
+        fig.draw_without_rendering()
+        renderer = fig.canvas.get_renderer()
+        (legend,) = fig.legends
+        assert legend.get_window_extent(renderer).width <= fig.bbox.width
+        columns.append(len({text.get_window_extent(renderer).x0 for text in legend.get_texts()}))
+    assert columns == [4, 2]
 
 
 def test_save_figure_is_byte_stable_and_leaves_no_temporary(tmp_path):

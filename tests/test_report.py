@@ -1,81 +1,38 @@
-"""The tables and report stages on a tiny fake pipeline output tree: tables written, the notebook run
-under papermill with the dataset injected, a self-contained HTML page, byte-identical across runs."""
+"""The report stage on a tiny fake pipeline output tree: the notebook run under papermill with the
+settings of params.yaml injected, the paper's order of figures and tables, missing outputs named, a
+self-contained HTML page, byte-identical across runs."""
 
 import json
-import shutil
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import matplotlib
-import numpy as np
-import polars as pl
 import pytest
 import yaml
-
-from divlib.evaluation import summarize
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNS = [("base", None, 0), ("ddt", 0.5, 1), ("ddt", 0.5, 2), ("ddt-adaptive", None, 1),
-        ("mdr", 0.5, 1), ("mmr", 0.5, 0), ("dum", None, 0), ("dpp", 0.7, 0)]  # fmt: skip
-
-
-def per_user(users: int = 6, ks: tuple[int, ...] = (5, 10)) -> pl.DataFrame:
-    """Random per-user metrics of every run, the diversifiers more diverse than the base model."""
-    rng = np.random.default_rng(0)
-    frames = []
-    for method, param, seed in RUNS:
-        for k in ks:
-            lift = 0.0 if method == "base" else 0.3
-            frames.append(pl.DataFrame({
-                "k": k, "user": np.arange(users), "dro": 0.6 + lift + 0.05 * rng.random(users),
-                "dro_beyond": 0.7 + 0.1 * rng.random(users), "coverage": rng.random(users),
-                "relevance": 0.9 + 0.05 * rng.random(users), "recall": rng.random(users),
-                "method": method, "param": param, "seed": seed, "dataset": "toy", "model": "nmf",
-            }, schema_overrides={"param": pl.Float64, "seed": pl.Int64}))  # fmt: skip
-    return pl.concat(frames)
+TABLES = {  # the tables stage's Markdown: file, a heading and a row only it has
+    "table3.md": "# Table III, toy\n\n| method | DRO@10 |\n| --- | ---: |\n| DDT (β = 0.2) | 0.97 |\n",
+    "table4.md": "# Table IV, toy\n\n| model | 1∼k k=5 |\n| --- | ---: |\n| NMF | 41.4 (13.1) |\n",
+    "table5.md": "# Table V, toy\n\n| rank | title_before |\n| --- | --- |\n| 1 | Heat (1995) |\n",
+    "verdicts.md": "# Verdicts\n\n| claim | verdict |\n| --- | --- |\n| Q1 | reproduced |\n",
+}
+ORDER = [  # what the report shows, in the paper's order
+    "Fig. 1.</strong>", "<td>DDT (β = 0.2)</td>", "41.4 (13.1)", "Table VI is missing",
+    "Figure fig2_training_curves is missing", "Heat (1995)", "Lemma 3.</strong>",
+    "<td>reproduced</td>", "Figure tradeoff is missing", "Figure sensitivity is missing",
+    "Figure fig4_beta_sweep_appendix is missing", "Figure category_histogram is missing",
+]  # fmt: skip
 
 
 def write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data))
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    """The few pipeline outputs the tables and report stages read, for dataset "toy", model "nmf"."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["models"], params["evaluate"]["ks"] = ["nmf"], [5, 10]
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (tmp_path / "reports" / "paper").mkdir(parents=True)
-    shutil.copy(ROOT / "reports" / "paper" / "published.csv", tmp_path / "reports" / "paper")
-    summary = tmp_path / "data" / "evaluation" / "toy" / "nmf" / "summary.parquet"
-    summary.parent.mkdir(parents=True)
-    summarize(per_user()).write_parquet(summary)
-    metrics = tmp_path / "metrics" / "toy" / "nmf"
-    write_json(metrics / "pretrain.json", {"val_mse": 0.9, "selected_epoch": 3})
-    write_json(metrics / "finetune.json", {"ddt-beta0.5-seed1": {"dro_before": 0.6, "dro_after": 0.9,
-                                                                 "val_mse": 0.91, "diversity": {}}})  # fmt: skip
-    write_json(metrics / "evaluate.json", {"base": {"dro@10": 0.61, "relevance@10": 0.92},
-                                           "ddt-0.5": {"dro@10": 0.93, "relevance@10": 0.91}})  # fmt: skip
-    meta = {"users": 6, "items": 20, "ratings": 60, "density": 0.5, "rating_min": 1.0,
-            "rating_max": 5.0, "categories": 3, "category_sets": 5, "catalogue_dro": 0.7,
-            "split": {"train": 40, "val": 10, "test": 10}, "source": "generator"}  # fmt: skip
-    write_json(tmp_path / "data" / "prepared" / "toy" / "meta.json", meta)
-    return tmp_path
-
-
-def params_choice(tree: Path) -> dict:
-    return yaml.safe_load((tree / "params.yaml").read_text())["tables"]["choose"]
-
-
-def stage(name: str, cwd: Path) -> None:
-    done = subprocess.run([sys.executable, str(ROOT / "stages" / f"{name}.py"), "toy"], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert done.returncode == 0, done.stderr
 
 
 def save_figure(path: Path) -> None:
@@ -86,30 +43,72 @@ def save_figure(path: Path) -> None:
     plt.close(figure)
 
 
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """The outputs the report reads, for dataset "toy", model "nmf": params.yaml (seeds 1, 2, 3;
+    training curves seed 1 only; Table III 7 epochs), meta.json, pretraining metrics, four of the five
+    tables (Table VI missing) and two figures (Fig. 1 and Lemma 3)."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["models"], params["seeds"] = ["nmf"], [1, 2, 3]
+    params["main_table"]["epochs"] = 7
+    params["training_curves"]["seeds"] = [1]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    meta = {"users": 6, "items": 20, "ratings": 60, "density": 0.5, "rating_min": 1.0,
+            "rating_max": 5.0, "categories": 3, "category_sets": 5, "catalogue_dro": 0.7,
+            "split": {"train": 40, "val": 10, "test": 10}, "source": "generator"}  # fmt: skip
+    write_json(tmp_path / "data" / "prepared" / "toy" / "meta.json", meta)
+    write_json(tmp_path / "metrics" / "toy" / "nmf" / "pretrain.json",
+               {"seed1": {"val_mse": 0.9123, "selected_epoch": 3, "epochs_run": 8}})  # fmt: skip
+    reports = tmp_path / "reports" / "toy"
+    (reports / "tables").mkdir(parents=True)
+    for name, text in TABLES.items():
+        (reports / "tables" / name).write_text(text)
+    for name in ("fig1_beta_sweep", "fig_lemma3_adaptive_beta"):
+        save_figure(reports / "figures" / f"{name}.png")
+    return tmp_path
+
+
+def report(cwd: Path) -> tuple[bytes, bytes]:
+    done = subprocess.run([sys.executable, str(ROOT / "stages" / "report.py"), "toy"], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    page = cwd / "reports" / "toy" / "report.html"
+    return page.read_bytes(), page.with_suffix(".ipynb").read_bytes()
+
+
 @pytest.mark.slow
-def test_tables_then_report_give_a_self_contained_stable_page(tree):
-    stage("tables", tree)
-    tables = tree / "reports" / "toy" / "tables"
-    assert sorted(p.name for p in tables.iterdir()) == [
-        "gain_beyond_k.md", "gain_beyond_k.tex", "main.md", "main.tex"]  # fmt: skip
-    assert "| DDT (β = 0.5) |" in (tables / "main.md").read_text()
+def test_the_report_follows_the_paper_and_states_seeds_and_epochs(tree):
+    html, notebook = report(tree)
+    text = html.decode()
+    assert "Diversity report: toy" in text and '<script src="http' not in text
+    assert "seeds 1, 2, 3" in text and "Q4: Fig. 2 uses seed 1 only" in text
+    rows = re.findall(r"<tr>\s*<td>(\w+)</td>.*?</tr>", text, flags=re.DOTALL)
+    assert rows[:5] == ["beta_sweep", "main_table", "gain_beyond_k", "training_curves",
+                        "adaptive_beta"]  # fmt: skip
+    cells = r"\s*".join(f"<td[^>]*>{cell}</td>" for cell in
+                         ("main_table", "Q2: Table III", "NMF", "1, 2, 3", "7"))  # fmt: skip
+    assert re.search(cells, text)
+    assert re.search(r"<td[^>]*>0.9123</td>", text)  # pretraining, seed 1
+    positions = [text.find(marker) for marker in ORDER]
+    assert -1 not in positions and positions == sorted(positions), dict(
+        zip(ORDER, positions, strict=True)
+    )
+    assert text.count('src="data:image/png;base64,') == 2
+    assert '<h3 id="Table-III,-toy">' in text  # the table's heading below the report's (h2)
+    injected = json.loads(notebook)["metadata"]["papermill"]["parameters"]
+    assert injected["seeds"] == [1, 2, 3] and injected["k"] == 10 and injected["models"] == ["nmf"]
+    assert injected["experiments"]["training_curves"]["seeds"] == [1]
+    assert injected["experiments"]["main_table"] == {"models": ["nmf"], "seeds": [1, 2, 3],
+                                                     "epochs": 7}  # fmt: skip
+    assert "choose" not in injected
 
-    stage("report", tree)
-    report = tree / "reports" / "toy" / "report.html"
-    html = report.read_text()
-    assert "Diversity report: toy" in html
-    assert "<td>DDT (β = 0.5)</td>" in html
-    assert "raises DRO@10 from" in html
-    assert "Figure tradeoff is missing" in html and 'src="data:image/png;base64,' not in html
-    assert '<script src="http' not in html
 
+@pytest.mark.slow
+def test_the_report_is_byte_stable_and_shows_a_figure_once_it_exists(tree):
+    first = report(tree)
+    assert b"Figure tradeoff is missing" in first[0]
     save_figure(tree / "reports" / "toy" / "figures" / "tradeoff.png")
-    stage("report", tree)
-    first = report.read_bytes(), report.with_suffix(".ipynb").read_bytes()
-    assert b'src="data:image/png;base64,' in first[0] and b"Figure tradeoff is" not in first[0]
-    assert b"Figure beta_sweep is missing" in first[0]
-    stage("report", tree)
-    assert (report.read_bytes(), report.with_suffix(".ipynb").read_bytes()) == first
-    executed = json.loads(first[1])
-    injected = executed["metadata"]["papermill"]["parameters"]
-    assert injected == {"dataset": "toy", "root": ".", "choose": params_choice(tree)}
+    second = report(tree)
+    assert b"Figure tradeoff is missing" not in second[0]
+    assert second[0].count(b'src="data:image/png;base64,') == 3
+    assert report(tree) == second

@@ -37,24 +37,27 @@ def project(tmp_path: Path) -> Path:
         else:
             shutil.copy(source, tmp_path / name)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["datasets"], params["models"] = ["synthetic"], ["nmf"]
+    params["datasets"], params["models"], params["seeds"] = ["synthetic"], ["nmf"], [1, 2]
     params["data"]["options"]["synthetic"] = TINY
-    params["pretrain"]["epochs"] = 2
-    params["finetune"] |= {
-        "methods": ["ddt", "ddt-adaptive"],
-        "betas": [0.5],
-        "epochs": 1,
-        "batch_size": 512,
-    }
-    params["finetune"]["scratch"] |= {"epochs": 1, "batch_size": 512, "users_per_step": 20}
+    params["pretrain"] |= {"max_epochs": 4, "patience": 1}
+    params["finetune"] |= {"batch_size": 512}
+    tiny = {"models": ["nmf"], "epochs": 2}
+    params["beta_sweep"] |= tiny | {"methods": ["ddt"], "betas": [0.5, 1]}
+    params["main_table"] |= tiny | {"seeds": [1]}
+    params["gain_beyond_k"] |= tiny | {"methods": ["ddt"], "ks": [5, 10], "seeds": [2]}
+    params["training_curves"] |= tiny | {"methods": ["ddt"], "scratch_batch_size": 512}
+    params["adaptive_beta"] |= tiny | {"rules": ["min-norm"], "seeds": [1]}
     params["sensitivity"] |= {"eps": ["auto", 0.01], "ks": [5], "epochs": 1}
     params["rerank"] |= {"pool": 24, "mmr_lambdas": [0.5], "dpp_thetas": [0.5]}
     params["evaluate"]["ks"] = [5, 10]
-    params["tables"]["choose"] |= {"dpp": 0.5}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     for command in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
         assert run(command, tmp_path).returncode == 0
     return tmp_path
+
+
+def read_json(project: Path, path: str) -> dict:
+    return json.loads((project / path).read_text())
 
 
 def test_dvc_repro_runs_every_stage_and_then_has_nothing_to_do(project):
@@ -67,76 +70,66 @@ def test_dvc_repro_runs_every_stage_and_then_has_nothing_to_do(project):
     }
     assert len(tables["train"]) + len(tables["val"]) + len(tables["test"]) == len(tables["ratings"])
     assert (project / "data" / "similarity" / "synthetic" / "distance.pt").is_file()
-    assert (project / "metrics" / "synthetic" / "data.json").is_file()
-    finetuned = json.loads(
-        (project / "metrics" / "synthetic" / "nmf" / "finetune.json").read_text()
+    pretrained = read_json(project, "metrics/synthetic/nmf/pretrain.json")
+    assert set(pretrained) == {"seed1", "seed2"}  # one model per seed, its epoch recorded
+    for seed in pretrained.values():
+        assert 1 <= seed["selected_epoch"] <= seed["epochs_run"] <= 4
+    swept = read_json(project, "metrics/synthetic/nmf/beta_sweep.json")
+    assert set(swept) == {f"ddt-beta{b}-seed{s}" for b in (0.5, 1) for s in (1, 2)}  # 1: control
+    runs = project / "models" / "synthetic" / "nmf"
+    for k in (5, 10):  # one fine-tuning per k, trained for it and evaluated at it
+        run_json = read_json(runs, f"gain_beyond_k/ddt-beta0.5-k{k}-seed2/run.json")
+        assert run_json["diversity"]["k"] == run_json["train_k"] == k
+        assert run_json["options"]["select"] == "most-diverse" and run_json["selected_epoch"] >= 1
+    gains = pl.read_parquet(project / "data/evaluation/synthetic/nmf/gain_beyond_k/summary.parquet")
+    own_k = gains.filter(pl.col("method") == "ddt", pl.col("k") == pl.col("train_k"))
+    assert sorted(own_k["k"].to_list()) == [5, 10]
+    curves = {p.name for p in (runs / "training_curves").iterdir()}
+    assert curves == {"ddt-beta0.2-seed1", "ddt-scratch-beta0.2-seed1"}  # its own seeds: [1]
+    baselines = pl.read_parquet(
+        project / "data/evaluation/synthetic/nmf/baselines/per_user.parquet"
     )
-    assert set(finetuned) == {
-        "ddt-beta0.5-seed1",
-        "ddt-adaptive-seed1",
-        "ddt-scratch-beta0.5-seed1",
-    }
-    evaluated = json.loads(
-        (project / "metrics" / "synthetic" / "nmf" / "evaluate.json").read_text()
-    )
-    assert set(evaluated) == {
-        "base",
-        "ddt-0.5",
-        "ddt-adaptive",
-        "ddt-scratch-0.5",
-        "dum",
-        "mmr-0.5",
-        "dpp-0.5",
-    }
-    assert evaluated["ddt-0.5"]["dro@10"] > evaluated["base"]["dro@10"]
-    per_user = pl.read_parquet(
-        project / "data" / "evaluation" / "synthetic" / "nmf" / "per_user.parquet"
-    )
-    assert per_user.height == 7 * 2 * TINY["users"]  # runs × ks × users
+    methods = set(baselines["method"].unique())
+    assert methods == {"base", "dum", "mmr", "dpp", "mmr-paper", "dpp-paper"}
+    assert baselines.height == 2 * 6 * 2 * TINY["users"]  # seeds × methods × ks × users
     sensitivity = pl.read_parquet(
         project / "data" / "sensitivity" / "synthetic" / "results.parquet"
     )
     assert sensitivity["eps_setting"].to_list() == ["auto", "0.01"]
     report = (project / "reports" / "synthetic" / "report.html").read_text()
     assert "data:image/png;base64," in report and "synthetic" in report
+    tables_folder = project / "reports" / "synthetic" / "tables"
+    for name in ("table3", "table4", "table5", "table6", "verdicts"):
+        assert (tables_folder / f"{name}.md").is_file(), name
     figures = sorted((project / "reports" / "synthetic" / "figures").glob("*.png"))
-    assert len(figures) == 6 and all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
-    assert (project / "reports" / "synthetic" / "tables" / "main.tex").is_file()
+    assert {"fig1_beta_sweep.png", "fig2_training_curves.png"} <= {f.name for f in figures}
+    assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
     first_bytes = {f.name: f.read_bytes() for f in figures}
     again = run([sys.executable, "stages/figures.py", "synthetic"], project)
     assert again.returncode == 0, again.stderr
     assert first_bytes == {f.name: f.read_bytes() for f in figures}  # byte-stable figures
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                "--master-port", "29517", "stages/finetune_distributed.py", "synthetic", "nmf", "ddt",
-                "0.5", "1"]  # fmt: skip
+                "--master-port", "29517", "stages/finetune_distributed.py", "beta_sweep",
+                "synthetic", "nmf", "ddt-beta0.5-seed1"]  # fmt: skip
     distributed = run(torchrun, project)
     assert distributed.returncode == 0, distributed.stderr
-    ddp = json.loads(
-        (project / "data/distributed/synthetic/nmf/ddt-beta0.5-seed1/run.json").read_text()
-    )
-    serial = finetuned["ddt-beta0.5-seed1"]
-    grid_run = json.loads(
-        (project / "models/synthetic/nmf/runs/ddt-beta0.5-seed1/run.json").read_text()
-    )
-    for key in (
-        "method",
-        "param",
-        "seed",
-        "options",
-        "diversity",
-    ):  # the grid's run, settings and seed
+    ddp = read_json(project, "data/distributed/synthetic/nmf/ddt-beta0.5-seed1/run.json")
+    grid_run = read_json(runs, "beta_sweep/ddt-beta0.5-seed1/run.json")
+    for key in ("method", "param", "seed", "options", "diversity"):  # the grid's run and settings
         assert ddp[key] == grid_run[key], key
-    assert ddp["world_size"] == 2 and abs(ddp["val_mse"] - serial["val_mse"]) < 1e-4
-    assert abs(ddp["dro_after"] - serial["dro_after"]) < 1e-3  # the same run, on two gloo processes
+    assert ddp["world_size"] == 2 and abs(ddp["val_mse"] - grid_run["val_mse"]) < 1e-4
+    assert abs(ddp["dro_after"] - grid_run["dro_after"]) < 1e-3  # the same run on two processes
     second = run([sys.executable, "-m", "dvc", "repro"], project)
     assert second.returncode == 0 and "Data and pipelines are up to date" in second.stdout
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["finetune"]["betas"] = [0.3]
+    params["gain_beyond_k"]["ks"] = [5]
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     third = run([sys.executable, "-m", "dvc", "repro"], project)
     ran = {name.split("@")[0] for name in re.findall(r"Running stage '([^']+)'", third.stdout)}
-    assert {"finetune", "evaluate", "figures", "tables", "report"} <= ran
-    assert not ran & {"download", "prepare", "similarity", "pretrain", "rerank", "sensitivity"}
+    assert {"finetune-gain-beyond-k", "evaluate-gain-beyond-k", "tables", "report"} <= ran
+    others = {"pretrain", "rerank", "sensitivity", "finetune-beta-sweep", "evaluate-beta-sweep",
+              "finetune-main-table", "finetune-training-curves", "finetune-adaptive-beta"}  # fmt: skip
+    assert not ran & others
 
 
 def test_a_bad_parameter_fails_the_stage_with_one_line(project):

@@ -10,6 +10,7 @@ from divlib import GroupedDistance, ddro, dro
 from divlib.data import canonicalize, category_matrix, split_ratings, synthetic_ratings
 from divlib.errors import DivlibError, TrainingDiverged
 from divlib.models import build_model
+from divlib.train.common import run_epochs
 from divlib.train import (
     DiversityLoss,
     DiversityOptions,
@@ -133,7 +134,7 @@ def test_same_seed_same_run(problem):
         assert torch.equal(value, runs[1].final_state[name])
 
 
-@pytest.mark.parametrize("rule", ["normalized", "min-norm"])
+@pytest.mark.parametrize("rule", ["normalized", "min-norm", "min-norm-adam"])
 def test_adaptive_beta_stays_in_the_feasible_interval(problem, rule):
     train, val, distance = problem
     model, _ = pretrained(problem)
@@ -145,6 +146,65 @@ def test_adaptive_beta_stays_in_the_feasible_interval(problem, rule):
     assert len(opposed) > 0
     inside = (opposed["beta_low"] < opposed["beta"]) & (opposed["beta"] < opposed["beta_high"])
     assert inside.all()
+
+
+def test_the_papers_beta_is_the_min_norm_point_of_the_logged_gradients(problem):
+    train, val, distance = problem
+    model, _ = pretrained(problem)
+    options = FinetuneOptions(method="ddt-adaptive", beta=0.5, epochs=2, lr=0.01, batch_size=300,
+                              seed=1, adaptive_rule="min-norm")  # fmt: skip
+    steps = finetune(model, train, val, distance=distance, options=options,
+                     diversity=DiversityOptions(k=10, eps=1 / 300), device="cpu").steps  # fmt: skip
+    a, b, rho = (steps[c].to_numpy() for c in ("a", "b", "rho"))
+    # argmin_β ‖β g_rel + (1 − β) g_div‖² from a = ‖g_rel‖, b = ‖g_div‖, ρ = cos, clipped to [0, 1]
+    expected = (b * (b - a * rho) / (a**2 + b**2 - 2 * a * b * rho)).clip(0, 1)
+    assert steps["beta"].to_numpy() == pytest.approx(expected, rel=1e-6)
+    assert len(set(steps["beta"].round(6))) > 1  # chosen per step
+
+
+def test_most_diverse_selection_keeps_the_epoch_of_highest_monitored_dro(problem):
+    train, val, distance = problem
+    diversity = DiversityOptions(k=10, eps=1 / 300)
+
+    def run(epochs, select):
+        model, _ = pretrained(problem)
+        options = FinetuneOptions(method="ddt", beta=0.9, epochs=epochs, lr=0.05, batch_size=300,
+                                  seed=3, select=select)  # fmt: skip
+        return finetune(model, train, val, distance=distance, diversity=diversity,
+                        options=options, device="cpu")  # fmt: skip
+
+    result = run(5, "most-diverse")
+    dro = result.epochs["dro"].to_list()
+    assert result.selected_epoch == dro.index(max(dro)) + 1
+    assert result.selected_epoch != 5 or dro[-1] == max(dro)
+    again = run(result.selected_epoch, "last")  # the same run stopped at the selected epoch
+    for name, value in again.final_state.items():
+        assert torch.equal(value, result.selected_state[name])
+
+
+@pytest.mark.parametrize(
+    ("values", "maximize", "patience", "selected", "ran"),
+    [
+        ([5.0, 4.0, 4.5, 4.6, 3.0], False, 2, 2, 4),  # two epochs without improvement: stop
+        ([5.0, 4.0, 4.5, 4.6, 3.0], False, None, 5, 5),
+        ([0.1, 0.3, 0.2, 0.25], True, None, 2, 4),  # most diverse
+        ([0.1, 0.3, 0.2, 0.25], True, 1, 2, 3),
+    ],
+)  # fmt: skip
+def test_the_epoch_loop_selects_and_stops_early(values, maximize, patience, selected, ran):
+    model = nn.Linear(1, 1)
+    script = iter(values)
+
+    def steps():
+        with torch.no_grad():
+            model.bias.add_(1.0)  # the state records the epoch
+        yield torch.tensor(0.0), {}
+
+    result = run_epochs(model, epochs=len(values), steps=steps, objective="value",
+                        summarize=lambda _: {"value": next(script)}, select="best",
+                        maximize=maximize, patience=patience)  # fmt: skip
+    assert (result.selected_epoch, result.epochs.height) == (selected, ran)
+    assert result.selected_state["bias"].item() == pytest.approx(model.bias.item() - ran + selected)
 
 
 def joint_loss_reference(model, params, ratings, users, distance, exclude, beta):

@@ -36,6 +36,8 @@ def run_epochs(
     summarize: Callable[[list[dict]], dict],
     objective: str,
     select: str = "best",
+    maximize: bool = False,
+    patience: int | None = None,
     start_is_good: bool = False,
 ) -> TrainResult:
     """The loop both trainings share: epochs of steps, a summary per epoch, a snapshot, a selection.
@@ -44,13 +46,17 @@ def run_epochs(
         steps: runs one epoch's steps (the model in train mode), yielding each step's loss and record;
             a step whose loss is not finite must leave the model unchanged.
         summarize: the epoch's summary (model in eval mode) from its step records.
-        objective: the summary key that ``select="best"`` minimises; ``"last"`` keeps the last epoch.
+        objective: the summary key that ``select="best"`` minimises (``maximize``: maximises);
+            ``"last"`` keeps the last epoch.
+        patience: stop after this many epochs without a better ``objective`` (early stopping); None
+            runs every epoch.
         start_is_good: the model's initial state is a checkpoint to fall back on (fine-tuning).
 
     Raises:
         TrainingDiverged: a step's loss is NaN or Inf; it names the step and carries the last snapshot.
     """
     records, summaries = [], []
+    sign = -1.0 if maximize else 1.0
     best = (float("inf"), 0, snapshot(model))
     last_good, step = (snapshot(model) if start_is_good else None), 0
     for epoch in range(1, epochs + 1):
@@ -65,9 +71,11 @@ def run_epochs(
         summary = {"epoch": epoch} | summarize(epoch_records)
         summaries.append(summary)
         last_good = snapshot(model)
-        if summary[objective] < best[0]:
-            best = (summary[objective], epoch, last_good)
-    selected = best if select == "best" else (None, epochs, last_good)
+        if sign * summary[objective] < best[0]:
+            best = (sign * summary[objective], epoch, last_good)
+        elif patience is not None and epoch - best[1] >= patience:
+            break
+    selected = best if select == "best" else (None, epoch, last_good)
     return TrainResult(
         final_state=last_good,
         selected_state=selected[2],

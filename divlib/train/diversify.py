@@ -9,13 +9,29 @@ of users, ranked over the whole catalogue with their training items excluded.
 
 * **DDT** (Alg. 1): a gradient step on L_JOINT. With ``method="ddt-adaptive"`` β is chosen at every step
   by :func:`divlib.tradeoff.combine_gradients` from g_rel = ∇L_MSE and g_div = −∇L_DDRO over all
-  parameters, measured in AdamW's metric (:func:`divlib.tradeoff.adam_metric`, so that the chosen
-  direction is a common descent direction of the step actually taken); ``adaptive_rule`` picks the
-  paper's min-norm β* or its normalised form b/(a+b). The step logs a = ‖g_rel‖, b = ‖g_div‖, ρ (in
-  that metric), β and the feasible interval of Lemma 3.
-* **MDR** (Alg. 2, Ren et al. 2018): per batch, weights w = 0 on its ratings; a differentiable
-  look-ahead Θ' = Θ − η ∇_Θ Σ_j w_j ℓ_j; the meta loss L_JOINT(Θ') (its L_MSE unweighted, as in the
-  official code); w̃ = max(−∂L_JOINT(Θ')/∂w, 0), w = w̃ / (Σ w̃ + ϵ); then a step on Σ_j w_j ℓ_j.
+  parameters. ``adaptive_rule`` (:data:`ADAPTIVE_RULES`): ``"min-norm"`` is the paper's β* (MGDA
+  min-norm point of the raw gradients); ``"min-norm-adam"`` takes it in AdamW's metric
+  (:func:`divlib.tradeoff.adam_metric`, so that the chosen direction is a common descent direction of
+  the step actually taken); ``"normalized"`` is b/(a+b) in that metric. The step logs a = ‖g_rel‖,
+  b = ‖g_div‖, ρ (in the metric used), β and the feasible interval of Lemma 3.
+* **MDR** (Alg. 2, Ren et al. 2018): per batch, weights w = 0 on its ratings; a look-ahead
+  Θ' = Θ − η ∇_Θ Σ_j w_j ℓ_j; the meta loss L_JOINT(Θ') (its L_MSE unweighted, as in the official
+  code); w̃ = max(−∂L_JOINT(Θ')/∂w, 0), w = w̃ / (Σ w̃ + ϵ); then a step on Σ_j w_j ℓ_j.
+
+**Gradients.** A user's DDRO depends differentiably on only a few of its scores S_ui = r̂_ui(Θ) (the
+window of its M best items, :mod:`divlib._window`). So the scores are computed without autograd, the
+sparse G = ∂L_DDRO/∂S is taken on them, and
+
+.. math:: \nabla_\Theta L_{DDRO} = \sum_{(u, i):\, G_{ui} \ne 0} G_{ui}\, \nabla_\Theta \hat r_{ui}(\Theta)
+
+is back-propagated through the model's ``forward`` on those pairs only: the gradient through
+``score_all``, up to summation order. MDR needs no differentiable look-ahead: at w = 0, Θ' = Θ, so
+
+.. math:: \frac{\partial L_{JOINT}(\Theta')}{\partial w_j}
+          = -\eta\, \langle \nabla_\Theta L_{JOINT}(\Theta),\, \nabla_\Theta \ell_j(\Theta) \rangle,
+
+one gradient of L_JOINT (its L_DDRO part as above) and the derivatives of all ℓ_j along it, one
+Jacobian–vector product on the batch's ratings.
 
 Both regimes use the same function: pass a pretrained model to fine-tune, a fresh one to train from
 scratch.
@@ -31,6 +47,7 @@ from typing import Literal
 
 import torch
 from torch import nn
+from torch.autograd.functional import jvp
 from torch.func import functional_call
 
 from divlib._validate import check_count, check_range
@@ -44,6 +61,12 @@ from divlib.train.interactions import Interactions
 from divlib.train.parallel import my_share, sum_over_ranks, world_size
 
 MDR_EPSILON = 1e-8  # ϵ of the weight normalisation (Alg. 2)
+ADAPTIVE_RULES = {  # rule: (β of combine_gradients, in AdamW's metric?)
+    "min-norm": ("min-norm", False),  # the paper's β*
+    "min-norm-adam": ("min-norm", True),
+    "normalized": ("normalized", True),
+}
+SELECTIONS = ("last", "best", "most-diverse")
 
 
 @dataclass(frozen=True)
@@ -74,10 +97,11 @@ class FinetuneOptions:
     users_per_step: int | None = None  # users in each L_DDRO batch; None: all users (the paper)
     weight_decay: float = 0.0
     seed: int = 0  # batch order and user batches
-    select: Literal["last", "best"] = "last"  # "best": lowest validation L_JOINT
+    select: Literal["last", "best", "most-diverse"] = "last"  # "best": lowest validation L_JOINT;
+    # "most-diverse": highest DRO@k of the monitored users (the paper's selection; no test data)
     monitor_users: int = 256  # fixed users on which DRO@k and DDRO are tracked per epoch
     meta_lr: float | None = None  # η of MDR's look-ahead step; None: lr
-    adaptive_rule: Literal["normalized", "min-norm"] = "normalized"  # see combine_gradients
+    adaptive_rule: Literal["min-norm", "min-norm-adam", "normalized"] = "min-norm"  # ADAPTIVE_RULES
 
     def __post_init__(self):
         if self.method not in TRAINED:
@@ -88,12 +112,12 @@ class FinetuneOptions:
         check_range("lr", self.lr, 0.0, closed=False)
         if self.users_per_step is not None:
             check_count("users_per_step", self.users_per_step)
-        if self.adaptive_rule not in ("normalized", "min-norm"):
+        if self.adaptive_rule not in ADAPTIVE_RULES:
             raise DivlibError(
-                f'adaptive_rule must be "normalized" or "min-norm"; got {self.adaptive_rule!r}'
+                f"adaptive_rule must be one of {', '.join(ADAPTIVE_RULES)}; got {self.adaptive_rule!r}"
             )
-        if self.select not in ("last", "best"):
-            raise DivlibError(f'select must be "last" or "best"; got {self.select!r}')
+        if self.select not in SELECTIONS:
+            raise DivlibError(f"select must be one of {', '.join(SELECTIONS)}; got {self.select!r}")
 
 
 @dataclass(frozen=True)
@@ -155,11 +179,11 @@ def finetune(
 ) -> TrainResult:
     """Train ``model`` on L_JOINT by DDT or MDR; returns states and per-step and per-epoch records.
 
-    Per step: mse, ddro and the hard dro (DRO@k) of the step's users from the same scores (after the
-    update for MDR, before it for DDT), beta (and a, b, rho, beta_low, beta_high for "ddt-adaptive"),
+    Per step: mse, ddro and the hard dro (DRO@k) of the step's users from the same scores (before the
+    update), beta (and a, b, rho, beta_low, beta_high for "ddt-adaptive"),
     weight_max for MDR. Per epoch: val_mse, the monitor users' hard ``dro`` (DRO@k) and ``ddro``, and
     val_joint = β·val_mse − (1−β)·ddro (β averaged over the epoch when adaptive), which
-    ``select="best"`` minimises.
+    ``select="best"`` minimises; ``select="most-diverse"`` keeps the epoch of highest monitored ``dro``.
     """
     if options.method == "mdr" and world_size() > 1:
         raise DivlibError("method mdr does not run under torch.distributed; use ddt")
@@ -198,31 +222,30 @@ def finetune(
         }
         return summary | {"val_joint": joint_loss(summary["val_mse"], summary["ddro"], beta)}
 
+    diverse = options.select == "most-diverse"
     return run_epochs(
-        model, epochs=options.epochs, steps=steps, summarize=summarize, objective="val_joint",
-        select=options.select, start_is_good=True,
+        model, epochs=options.epochs, steps=steps, summarize=summarize,
+        objective="dro" if diverse else "val_joint", maximize=diverse,
+        select="last" if options.select == "last" else "best", start_is_good=True,
     )  # fmt: skip
 
 
 def _ddt_step(model, optimizer, batch: Batch, loss: DiversityLoss, options) -> Step:
     """One DDT step (Alg. 1) on L_JOINT, eq. (10), at a static β or at β* of the two gradients."""
     mse = batch.mse(model)
-    scores = model.score_all(batch.ranked)
-    soft = loss.soft(scores, batch.ranked).sum() / batch.n_ranked
-    hard = loss.hard(scores.detach(), batch.ranked).sum() / batch.n_ranked
+    scores, soft, surrogate = _ddro_surrogate(model, loss, batch.ranked, batch.n_ranked)
+    hard = loss.hard(scores, batch.ranked).sum() / batch.n_ranked
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer.zero_grad()
     if options.method == "ddt":
-        joint_loss(mse, soft, options.beta).backward()
+        joint_loss(mse, surrogate, options.beta).backward()
         gradients = [[_zero_if_none(p.grad, p) for p in parameters]]
     else:
-        g_rel = torch.autograd.grad(mse, parameters, retain_graph=True, allow_unused=True)
-        g_div = torch.autograd.grad(-soft, parameters, allow_unused=True)
+        g_rel = torch.autograd.grad(mse, parameters, allow_unused=True)
+        g_div = torch.autograd.grad(-surrogate, parameters, allow_unused=True)
         gradients = [[_zero_if_none(g, p) for g, p in zip(grads, parameters, strict=True)]
                      for grads in (g_rel, g_div)]  # fmt: skip
-    (values, *gradients) = sum_over_ranks(
-        [torch.stack([mse.detach(), soft.detach(), hard])], *gradients
-    )
+    (values, *gradients) = sum_over_ranks([torch.stack([mse.detach(), soft, hard])], *gradients)
     mse_value, soft_value, hard_value = values[0]
     record = {"mse": float(mse_value), "ddro": float(soft_value)}
     if not torch.isfinite(mse_value + soft_value):
@@ -231,8 +254,9 @@ def _ddt_step(model, optimizer, batch: Batch, loss: DiversityLoss, options) -> S
     if options.method == "ddt":
         beta, logged, (combined,) = options.beta, {}, gradients
     else:
-        metric = adam_metric(optimizer, parameters)
-        combined, chosen = combine_gradients(*gradients, metric=metric, rule=options.adaptive_rule)
+        rule, in_adam_metric = ADAPTIVE_RULES[options.adaptive_rule]
+        metric = adam_metric(optimizer, parameters) if in_adam_metric else None
+        combined, chosen = combine_gradients(*gradients, metric=metric, rule=rule)
         beta, logged = chosen.beta, chosen.logged()
     for parameter, gradient in zip(parameters, combined, strict=True):
         parameter.grad = gradient
@@ -246,30 +270,47 @@ def mdr_weights(
 ) -> torch.Tensor:  # fmt: skip
     """MDR's example weights for one batch (Alg. 2, steps 1–5): non-negative, summing to 1 (or all 0).
 
-    ``w`` starts at 0; the look-ahead Θ' = Θ − η ∇_Θ Σ_j w_j ℓ_j(Θ) keeps its dependence on w
-    (``create_graph``), so ∂L_JOINT(Θ')/∂w_j = −η ⟨∇_Θ' L_JOINT, ∇_Θ ℓ_j⟩ at w = 0.
+    ∂L_JOINT(Θ')/∂w_j = −η ⟨∇_Θ L_JOINT, ∇_Θ ℓ_j⟩ at w = 0 (module docstring): the gradient of
+    L_JOINT, then the derivatives of all ℓ_j along it as one Jacobian–vector product (by
+    :func:`torch.autograd.functional.jvp`, the double-backward trick). All NaN if L_DDRO is not finite.
     """
+    return _look_ahead(model, ratings, users, beta=beta, meta_lr=meta_lr, loss=loss)[0]
+
+
+def _look_ahead(
+    model: nn.Module, ratings: tuple, users: torch.Tensor, *, beta: float, meta_lr: float,
+    loss: DiversityLoss,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """:func:`mdr_weights`, with the users' scores and L_DDRO at Θ that it computed on the way."""
     user_ids, item_ids, values = ratings
-    params = dict(model.named_parameters())
-    weights = torch.zeros_like(values, requires_grad=True)
-    losses = (functional_call(model, params, (user_ids, item_ids)) - values) ** 2
-    grads = torch.autograd.grad((weights * losses).sum(), list(params.values()), create_graph=True)
-    ahead = {name: p - meta_lr * g for (name, p), g in zip(params.items(), grads, strict=True)}
-    mse_ahead = ((functional_call(model, ahead, (user_ids, item_ids)) - values) ** 2).mean()
-    scores_ahead = functional_call(_ScoreAll(model), _prefixed(ahead), (users,))
-    meta = joint_loss(mse_ahead, loss.soft(scores_ahead, users).sum() / len(users), beta)
-    (weight_grad,) = torch.autograd.grad(meta, weights)
+    names, params = zip(*model.named_parameters(), strict=True)
+
+    def losses(*at: torch.Tensor) -> torch.Tensor:
+        state = dict(zip(names, at, strict=True))
+        return (functional_call(model, state, (user_ids, item_ids)) - values) ** 2
+
+    scores, soft, surrogate = _ddro_surrogate(model, loss, users, len(users))
+    if not torch.isfinite(soft):
+        return torch.full_like(values, float("nan")), scores, soft
+    meta = joint_loss(losses(*params).mean(), surrogate, beta)
+    grads = torch.autograd.grad(meta, params, allow_unused=True)
+    along = tuple(_zero_if_none(g, p) for g, p in zip(grads, params, strict=True))
+    at = tuple(p.detach() for p in params)
+    _, slopes = jvp(losses, at, along)  # ⟨∇_Θ L_JOINT, ∇_Θ ℓ_j⟩ per j
+    weight_grad = (-meta_lr * slopes).to(values.dtype)  # ∂L_JOINT(Θ')/∂w, w of the ratings' dtype
     rectified = (-weight_grad).clamp_min(0.0)
-    return (rectified / (rectified.sum() + MDR_EPSILON)).detach()
+    return rectified / (rectified.sum() + MDR_EPSILON), scores, soft
 
 
 def _mdr_step(model, optimizer, batch: Batch, loss: DiversityLoss, options) -> Step:
-    """One MDR step (Alg. 2): weights from the look-ahead, then a step on Σ_j w_j ℓ_j."""
+    """One MDR step (Alg. 2): weights from the look-ahead, then a step on Σ_j w_j ℓ_j. DDRO and
+    DRO@k are logged from the scores before the step (as DDT's), which the look-ahead computed."""
     meta_lr = options.meta_lr if options.meta_lr is not None else options.lr
     ratings = (batch.users, batch.items, batch.ratings)
-    weights = mdr_weights(
+    weights, scores, soft = _look_ahead(
         model, ratings, batch.ranked, beta=options.beta, meta_lr=meta_lr, loss=loss
     )
+    soft = soft * len(batch.ranked) / batch.n_ranked
     errors = (model(batch.users, batch.items) - batch.ratings) ** 2
     weighted = (weights * errors).sum()
     if not torch.isfinite(weighted + weights.sum()):
@@ -278,9 +319,6 @@ def _mdr_step(model, optimizer, batch: Batch, loss: DiversityLoss, options) -> S
     optimizer.zero_grad()
     weighted.backward()
     optimizer.step()
-    with torch.no_grad():
-        scores = model.score_all(batch.ranked)
-        soft = loss.soft(scores, batch.ranked).sum() / batch.n_ranked
     return weighted.detach(), {
         "mse": float(errors.detach().mean()),
         "ddro": float(soft),
@@ -290,19 +328,23 @@ def _mdr_step(model, optimizer, batch: Batch, loss: DiversityLoss, options) -> S
     }
 
 
-class _ScoreAll(nn.Module):
-    """``model.score_all`` as a forward pass, so that ``functional_call`` can run it at Θ'."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, users: torch.Tensor) -> torch.Tensor:
-        return self.model.score_all(users)
-
-
-def _prefixed(params: dict) -> dict:
-    return {f"model.{name}": value for name, value in params.items()}
+def _ddro_surrogate(
+    model: nn.Module, loss: DiversityLoss, users: torch.Tensor, n_ranked: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``users``' scores and their share Σ_u DDRO_u / ``n_ranked`` of L_DDRO, both without a graph,
+    and Σ G_ui r̂_ui(Θ) over the pairs of nonzero G = ∂L_DDRO/∂S: a surrogate with L_DDRO's gradient
+    in the parameters (module docstring); when L_DDRO is not finite (a diverged step) it is 0, of
+    gradient 0."""
+    with torch.no_grad():
+        scores = model.score_all(users)
+    soft = loss.soft(scores.requires_grad_(), users).sum() / n_ranked
+    if torch.isfinite(soft):
+        (slopes,) = torch.autograd.grad(soft, scores)
+    else:
+        slopes = torch.zeros_like(scores)
+    rows, items = slopes.nonzero(as_tuple=True)
+    surrogate = (slopes[rows, items] * model(users[rows], items)).sum()
+    return scores.detach(), soft.detach(), surrogate
 
 
 def _user_batch(n_users: int, size: int | None, generator: torch.Generator) -> torch.Tensor:

@@ -4,7 +4,8 @@ r"""Relevance pretraining: minimise the rating MSE (plus an optional L2 penalty)
           + \lambda \|\Theta\|^2
 
 The selected checkpoint is the epoch with the lowest *validation* MSE (the paper's code selected on the
-test split; we do not).
+test split; we do not); with ``patience`` the run stops once that many epochs have not lowered it
+(early stopping: the model is trained to convergence, not for a fixed count).
 """
 
 from dataclasses import dataclass
@@ -21,15 +22,18 @@ from divlib.train.interactions import Interactions
 class PretrainOptions:
     """Settings of :func:`pretrain`."""
 
-    epochs: int
+    epochs: int  # at most
     lr: float
     batch_size: int
     weight_decay: float = 0.01  # AdamW's decoupled decay (the paper's code used AdamW's default)
     l2: float = 0.0  # λ of the explicit penalty λ‖Θ‖²
     seed: int = 0  # order of the mini-batches
+    patience: int | None = None  # stop after this many epochs without a lower validation MSE
 
     def __post_init__(self):
         check_count("epochs", self.epochs)
+        if self.patience is not None:
+            check_count("patience", self.patience)
         check_count("batch_size", self.batch_size)
         check_range("lr", self.lr, 0.0, closed=False)
         check_range("weight_decay", self.weight_decay, 0.0)
@@ -63,8 +67,9 @@ def pretrain(
         }
 
     return run_epochs(
-        model, epochs=options.epochs, steps=steps, summarize=summarize, objective="val_mse"
-    )
+        model, epochs=options.epochs, steps=steps, summarize=summarize, objective="val_mse",
+        patience=options.patience,
+    )  # fmt: skip
 
 
 def _step(model, optimizer, train: Interactions, batch: torch.Tensor, l2: float) -> Step:

@@ -1,0 +1,449 @@
+"""The paper's claims against our runs: one row per claim (and model, method), with our number, the
+paper's, the rule that decides and its verdict.
+
+Every verdict comes from a ``rule_*`` function: it takes the few numbers a claim turns on and returns
+:data:`REPRODUCED`, :data:`PARTLY` or :data:`NOT_REPRODUCED`; its docstring is the rule as the table
+prints it. A claim without runs to judge (an empty input frame) gets :data:`NOT_RUN`. The functions read
+plain frames, never files:
+
+- :func:`beta_sweep_claims` (Q1, Fig. 1): per-run means over users (:func:`divlib.evaluation.run_means`)
+  of the beta_sweep experiment.
+- :func:`dominance_claims` (Q2, Table III): the baselines' and main_table's summaries, stacked.
+- :func:`gain_claims` (Q3, Tables IV and VI): the gain_beyond_k summaries.
+- :func:`curve_claims` (Q4, Fig. 2): per-epoch curves, columns model, method, regime, seed, epoch,
+  ddro, dro.
+- :func:`adaptive_claims` (Lemma 3): per-step logs, columns model, method, seed, step, beta, beta_low,
+  beta_high.
+
+:func:`verdict_frame` stacks their rows into the table's columns :data:`COLUMNS`.
+"""
+
+import math
+from collections.abc import Mapping, Sequence
+
+import polars as pl
+
+from divlib.methods import lookup
+from divlib.tables import PAPER_RERANKERS, PUBLISHED_KEY, summary_row
+
+REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_RUN = "reproduced", "partly", "not reproduced", "not run"
+COLUMNS = ("claim", "experiment", "ours", "paper", "rule", "verdict")
+CONTROL_BETA = 1.0  # β = 1: the same fine-tuning, relevance only
+RECALL_FROM_BETA, RECALL_TOLERANCE = 0.3, 0.05
+TRACK_GAP, TRACK_CORRELATION, REACH = 0.05, 0.9, 0.95
+FEASIBLE_PARTLY = 0.9
+PAPER_ADAPTIVE, VARIANT_ADAPTIVE = "ddt-adaptive", "ddt-adaptive-normalized"
+_PAPER_TEXT = {  # the paper's claims where it prints no number (figures, second-hand text)
+    "beta_sweep": (
+        "Fig. 1: DRO@10 above β = 1 at every β < 1; recall flat (Coat, KuaiRec) or a small drop for "
+        "β < 0.3 (Yahoo-R2, Netflix, MovieLens); no numbers",
+        "all five datasets",
+    ),
+    "training_curves": (
+        "Fig. 2: DDRO tracks DRO closely; fine-tuning converges much faster than training from "
+        "scratch; no numbers",
+        "MovieLens-1M",
+    ),
+    "adaptive_beta": (
+        "β* always stays inside the Lemma 3 interval (ICLR text, known from summaries); no number",
+        "not stated",
+    ),
+}
+
+
+def rule_beta_sweep(
+    seed_gains: Mapping[float, Sequence[float]], recall_changes: Mapping[float, float]
+) -> str:
+    """Reproduced if the DRO@k gain over the β = 1 control is > 0 in every seed at every β < 1 and
+    the mean recall_test@k at every β ≥ 0.3 is within 5 % (relative) of the control's; partly if the
+    mean gain is > 0 at more than half of the βs < 1; not reproduced otherwise."""
+    if all(g > 0 for gains in seed_gains.values() for g in gains) and all(
+        abs(change) <= RECALL_TOLERANCE for change in recall_changes.values()
+    ):
+        return REPRODUCED
+    positive = sum(sum(gains) / len(gains) > 0 for gains in seed_gains.values())
+    return PARTLY if positive > len(seed_gains) / 2 else NOT_REPRODUCED
+
+
+def rule_dominance(ddt: tuple[float, float], rerankers: Mapping[str, tuple[float, float]]) -> str:
+    """Means (DRO@k, relevance). Reproduced if DDT's DRO@k ≥ that of every re-ranker whose relevance
+    ≥ DDT's (also when none has); partly if it is ≥ that of some but not all of them; not reproduced
+    otherwise."""
+    rivals = [dro for dro, relevance in rerankers.values() if relevance >= ddt[1]]
+    matched = sum(ddt[0] >= dro for dro in rivals)
+    if matched == len(rivals):
+        return REPRODUCED
+    return PARTLY if matched else NOT_REPRODUCED
+
+
+def rule_gain_beyond_k(within: Mapping[int, float], beyond: Mapping[int, float]) -> str:
+    """Mean gains over seeds. Reproduced if the gain within k (ranks 1..k) and beyond k (ranks
+    k+1..2k) is > 0 at every k; partly if more than half of these gains are > 0; not reproduced
+    otherwise."""
+    gains = [*within.values(), *beyond.values()]
+    positive = sum(g > 0 for g in gains)
+    if positive == len(gains):
+        return REPRODUCED
+    return PARTLY if positive > len(gains) / 2 else NOT_REPRODUCED
+
+
+def rule_training_curves(
+    gap: float, correlation: float, epochs_finetune: float, epochs_scratch: float
+) -> str:
+    """DDRO tracks DRO if their mean |DDRO − DRO| over epochs is ≤ 0.05 and their Pearson correlation
+    ≥ 0.9; fine-tuning is far faster if it reaches (and keeps) 95 % of the from-scratch final DRO@k
+    in at most half the epochs training from scratch needs (means over seeds). Reproduced if both
+    hold; partly if one does; not reproduced otherwise."""
+    tracks = gap <= TRACK_GAP and correlation >= TRACK_CORRELATION
+    faster = epochs_finetune <= epochs_scratch / 2
+    if tracks and faster:
+        return REPRODUCED
+    return PARTLY if tracks or faster else NOT_REPRODUCED
+
+
+def rule_feasible_beta(share: float) -> str:
+    """Reproduced if β* lies in [β_low, β_high] at every step; partly at ≥ 90 % of the steps; not
+    reproduced otherwise."""
+    if share == 1:
+        return REPRODUCED
+    return PARTLY if share >= FEASIBLE_PARTLY else NOT_REPRODUCED
+
+
+def beta_sweep_claims(runs: pl.DataFrame, *, k: int) -> list[dict]:
+    """Q1, per model and method: DRO@k over the β = 1 control of the same seed at every β < 1, and
+    the relative change of recall_test@k (mean over seeds) against the control's at every β ≥ 0.3.
+
+    Args:
+        runs: per-run means (:func:`divlib.evaluation.run_means`) with columns model, method, param,
+            seed, k, dro, recall_test.
+    """
+    rows = []
+    for (model, method), frame in _groups(runs.filter(pl.col("k") == k), ["model", "method"]):
+        control = frame.filter(pl.col("param") == CONTROL_BETA).select(
+            "seed",
+            pl.col("dro").alias("control_dro"),
+            pl.col("recall_test").alias("control_recall"),
+        )
+        swept = frame.filter(pl.col("param") < CONTROL_BETA).join(control, on="seed")
+        claim = (
+            f"Q1 {model.upper()} {lookup(method).label}: DRO@{k} above the β = 1 control at every "
+            f"β < 1, recall_test@{k} within {RECALL_TOLERANCE:.0%} of it for β ≥ {RECALL_FROM_BETA:g}"
+        )
+        if swept.is_empty():
+            rows.append(_not_run(claim, "beta_sweep", rule_beta_sweep))
+            continue
+        by_beta = (
+            swept.with_columns(gain=pl.col("dro") - pl.col("control_dro"))
+            .group_by("param")
+            .agg(
+                pl.col("gain"),
+                pl.col("gain").mean().alias("mean"),
+                pl.col("gain").std().alias("std"),
+                (pl.col("recall_test").mean() / pl.col("control_recall").mean() - 1).alias(
+                    "recall"
+                ),
+            )
+            .sort("param")
+        )
+        gains = dict(zip(by_beta["param"], by_beta["gain"].to_list(), strict=True))
+        recall = {
+            beta: change
+            for beta, change in zip(by_beta["param"], by_beta["recall"], strict=True)
+            if beta >= RECALL_FROM_BETA
+        }
+        low = by_beta.row(int(by_beta["mean"].arg_min()), named=True)
+        high = by_beta.row(int(by_beta["mean"].arg_max()), named=True)
+        positive = sum(g > 0 for values in gains.values() for g in values)
+        worst = max(recall, key=lambda beta: abs(recall[beta]), default=None)
+        recall_text = (
+            "no such β" if worst is None else f"worst {100 * recall[worst]:+.1f} % (β = {worst:g})"
+        )
+        ours = (
+            f"DRO@{k} gain over β = 1: {_mean_std(low['mean'], low['std'], signed=True)} at "
+            f"β = {low['param']:g} to {_mean_std(high['mean'], high['std'], signed=True)} at "
+            f"β = {high['param']:g}; > 0 in {positive}/{sum(map(len, gains.values()))} seed × β; "
+            f"recall_test@{k} vs control at β ≥ {RECALL_FROM_BETA:g}: {recall_text}; "
+            f"{_seeds(swept['seed'].n_unique())}"
+        )
+        verdict = rule_beta_sweep(gains, recall)
+        paper = _paper(*_PAPER_TEXT["beta_sweep"])
+        rows.append(_row(claim, "beta_sweep", ours, paper, rule_beta_sweep, verdict))
+    return rows
+
+
+def dominance_claims(
+    summary: pl.DataFrame, *, k: int, betas: Sequence[float], published: pl.DataFrame | None
+) -> list[dict]:
+    """Q2, per model and β: DDT against the re-rankers as the paper ran them
+    (:data:`divlib.tables.PAPER_RERANKERS`), on mean DRO@k and relevance over seeds.
+
+    Args:
+        summary: the baselines' and main_table's summaries, stacked.
+        published: the paper's rows of one dataset (:func:`divlib.tables.paper_rows`).
+    """
+    rows = []
+    for model in summary["model"].unique(maintain_order=True).to_list():
+        for beta in betas:
+            claim = (
+                f"Q2 {model.upper()} DDT (β = {beta:g}) at k = {k}: at least as diverse as every "
+                f"re-ranker with equal or higher relevance"
+            )
+            ddt = summary_row(summary, model=model, method="ddt", k=k, param=beta)
+            rerankers = {
+                method: row
+                for method in PAPER_RERANKERS
+                if (row := summary_row(summary, model=model, method=method, k=k)) is not None
+            }
+            if ddt is None or not rerankers:
+                rows.append(_not_run(claim, "main_table", rule_dominance))
+                continue
+            means = {method: (row["dro"], row["relevance"]) for method, row in rerankers.items()}
+            rivals = [m for m, (_, relevance) in means.items() if relevance >= ddt["relevance"]]
+            compared = ", ".join(
+                f"{lookup(m).label} {means[m][0]:.3f} / {means[m][1]:.3f}" for m in rivals
+            )
+            ours = (
+                f"DDT DRO@{k} {_mean_std(ddt['dro'], ddt['dro_std'])}, relevance "
+                f"{_mean_std(ddt['relevance'], ddt['relevance_std'])}; re-rankers with relevance "
+                f"≥ DDT's: {compared or 'none'} (of {', '.join(lookup(m).label for m in rerankers)}); "
+                f"{_seeds(ddt['seeds'])}"
+            )
+            verdict = rule_dominance((ddt["dro"], ddt["relevance"]), means)
+            paper = _published_main(published, k)
+            rows.append(_row(claim, "main_table", ours, paper, rule_dominance, verdict))
+    return rows
+
+
+def gain_claims(
+    summary: pl.DataFrame, *, ks: Sequence[int], beta: float, published: pl.DataFrame | None
+) -> list[dict]:
+    """Q3, per model and method: the DRO gain of the run fine-tuned for k, at k, within and beyond k,
+    mean over seeds of the gains paired by seed.
+
+    Args:
+        summary: the gain_beyond_k summaries, stacked.
+        published: the paper's rows of one dataset (:func:`divlib.tables.paper_rows`).
+    """
+    rows = []
+    trained = summary.filter(pl.col("method") != "base")
+    for (model, method), frame in _groups(trained, ["model", "method"]):
+        claim = (
+            f"Q3 {model.upper()} {lookup(method).label} (β = {beta:g}): DRO gain > 0 within k and "
+            f"beyond k at every k"
+        )
+        cells = {
+            k: summary_row(frame, model=model, method=method, k=k, param=beta, train_k=k)
+            for k in ks
+        }
+        cells = {k: row for k, row in cells.items() if row is not None}
+        if not cells:
+            rows.append(_not_run(claim, "gain_beyond_k", rule_gain_beyond_k))
+            continue
+        within = {k: row["dro_gain"] for k, row in cells.items()}
+        beyond = {k: row["dro_beyond_gain"] for k, row in cells.items()}
+        ours = "; ".join(
+            f"{ranks}: {_points_range(cells, metric)}"
+            for ranks, metric in (("1..k", "dro"), ("k+1..2k", "dro_beyond"))
+        ) + (
+            f"; > 0 in {sum(g > 0 for g in [*within.values(), *beyond.values()])}/{2 * len(cells)}"
+            f" (k = {', '.join(map(str, cells))}); {_seeds(min(r['seeds'] for r in cells.values()))}"
+        )
+        verdict = rule_gain_beyond_k(within, beyond)
+        paper = _published_gains(published, model, method, beta)
+        rows.append(_row(claim, "gain_beyond_k", ours, paper, rule_gain_beyond_k, verdict))
+    return rows
+
+
+def curve_claims(curves: pl.DataFrame, *, k: int) -> list[dict]:
+    """Q4, per model and method: how closely DDRO follows DRO@k over the epochs (both regimes), and
+    the epochs each regime needs to reach and keep 95 % of the from-scratch final DRO@k.
+
+    Args:
+        curves: columns model, method, regime (finetune, scratch), seed, epoch, ddro, dro.
+    """
+    rows = []
+    for (model, method), frame in _groups(curves, ["model", "method"]):
+        claim = (
+            f"Q4 {model.upper()} {lookup(method).label}: DDRO tracks DRO@{k}; fine-tuning reaches "
+            f"the from-scratch diversity in far fewer epochs"
+        )
+        regimes = set(frame["regime"].to_list())
+        if not {"finetune", "scratch"} <= regimes:
+            rows.append(_not_run(claim, "training_curves", rule_training_curves))
+            continue
+        gap = float((frame["ddro"] - frame["dro"]).abs().mean())
+        correlation = frame.select(pl.corr("ddro", "dro")).item()
+        reached = _epochs_to_reach(frame)
+        epochs = {regime: float(reached[regime].mean()) for regime in ("finetune", "scratch")}
+        ours = (
+            f"mean |DDRO − DRO@{k}| {gap:.3f}, Pearson r {_number(correlation, 2)}; epochs to "
+            f"{REACH:.0%} of the from-scratch final DRO@{k}: fine-tuned {_number(epochs['finetune'], 1)},"
+            f" from scratch {_number(epochs['scratch'], 1)}; {_seeds(frame['seed'].n_unique())}"
+        )
+        verdict = rule_training_curves(
+            gap, math.nan if correlation is None else correlation, *epochs.values()
+        )
+        paper = _paper(*_PAPER_TEXT["training_curves"])
+        rows.append(_row(claim, "training_curves", ours, paper, rule_training_curves, verdict))
+    return rows
+
+
+def adaptive_claims(steps: pl.DataFrame) -> list[dict]:
+    """Lemma 3, per model: the share of steps at which the paper's β* (``ddt-adaptive``, the min-norm
+    rule) lies in its feasible interval; the variant's share (``ddt-adaptive-normalized``) is shown
+    beside it, not judged.
+
+    Args:
+        steps: columns model, method, seed, step, beta, beta_low, beta_high.
+    """
+    inside = (pl.col("beta") >= pl.col("beta_low") - 1e-9) & (
+        pl.col("beta") <= pl.col("beta_high") + 1e-9
+    )
+    shares = steps.group_by("model", "method").agg(
+        inside.mean().alias("share"), pl.len().alias("steps"), pl.col("seed").n_unique()
+    )
+    rows = []
+    for model in steps["model"].unique(maintain_order=True).to_list():
+        claim = f"Lemma 3 {model.upper()}: the min-norm β* stays in the feasible interval"
+        found = {row["method"]: row for row in shares.filter(pl.col("model") == model).to_dicts()}
+        rule_of_paper = found.get(PAPER_ADAPTIVE)
+        if rule_of_paper is None:
+            rows.append(_not_run(claim, "adaptive_beta", rule_feasible_beta))
+            continue
+        variant = found.get(VARIANT_ADAPTIVE)
+        ours = (
+            f"inside [β_low, β_high] at {100 * rule_of_paper['share']:.1f} % of "
+            f"{rule_of_paper['steps']} steps; {_seeds(rule_of_paper['seed'])}"
+            + (f"; normalized variant: {100 * variant['share']:.1f} %" if variant else "")
+        )
+        verdict = rule_feasible_beta(rule_of_paper["share"])
+        paper = _paper(*_PAPER_TEXT["adaptive_beta"])
+        rows.append(_row(claim, "adaptive_beta", ours, paper, rule_feasible_beta, verdict))
+    return rows
+
+
+def verdict_frame(*claims: Sequence[dict]) -> pl.DataFrame:
+    """The rows of ``claims`` in order, columns :data:`COLUMNS`."""
+    return pl.DataFrame([row for rows in claims for row in rows], schema=list(COLUMNS))
+
+
+def rule_text(rule) -> str:
+    """A rule as the table prints it: its docstring on one line."""
+    return " ".join(rule.__doc__.split())
+
+
+def _row(claim: str, experiment: str, ours: str, paper: str, rule, verdict: str) -> dict:
+    return dict(
+        zip(COLUMNS, (claim, experiment, ours, paper, rule_text(rule), verdict), strict=True)
+    )
+
+
+def _not_run(claim: str, experiment: str, rule) -> dict:
+    return _row(claim, experiment, "no runs", "–", rule, NOT_RUN)
+
+
+def _paper(text: str, dataset: str) -> str:
+    return f"{text} ({dataset})"
+
+
+def _groups(frame: pl.DataFrame, keys: list[str]):
+    """``(key values, rows)`` per group of ``keys``, in order of first appearance."""
+    return ((tuple(key), rows) for key, rows in frame.group_by(keys, maintain_order=True))
+
+
+def _epochs_to_reach(curves: pl.DataFrame) -> dict[str, pl.Series]:
+    """Per regime, per seed: the first epoch from which DRO stays ≥ 95 % of the seed's from-scratch
+    final DRO (inf if never)."""
+    final = (
+        curves.filter(pl.col("regime") == "scratch")
+        .sort("epoch")
+        .group_by("seed")
+        .agg(pl.col("dro").last().alias("target"))
+        .with_columns(pl.col("target") * REACH)
+    )
+    reached = (
+        curves.join(final, on="seed")
+        .sort("epoch")
+        .group_by("regime", "seed")
+        .agg(
+            pl.col("epoch")
+            .cast(pl.Float64)
+            .filter(pl.col("dro").reverse().cum_min().reverse() >= pl.col("target"))
+            .min()
+            .fill_null(math.inf)
+        )
+    )
+    return {
+        regime: reached.filter(pl.col("regime") == regime)["epoch"]
+        for regime in ("finetune", "scratch")
+    }
+
+
+def _published_main(published: pl.DataFrame | None, k: int) -> str:
+    if published is None:
+        return "no published numbers"
+    rows = published.filter(
+        (pl.col("table") == "main") & (pl.col("k") == k) & (pl.col("model") == "nmf")
+    )
+    values = {(r["method"], r["metric"]): r["mean"] for r in rows.to_dicts()}
+    keys = ["ddt", *(PUBLISHED_KEY.get(m, m) for m in PAPER_RERANKERS)]
+    text = ", ".join(
+        f"{key.upper()} {values[key, 'dro']} / {values[key, 'relevance']}"
+        for key in keys
+        if (key, "dro") in values and (key, "relevance") in values
+    )
+    return _paper(f"Table III DRO@{k} / relevance: {text or 'none'}", published["dataset"][0])
+
+
+def _published_gains(published: pl.DataFrame | None, model: str, method: str, beta: float) -> str:
+    if published is None:
+        return "no published numbers"
+    rows = published.filter(
+        (pl.col("table") == "gain_beyond_k")
+        & (pl.col("model") == model)
+        & (pl.col("method") == method)
+        & ((pl.col("param") - beta).abs() < 1e-9)
+    )
+    if rows.is_empty():
+        return _paper("no published numbers", published["dataset"][0])
+    values = rows.with_columns(pl.col("mean").cast(pl.Float64))
+    ranges = "; ".join(
+        f"{ranks}: {part['mean'].min():+.1f} to {part['mean'].max():+.1f} pp"
+        for ranks, metric in (("1..k", "gain_pct"), ("k+1..2k", "gain_beyond_pct"))
+        if not (part := values.filter(pl.col("metric") == metric)).is_empty()
+    )
+    positive = int((values["mean"] > 0).sum())
+    table = "Table IV" if method == "ddt" else "Table VI"
+    return _paper(f"{table} {ranges}; > 0 in {positive}/{values.height}", published["dataset"][0])
+
+
+def _points_range(cells: Mapping[int, dict], metric: str) -> str:
+    """The smallest and largest mean gain over ``cells`` (by k) in percentage points, with std."""
+    points = {
+        k: _mean_std(
+            100 * row[f"{metric}_gain"], _scaled(row[f"{metric}_gain_std"]), 1, signed=True
+        )
+        for k, row in cells.items()
+    }
+    low = min(cells, key=lambda k: cells[k][f"{metric}_gain"])
+    high = max(cells, key=lambda k: cells[k][f"{metric}_gain"])
+    return f"{points[low]} pp (k = {low}) to {points[high]} pp (k = {high})"
+
+
+def _scaled(std: float | None) -> float | None:
+    return None if std is None else 100 * std
+
+
+def _mean_std(mean: float, std: float | None, digits: int = 3, *, signed: bool = False) -> str:
+    text = f"{mean:+.{digits}f}" if signed else f"{mean:.{digits}f}"
+    return text + ("" if std is None or math.isnan(std) else f" ({std:.{digits}f})")
+
+
+def _number(value: float | None, digits: int) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    return "never" if math.isinf(value) else f"{value:.{digits}f}"
+
+
+def _seeds(count: int) -> str:
+    return f"{count} seed" + ("" if count == 1 else "s")
