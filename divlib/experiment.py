@@ -111,8 +111,7 @@ def experiment_runs(params: Params, experiment: str, *, dataset: str, model: str
     section = params.experiment(experiment)
     if model not in section.models:
         return []
-    cells = []  # (method, β, k, regime, rule)
-    if experiment == "adaptive_beta":
+    if experiment == "adaptive_beta":  # cells: (method, β, k, regime, rule)
         cells = [("ddt-adaptive", None, None, "finetune", rule) for rule in section.rules]
     else:
         ks = section.ks if experiment == "gain_beyond_k" else [None]
@@ -126,7 +125,9 @@ def experiment_runs(params: Params, experiment: str, *, dataset: str, model: str
     ]
 
 
-def _spec(params: Params, experiment: str, cell: tuple, *, dataset: str, model: str, seed: int) -> RunSpec:
+def _spec(
+    params: Params, experiment: str, cell: tuple, *, dataset: str, model: str, seed: int
+) -> RunSpec:
     """One run of :func:`experiment_runs` from its grid cell (method, β, k, regime, rule)."""
     method, beta, k, regime, rule = cell
     section = params.experiment(experiment)
@@ -147,7 +148,12 @@ def _spec(params: Params, experiment: str, cell: tuple, *, dataset: str, model: 
 
 
 def sensitivity_runs(
-    section: Sensitivity, finetune_section: Finetune, diversity: Diversity, *, dataset: str, seed: int
+    section: Sensitivity,
+    finetune_section: Finetune,
+    diversity: Diversity,
+    *,
+    dataset: str,
+    seed: int,
 ) -> list[RunSpec]:
     """The grid ε × k of the ``sensitivity`` section: one model (the one pretrained with ``seed``),
     method and β, the settings of the ``finetune`` section for ``sensitivity.epochs``."""

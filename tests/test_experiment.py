@@ -5,7 +5,13 @@ from pathlib import Path
 
 import yaml
 
-from divlib.experiment import derive_seed, diversity_options, experiment_runs, run_name, sensitivity_runs
+from divlib.experiment import (
+    derive_seed,
+    diversity_options,
+    experiment_runs,
+    run_name,
+    sensitivity_runs,
+)
 from divlib.params import parse_params
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
@@ -115,7 +121,9 @@ def test_the_sensitivity_grid_sets_eps_and_k_per_run():
 
 
 def test_numbers_keep_how_they_are_written_in_names_and_identity():
-    params = params_with(seeds=[1], main_table={"betas": [0, 1, 0.5], "methods": ["ddt"]})
+    params = params_with(
+        seeds=[1], main_table={"betas": [0, 1, 0.5], "methods": ["ddt"], "seeds": "all"}
+    )
     specs = experiment_runs(params, "main_table", dataset="d", model="nmf")
     assert [s.name for s in specs] == ["ddt-beta0-seed1", "ddt-beta1-seed1", "ddt-beta0.5-seed1"]
     assert specs[1].identity["param"] == 1 and specs[1].options.beta == 1

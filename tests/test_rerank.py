@@ -3,6 +3,7 @@ import math
 import polars as pl
 import pytest
 import torch
+from reference import FixedScores
 
 from divlib import DivlibError, GroupedDistance
 from divlib.rerank import candidate_pool, dpp, dum, frame_lists, lists_frame, mmr, rerank_all
@@ -238,17 +239,6 @@ def test_cuda_matches_cpu(gen, name, dtype):
 
 CATEGORY_SETS = [{0}, {0, 1}, {1}, {1, 2}, {2}, {2, 3}, {3}, {3, 4}, {4}, {0, 4}, {0, 2}, {1, 3},
                  {0, 1, 2}, {2, 3, 4}]  # fmt: skip
-
-
-class FixedScores(torch.nn.Module):
-    """A model whose ``score_all`` reads a fixed ``(n_users, m)`` score table."""
-
-    def __init__(self, scores: torch.Tensor):
-        super().__init__()
-        self.register_buffer("scores", scores)
-
-    def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        return self.scores[users]
 
 
 def rerank_problem(gen, users=7):

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from reference import FixedScores
 
 from divlib import DivlibError, GroupedDistance
 from divlib.methods import ROWS, lookup
@@ -172,17 +173,6 @@ def test_paper_rerankers_name_bad_inputs(function):
         function(ratings, similarity, exclude, 4)
     with pytest.raises(DivlibError, match=r"\(6, 6\) item matrix"):
         function(ratings, torch.eye(5), exclude, 2)
-
-
-class FixedScores(torch.nn.Module):
-    """A model whose ``score_all`` reads a fixed ``(n_users, m)`` rating table."""
-
-    def __init__(self, scores: torch.Tensor):
-        super().__init__()
-        self.register_buffer("scores", scores)
-
-    def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        return self.scores[users]
 
 
 @pytest.mark.parametrize("users_per_batch", [3, 128])
