@@ -46,11 +46,25 @@ METHODS: tuple[Method, ...] = (
     Method("ddt-adaptive", "DDT-adaptive", "DDT, adaptive β", None, "tab:cyan", "*", trained=True),
     Method("mdr", "MDR", "MDR", "β", "tab:orange", "s", trained=True),
 )
-VARIANTS: tuple[Method, ...] = (  # run labels of other rules for ddt-adaptive (the adaptive_beta experiment)
-    Method("ddt-adaptive-normalized", "DDT-adaptive, β = b/(a+b)", "DDT, adaptive β = b/(a+b)", None,
-           "tab:gray", "x"),  # fmt: skip
-    Method("ddt-adaptive-min-norm-adam", "DDT-adaptive, β* in Adam's metric",
-           "DDT, adaptive β* (Adam's metric)", None, "darkgoldenrod", "+"),  # fmt: skip
+VARIANTS: tuple[
+    Method, ...
+] = (  # run labels of other rules for ddt-adaptive (the adaptive_beta experiment)
+    Method(
+        "ddt-adaptive-normalized",
+        "DDT-adaptive, β = b/(a+b)",
+        "DDT, adaptive β = b/(a+b)",
+        None,
+        "tab:gray",
+        "x",
+    ),  # fmt: skip
+    Method(
+        "ddt-adaptive-min-norm-adam",
+        "DDT-adaptive, β* in Adam's metric",
+        "DDT, adaptive β* (Adam's metric)",
+        None,
+        "darkgoldenrod",
+        "+",
+    ),  # fmt: skip
 )
 BY_KEY: dict[str, Method] = {method.key: method for method in (*METHODS, *VARIANTS)}
 ROWS: tuple[str, ...] = tuple(method.key for method in METHODS)  # the paper's row order

@@ -161,7 +161,9 @@ class Params(Section):
     def experiment(self, name: str) -> Experiment:
         """The section of experiment ``name`` (one of :data:`EXPERIMENTS`)."""
         if name not in EXPERIMENTS:
-            raise DivlibError(f"unknown experiment {name!r}; the experiments are {', '.join(EXPERIMENTS)}")
+            raise DivlibError(
+                f"unknown experiment {name!r}; the experiments are {', '.join(EXPERIMENTS)}"
+            )
         return getattr(self, name)
 
     def seeds_of(self, name: str) -> list[int]:

@@ -36,8 +36,10 @@ def test_legends_keep_the_published_figures_spelling():
         "mmr-paper": ("MMR (λ = 0.5, EXPLORE)", "MMR, EXPLORE"),
         "dpp-paper": ("DPP (q = r, EXPLORE)", "DPP, EXPLORE"),
         "ddt-adaptive-normalized": ("DDT-adaptive, β = b/(a+b)", "DDT, adaptive β = b/(a+b)"),
-        "ddt-adaptive-min-norm-adam": ("DDT-adaptive, β* in Adam's metric",
-                                       "DDT, adaptive β* (Adam's metric)"),
+        "ddt-adaptive-min-norm-adam": (
+            "DDT-adaptive, β* in Adam's metric",
+            "DDT, adaptive β* (Adam's metric)",
+        ),
     }
 
 

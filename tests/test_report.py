@@ -46,11 +46,11 @@ def save_figure(path: Path) -> None:
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """The outputs the report reads, for dataset "toy", model "nmf": params.yaml (seeds 1, 2, 3;
-    training curves seed 1 only; Table III 7 epochs), meta.json, pretraining metrics, four of the five
+    training curves seed 1 only; Table III 7 epochs, all seeds), meta.json, pretraining metrics, four of the five
     tables (Table VI missing) and two figures (Fig. 1 and Lemma 3)."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["models"], params["seeds"] = ["nmf"], [1, 2, 3]
-    params["main_table"]["epochs"] = 7
+    params["main_table"]["epochs"], params["main_table"]["seeds"] = 7, "all"
     params["training_curves"]["seeds"] = [1]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     meta = {"users": 6, "items": 20, "ratings": 60, "density": 0.5, "rating_min": 1.0,

@@ -10,7 +10,6 @@ from divlib import GroupedDistance, ddro, dro
 from divlib.data import canonicalize, category_matrix, split_ratings, synthetic_ratings
 from divlib.errors import DivlibError, TrainingDiverged
 from divlib.models import build_model
-from divlib.train.common import run_epochs
 from divlib.train import (
     DiversityLoss,
     DiversityOptions,
@@ -22,6 +21,7 @@ from divlib.train import (
     mean_squared_error,
     pretrain,
 )
+from divlib.train.common import run_epochs
 
 
 @pytest.fixture(scope="module")
