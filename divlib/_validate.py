@@ -14,15 +14,27 @@ def check_scores(scores: torch.Tensor) -> None:
         )
     if not scores.is_floating_point():
         raise TypeError(f"scores must be a float tensor; got {scores.dtype}")
-    if torch.isfinite(scores.detach().sum()):
-        return  # one pass; a NaN or Inf anywhere makes the sum non-finite
-    bad = ~torch.isfinite(scores)
-    if bad.any():
-        rows = bad.any(dim=1).nonzero().flatten()
+    if not _finite(scores):
+        rows = (~torch.isfinite(scores)).any(dim=1).nonzero().flatten()
         raise DivlibError(
             f"scores contain NaN or Inf in {rows.numel()} row(s) (first: row {rows[0].item()}); "
             "check the model output (a diverged run?) before ranking"
         )
+
+
+def check_finite(name: str, values: torch.Tensor, fix: str) -> None:
+    """``values`` hold no NaN or Inf; else one line: how many, the first one's index, and ``fix``."""
+    if not _finite(values):
+        bad = (~torch.isfinite(values)).nonzero()
+        count = f"{bad.shape[0]} entr{'y' if bad.shape[0] == 1 else 'ies'}"
+        raise DivlibError(
+            f"{name} contains NaN or Inf in {count} (first: {tuple(bad[0].tolist())}); {fix}"
+        )
+
+
+def _finite(values: torch.Tensor) -> bool:
+    """No NaN or Inf: one pass (a NaN or Inf makes the sum non-finite), a second if the sum overflows."""
+    return bool(torch.isfinite(values.detach().sum())) or bool(torch.isfinite(values).all())
 
 
 def check_exclude(exclude: torch.Tensor, scores: torch.Tensor) -> None:

@@ -15,8 +15,7 @@ with a paired two-sided Wilcoxon signed-rank test over users of the per-user dif
 seeds), per metric.
 
 :func:`evaluate_baselines` evaluates a pretrained model and its re-rankings, :func:`evaluate_models`
-fine-tuned runs;
-:func:`reported_metrics` is the summary at one k as ``{run label: {metric@k: value}}`` for metrics files.
+fine-tuned runs.
 """
 
 from collections.abc import Iterable, Iterator, Mapping
@@ -33,11 +32,9 @@ from torch import nn
 from divlib.errors import DivlibError
 from divlib.layout import read_runs
 from divlib.metrics import (
-    REPORTED,
     average_popularity,
     distance_groups,
     hit_metrics,
-    metric_name,
     predicted_relevance_share,
     rank_test_items_at,
     rating_mse,
@@ -247,28 +244,6 @@ def load_runs(folder: Path) -> Iterator[tuple[dict, nn.Module]]:
     for run, identity in read_runs(folder):
         model, _ = load_model(run / "selected.pt")
         yield {key: identity[key] for key in RUN_KEYS}, model
-
-
-def run_label(
-    method: str, param: float | None, train_k: int | None = None, k: int | None = None
-) -> str:
-    """A run setting's label in metrics files: ``ddt-0.5``, or the method alone without a parameter;
-    ``ddt-0.5-k20`` for a run trained for another k (``train_k``) than the reported ``k``."""
-    label = method + ("" if param is None else f"-{param:g}")
-    return label + ("" if train_k is None or train_k == k else f"-k{train_k}")
-
-
-def reported_metrics(summary: pl.DataFrame, k: int) -> dict[str, dict[str, float]]:
-    """``{run label: {metric@k: value}}`` of :func:`summarize`'s rows at ``k`` for the metrics of
-    :data:`divlib.metrics.REPORTED`, rounded to 6 significant digits; null and NaN values left out."""
-    return {
-        run_label(row["method"], row["param"], row.get("train_k"), k): {
-            metric_name(name, k): float(f"{row[name]:.6g}")
-            for name in REPORTED
-            if row.get(name) is not None and row[name] == row[name]
-        }
-        for row in summary.filter(pl.col("k") == k).to_dicts()
-    }
 
 
 def run_means(per_user: pl.DataFrame) -> pl.DataFrame:

@@ -11,8 +11,8 @@ stable digest, so results do not depend on how runs are spread over devices or p
 """
 
 import hashlib
-import logging
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import polars as pl
 import torch
 from torch import nn
 
+from divlib.errors import TrainingDiverged
 from divlib.io import atomic_path, write_json
 from divlib.layout import Layout, load_splits
 from divlib.metrics import predicted_relevance_share
@@ -37,8 +38,6 @@ from divlib.train import (
     finetune,
     pretrain,
 )
-
-log = logging.getLogger(__name__)
 
 HERE = Layout()  # the working directory's files
 ARCHITECTURE = ("n_users", "n_items", "dim", "seed", "mean")  # what a fresh model is built from
@@ -187,11 +186,10 @@ def pretrain_run(
     config = {"n_users": train.n_users, "n_items": train.n_items, "dim": section.dim, "seed": derived,
               "mean": float(train.ratings.mean())}  # fmt: skip
     network = build_model(model, **config)
-    result = pretrain(network, train, val, options=options, device=device)
+    with _setting_named("pretrain.lr", options.lr):
+        result = pretrain(network, train, val, options=options, device=device,
+                          name=f"{dataset}/{model} seed {seed}")  # fmt: skip
     network.load_state_dict(result.selected_state)
-    log.info("%s/%s seed %d: %d epochs, validation MSE %.4f at epoch %d", dataset, model, seed,
-             result.epochs.height, result.epochs["val_mse"][result.selected_epoch - 1],
-             result.selected_epoch)  # fmt: skip
     return (
         network,
         result,
@@ -204,10 +202,9 @@ def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> 
     """Fine-tune (or train from scratch) the pretrained model of ``spec`` on ``device``.
 
     The record: mean DRO@k over all users (training items excluded) before and after, the selected
-    epoch (``options.select``) and its validation MSE, the device, and the DDRO settings (ε resolved).
-    The wall time is logged, not recorded, so that a rerun gives the same bytes.
+    epoch (``options.select``) and its validation MSE, the device, and the DDRO settings (ε resolved);
+    no wall time, so that a rerun gives the same bytes. A diverging run raises TrainingDiverged.
     """
-    start = time.perf_counter()
     train, val = load_splits(layout, spec.dataset, "train", "val")
     diversity = diversity_options(spec.diversity, train.n_items)
     distance = load_distance(layout.distance(spec.dataset))
@@ -215,8 +212,9 @@ def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> 
     if spec.from_scratch:
         model = build_model(spec.model, **{key: config[key] for key in ARCHITECTURE})
     before = _mean_dro(model, train, distance, diversity.k)
-    result = finetune(model, train, val, distance=distance, diversity=diversity,
-                      options=spec.options, device=device)  # fmt: skip
+    with _setting_named("finetune.lr", spec.options.lr):
+        result = finetune(model, train, val, distance=distance, diversity=diversity,
+                          options=spec.options, device=device, name=spec.name)  # fmt: skip
     model.load_state_dict(result.selected_state)
     after = _mean_dro(model.cpu(), train, distance, diversity.k)
     record = {
@@ -227,9 +225,41 @@ def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> 
         "device": str(device),
         "diversity": diversity.__dict__,
     }
-    shown = {key: value for key, value in record.items() if key != "diversity"}
-    log.info("%s: %s in %.1f s", spec.name, shown, time.perf_counter() - start)
     return RunOutcome(result, config, record)
+
+
+def describe_run(spec: RunSpec, outcome: RunOutcome) -> str:
+    """One line on a trained run, for the log: ``ddt-beta0.2-seed1 on cpu: DRO@10 0.766 → 0.999,
+    epoch 18 selected, val MSE 0.905``."""
+    record = outcome.record
+    return (
+        f"{spec.name} on {record['device']}: DRO@{record['diversity']['k']} "
+        f"{record['dro_before']:.3f} → {record['dro_after']:.3f}, epoch {record['selected_epoch']} "
+        f"selected, val MSE {record['val_mse']:.3f}"
+    )
+
+
+def describe_pretraining(seed: int, outcome: tuple[nn.Module, TrainResult, dict]) -> str:
+    """One line on a pretrained model, for the log: ``seed 1: 12 epochs, val MSE 0.919 at epoch 7``."""
+    result = outcome[1]
+    best = result.epochs["val_mse"][result.selected_epoch - 1]
+    return (
+        f"seed {seed}: {result.epochs.height} epochs, val MSE {best:.3f} at epoch "
+        f"{result.selected_epoch}"
+    )
+
+
+@contextmanager
+def _setting_named(setting: str, value: float) -> Iterator[None]:
+    """Add the params.yaml setting of the learning rate to a TrainingDiverged raised inside."""
+    try:
+        yield
+    except TrainingDiverged as error:
+        raise TrainingDiverged(
+            f"{error} (the learning rate is {setting} = {value} in params.yaml)",
+            step=error.step,
+            last_good=error.last_good,
+        ) from None
 
 
 def save_run(

@@ -1,5 +1,5 @@
 """The data behind the figures, read from the pipeline's outputs and aggregated: what :mod:`divlib.plots`
-draws and what ``dvc plots`` reads.
+draws.
 
 Each figure reads one experiment (a params.yaml section, :data:`divlib.params.EXPERIMENTS`):
 
@@ -10,8 +10,9 @@ Each figure reads one experiment (a params.yaml section, :data:`divlib.params.EX
   (:func:`training_curves`), averaged over seeds (:func:`mean_curves`).
 * Lemma 3: the ``adaptive_beta`` runs' β per step and its feasible interval (:func:`adaptive_steps`,
   :func:`mean_adaptive`).
-* Table V and the category histogram: the first seed's ``main_table`` DDT run and that seed's pretrained
-  model, every user's top-k before and after (:func:`load_case_study`). Top-k lists rank the items a user
+* Table V and the category histogram: the first seed's ``main_table`` DDT run at the chosen β (the
+  first of ``main_table.betas``, as the headline metrics) and that seed's pretrained model, every
+  user's top-k before and after (:func:`load_case_study`). Top-k lists rank the items a user
   did not rate in training or validation, as in the evaluation.
 """
 
@@ -76,14 +77,15 @@ def load_figure_data(
     curves: Sequence[str],
     adaptive: Sequence[str],
     case: str,
+    beta: float,
     k: int,
 ) -> FigureData:
     """The figures' data of ``dataset``: the models of the β sweep (``sweep``), of the training curves
-    (``curves``) and of the adaptive-β runs (``adaptive``); the case study of model ``case``, lists of
-    length ``k``."""
+    (``curves``) and of the adaptive-β runs (``adaptive``); the case study of model ``case`` at
+    β = ``beta``, lists of length ``k``."""
     summary = read_summaries(layout, dataset, sweep, "beta_sweep")
     baselines = read_summaries(layout, dataset, sweep, "baselines")
-    study = load_case_study(layout, dataset, case, k)
+    study = load_case_study(layout, dataset, case, k, beta=beta)
     categories = sorted(set(study.items["categories"].explode().drop_nulls().to_list()))
     labels = (f"{study.model.upper()}, {BY_KEY['base'].legend}", case_label(study))
     return FigureData(
@@ -100,20 +102,6 @@ def load_figure_data(
             for label, slots in zip(labels, (study.before, study.after), strict=True)
         },
     )
-
-
-def plot_series(data: FigureData) -> dict[str, pl.DataFrame]:
-    """The ``dvc plots`` series, by path under ``plots/`` without suffix, means over seeds:
-    ``training/MODEL-METHOD-REGIME`` (epoch, ddro, dro) and ``adaptive_beta/MODEL-METHOD`` (step,
-    beta, beta_low, beta_high)."""
-    series = {}
-    for folder, frame, keys, columns in (
-        ("training", data.curves, CURVE_KEYS[:-1], ["epoch", "ddro", "dro"]),
-        ("adaptive_beta", data.adaptive, ADAPTIVE_KEYS[:-1], ["step", *BAND]),
-    ):
-        for values, group in frame.group_by(keys, maintain_order=True):
-            series[f"{folder}/{'-'.join(values)}"] = group.select(columns)
-    return series
 
 
 def read_summaries(
@@ -166,13 +154,16 @@ def mean_adaptive(steps: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def load_case_study(layout: Layout, dataset: str, model: str, k: int) -> CaseStudy:
-    """Every user's top-k of ``model`` before and after its :func:`case_run` (of the ``main_table``
-    runs), "before" being the model pretrained with the run's seed."""
+def load_case_study(layout: Layout, dataset: str, model: str, k: int, *, beta: float) -> CaseStudy:
+    """Every user's top-k of ``model`` before and after its :func:`case_run` at β = ``beta`` (of the
+    ``main_table`` runs), "before" being the model pretrained with the run's seed."""
     folder = layout.runs(dataset, model, CASE_EXPERIMENT)
-    chosen = case_run(read_runs(folder))
+    chosen = case_run(read_runs(folder), beta)
     if chosen is None:
-        raise DivlibError(f"{folder} has no ddt run for the case study")
+        raise DivlibError(
+            f"{folder} has no ddt run at β = {beta:g} for the case study; "
+            "run the main_table experiment with that β first"
+        )
     run, identity = chosen
     items = pl.read_parquet(layout.items(dataset)).sort("item")
     train, val = load_splits(layout, dataset, "train", "val")
@@ -184,11 +175,15 @@ def load_case_study(layout: Layout, dataset: str, model: str, k: int) -> CaseStu
     return CaseStudy(model, run.name, identity["param"], before, after, items)
 
 
-def case_run(runs: Sequence[tuple[Path, dict]]) -> tuple[Path, dict] | None:
-    """Of ``runs`` (folder, identity), the DDT run of the first (smallest) seed, at its smallest β;
-    None if there is no DDT run."""
-    ddt = [(run, identity) for run, identity in runs if identity["method"] == "ddt"]
-    return min(ddt, key=lambda run: (run[1]["seed"], run[1]["param"]), default=None)
+def case_run(runs: Sequence[tuple[Path, dict]], beta: float) -> tuple[Path, dict] | None:
+    """Of ``runs`` (folder, identity), the DDT run at β = ``beta`` of the first (smallest) seed;
+    None if there is none (never another β: the caller names what is missing)."""
+    ddt = [
+        (run, identity)
+        for run, identity in runs
+        if identity["method"] == "ddt" and abs(identity["param"] - beta) < 1e-9
+    ]
+    return min(ddt, key=lambda run: run[1]["seed"], default=None)
 
 
 def case_label(case: CaseStudy) -> str:

@@ -10,8 +10,12 @@
     data/evaluation/D/M/E/          per_user.parquet, summary.parquet; E = baselines for the pretrained
                                     models and the re-rankers
     data/sensitivity/D/results.parquet
-    metrics/D/[M/]NAME.json         small metrics for ``dvc metrics``
-    reports/D/                      figures/, plots/, tables/, report.ipynb, report.html
+    metrics/D/headline.json         the headline numbers ``dvc metrics`` and ``dvc exp`` compare (and
+                                    data.json, similarity.json: the data's size)
+    metrics/D/pretrain/M.json       the pretraining record per seed (a plain output, not a metric)
+    metrics/D/[M/]NAME.json         per-run records: each experiment's runs, the sensitivity grid
+                                    (plain outputs, not metrics)
+    reports/D/                      figures/, tables/, report.ipynb, report.html
 
 D is a dataset name, M a model name. The layout knows nothing of DVC: ``dvc.yaml`` names the same paths.
 """
@@ -89,6 +93,11 @@ class Layout:
     def sensitivity(self, dataset: str) -> Path:
         return self.root / "data" / "sensitivity" / dataset / "results.parquet"
 
+    def pretraining(self, dataset: str, model: str) -> Path:
+        """``metrics/D/pretrain/M.json``: the pretraining record per seed, in a folder of its own so
+        that the report depends on it alone."""
+        return self.root / "metrics" / dataset / "pretrain" / f"{model}.json"
+
     def metrics(self, dataset: str, name: str, model: str | None = None) -> Path:
         """``metrics/D/NAME.json``, or ``metrics/D/M/NAME.json`` for a model's metrics."""
         folder = self.root / "metrics" / dataset
@@ -100,10 +109,6 @@ class Layout:
     def figures(self, dataset: str) -> Path:
         """PNG and PDF figures, and the case study (Markdown)."""
         return self.reports(dataset) / "figures"
-
-    def plots(self, dataset: str) -> Path:
-        """CSV series for ``dvc plots``."""
-        return self.reports(dataset) / "plots"
 
     def tables(self, dataset: str) -> Path:
         """Markdown and LaTeX tables."""

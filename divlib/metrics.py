@@ -14,8 +14,7 @@ report how many users counted. They are never averaged in as zeros.
 **Names.** :data:`METRICS` is the vocabulary of every metric column of the evaluation frames
 (:func:`divlib.evaluation.evaluate_lists` and the gains and p-values of
 :func:`divlib.evaluation.summarize`): key → label template, ``{k}`` the list length
-(:func:`metric_label`); :func:`metric_name` is a metric's key at k in metrics files (``dro@10``) and
-:data:`REPORTED` the metrics that ``metrics/D/M/evaluate.json`` holds, in its order.
+(:func:`metric_label`).
 """
 
 import math
@@ -55,15 +54,6 @@ METRICS: dict[str, str] = {
     "coverage_p": "coverage@{k} Wilcoxon p",
     "relevance_p": "relevance@{k} Wilcoxon p",
 }
-REPORTED: tuple[str, ...] = (
-    "dro", "dro_beyond", "coverage", "relevance", "precision", "recall", "ndcg", "hr", "popularity",
-    "dro_gain_pct", "dro_beyond_gain_pct", "relevance_gain", "dro_p",
-)  # fmt: skip
-
-
-def metric_name(key: str, k: int) -> str:
-    """A metric's key at ``k`` in metrics files: ``metric_name("dro", 10) == "dro@10"``."""
-    return f"{_known(key)}@{k}"
 
 
 def metric_label(key: str, k: int | str) -> str:

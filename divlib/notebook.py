@@ -31,6 +31,7 @@ alt="{{ output | get_metadata('alt', 'image/png') | escape_html }}">
 """
 PAPERMILL_KEPT = ("default_parameters", "parameters", "version")  # the rest: timings, paths
 CELL_TIMINGS = ("start_time", "end_time", "duration")
+QUIET_KERNEL = "--IPKernelApp.log_level=ERROR"  # no "running over TCP without encryption" notice
 
 
 def execute(path: Path, parameters: dict, cwd: Path) -> nbformat.NotebookNode:
@@ -47,6 +48,7 @@ def execute(path: Path, parameters: dict, cwd: Path) -> nbformat.NotebookNode:
                 kernel_name="python3",
                 progress_bar=False,
                 cwd=str(cwd),
+                extra_arguments=[QUIET_KERNEL],
             )
         except papermill.PapermillExecutionError as error:
             raise DivlibError(

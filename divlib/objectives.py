@@ -9,7 +9,7 @@ from typing import Literal
 
 import torch
 
-from divlib._validate import check_exclude, check_scores
+from divlib._validate import check_candidates, check_count, check_exclude, check_scores
 from divlib._window import SoftTopK, top_window, window_size
 from divlib.errors import DivlibError
 from divlib.metrics import list_diversity
@@ -42,8 +42,7 @@ def dro(
     Returns:
         ``(B,)`` values in [0, 1] for distances in [0, 1].
     """
-    if isinstance(k, int) and not isinstance(k, bool) and k < 2:
-        raise DivlibError(f"k must be >= 2 for a pairwise diversity; got {k}")
+    _check_pairwise(k)
     distance = as_item_distance(distance)
     return list_diversity(topk_items(scores, k=k, start=start, exclude=exclude), distance)
 
@@ -81,7 +80,12 @@ def ddro(
             ``TAIL_MASS·k`` could lie outside it; ``None`` ranks the whole catalogue.
 
     Returns:
-        ``(B,)`` values, in [0, 1] for distances in [0, 1]; differentiable in ``scores``.
+        ``(B,)`` values within the range of D (:attr:`~divlib.similarity.ItemDistance.value_range`,
+        [0, 1] for Jaccard distances); differentiable in ``scores``.
+
+    Raises:
+        DivlibError: as :func:`dro`, e.g. a row has fewer than k items that are not excluded (its soft
+            top-k would spread over fewer than k items).
 
     Note:
         *Truncation.* With "l2", each row's window of M best items is certified to have the
@@ -94,21 +98,41 @@ def ddro(
         *Denominator.* The official code divides by ``pairs + 1e-8``; here the soft pair count is
         floored at ``DENOMINATOR_FLOOR`` instead, so values are unbiased whenever it exceeds 1e-8. The two
         differ visibly only when ε is so large that every membership is tiny (a degenerate soft top-k).
+        The soft pair count is summed as :math:`2 \sum_i \tilde l_i \sum_{j<i} \tilde l_j`, from
+        non-negative terms only: the official :math:`(\sum \tilde l)^2 - \sum \tilde l^2` cancels
+        when one membership dominates (float32: DDRO 1.0005 for a list of pairwise distance 1).
+
+        *Range.* Eq. (9) is a weighted mean of the :math:`D_{ij}`, so its exact value lies within
+        the range of D. The result is clamped to that range in the forward pass only, to undo
+        rounding (float32 gave 1.0000001); the gradient passes through unchanged, so it is the
+        gradient of eq. (9) everywhere, at the bounds too.
     """
     check_scores(scores)
+    check_count("k", k, scores.shape[1])
+    _check_pairwise(k)
     distance = as_item_distance(distance)
     if exclude is not None:
         check_exclude(exclude, scores)
+        check_candidates(exclude, k)
     soft = SoftTopK(k=k, eps=eps, tau=tau, offset=offset)
     window = window_size(top_m, soft, m=scores.shape[1])
     if window is None or regularization != "l2":
-        return _ddro_full(scores, distance, soft, exclude=exclude, regularization=regularization)
-    return _ddro_window(scores, distance, soft, exclude=exclude, window=window)
+        values = _ddro_full(scores, distance, soft, exclude=exclude, regularization=regularization)
+    else:
+        values = _ddro_window(scores, distance, soft, exclude=exclude, window=window)
+    low, high = distance.value_range
+    return values.detach().clamp(low, high) + (values - values.detach())  # gradient: as is
+
+
+def _check_pairwise(k: int) -> None:
+    if isinstance(k, int) and not isinstance(k, bool) and k < 2:
+        raise DivlibError(f"k must be >= 2 for a pairwise diversity; got {k}")
 
 
 def _pair_mean(pair_sum: torch.Tensor, membership: torch.Tensor) -> torch.Tensor:
     """Eq. (9) from its numerator: ``pair_sum`` over the soft pair count of ``membership`` (B, n)."""
-    pairs = membership.sum(dim=1) ** 2 - (membership**2).sum(dim=1)  # soft k(k - 1)
+    before = torch.nn.functional.pad(membership.cumsum(dim=1)[:, :-1], (1, 0))  # Σ_{j<i} l_j
+    pairs = 2 * (membership * before).sum(dim=1)  # soft k(k - 1), without cancellation
     return pair_sum / pairs.clamp_min(DENOMINATOR_FLOOR)
 
 

@@ -41,6 +41,7 @@ from divlib._validate import (
     check_candidates,
     check_count,
     check_exclude,
+    check_finite,
     check_range,
     check_scores,
 )
@@ -101,7 +102,8 @@ def mmr(relevance: torch.Tensor, similarity: torch.Tensor, k: int, lam: float) -
     Returns:
         ``(B, k)`` int64 candidate positions in selection order.
     """
-    _check(relevance, similarity, k)
+    _check(relevance, k)
+    _check_similarity(similarity, relevance)
     check_range("lam", lam, 0.0, 1.0)
     similarity = similarity.to(relevance.dtype).contiguous()
     return _greedy_mmr(relevance, lam * _min_max(relevance), similarity, k, lam)
@@ -129,9 +131,24 @@ def dum(relevance: torch.Tensor, categories: torch.Tensor, k: int) -> torch.Tens
     Returns:
         ``(B, k)`` int64 candidate positions in selection order.
     """
-    _check(relevance, categories, k)
-    if categories.dtype != torch.bool:
-        raise TypeError(f"categories must be a bool tensor; got {categories.dtype}")
+    _check(relevance, k)
+    if not isinstance(categories, torch.Tensor) or categories.dtype != torch.bool:
+        found = (
+            categories.dtype if isinstance(categories, torch.Tensor) else type(categories).__name__
+        )
+        raise TypeError(f"categories must be a bool tensor; got {found}")
+    if categories.dim() != 3 or categories.shape[:2] != relevance.shape or categories.shape[2] == 0:
+        raise DivlibError(
+            f"categories must have shape ({', '.join(map(str, relevance.shape))}, C) with C >= 1 to "
+            "go with relevance; "
+            f"got {tuple(categories.shape)}; pass the candidates' rows of the item × category "
+            "matrix, categories[items] > 0"
+        )
+    if categories.device != relevance.device:
+        raise DivlibError(
+            f"categories are on {categories.device} but relevance on {relevance.device}; "
+            "move them with categories.to(relevance.device)"
+        )
     batch, n, n_categories = categories.shape
     flags = categories.view(torch.uint8)
     bits = flags.new_zeros(batch, n, -(-n_categories // 31), dtype=torch.int32)  # 31-bit words
@@ -191,7 +208,8 @@ def dpp(
     Returns:
         ``(B, k)`` int64 candidate positions in selection order.
     """
-    _check(relevance, similarity, k)
+    _check(relevance, k)
+    _check_similarity(similarity, relevance)
     if theta is None:
         if not (relevance > 0).all():
             raise DivlibError(
@@ -333,6 +351,7 @@ def rerank_all(
     if len(set(runs)) < len(runs):
         raise DivlibError(f"the re-ranking grid repeats a setting: {runs}; list each λ and θ once")
     check_count("users_per_batch", users_per_batch, None)
+    _check_items(exclude, distance, categories)
     model.to(device)
     exclude, distance, categories = exclude.to(device), distance.to(device), categories.to(device)
     selected = {run: [] for run in runs}
@@ -376,6 +395,7 @@ def paper_rerankings(
         ids on the CPU.
     """
     check_count("users_per_batch", users_per_batch, None)
+    _check_items(exclude, distance)
     model.to(device)
     exclude = exclude.to(device)
     similarity = 1 - distance.to(device, torch.float64).dense()
@@ -531,39 +551,71 @@ def _check_catalogue(
     at least k >= 1 candidates."""
     check_scores(ratings)
     m = ratings.shape[1]
+    if not isinstance(similarity, torch.Tensor):
+        raise TypeError(f"similarity must be a torch.Tensor; got {type(similarity).__name__}")
     if similarity.shape != (m, m) or similarity.device != ratings.device:
         raise DivlibError(
             f"similarity must be the ({m}, {m}) item matrix on {ratings.device} to go with ratings "
             f"{tuple(ratings.shape)}; got {tuple(similarity.shape)} on {similarity.device}"
         )
+    check_finite("similarity", similarity, "build it as 1 - distance.dense() of a finite distance")
     check_exclude(exclude, ratings)
     check_count("k", k, m)
     check_candidates(exclude, k)
 
 
-def _check(relevance: torch.Tensor, pairwise: torch.Tensor, k: int) -> None:
-    """relevance (B, N) finite float; pairwise (B, N, ·) on its device; 1 <= k <= N."""
+def _check(relevance: torch.Tensor, k: int) -> None:
+    """relevance (B, N) finite float; 1 <= k <= N."""
     if not isinstance(relevance, torch.Tensor) or not relevance.is_floating_point():
         raise TypeError("relevance must be a float torch.Tensor")
     if relevance.dim() != 2 or relevance.shape[1] == 0:
         raise DivlibError(
             f"relevance must have shape (B, N) with N >= 1 candidates; got {tuple(relevance.shape)}"
         )
-    if not torch.isfinite(relevance).all():
-        raise DivlibError("relevance contains NaN or Inf; check the model output before re-ranking")
-    batch, n = relevance.shape
-    if (
-        pairwise.dim() != 3
-        or pairwise.shape[:2] != (batch, n)
-        or pairwise.device != relevance.device
-    ):
-        raise DivlibError(
-            f"expected a ({batch}, {n}, ·) tensor on {relevance.device} to go with relevance; "
-            f"got {tuple(pairwise.shape)} on {pairwise.device}"
-        )
+    check_finite("relevance", relevance, "check the model output before re-ranking")
+    n = relevance.shape[1]
     check_count("k", k, None)
     if k > n:
         raise DivlibError(
             f"k = {k} exceeds the N = {n} candidates per user; lower k or pass a pool of at least "
             f"k candidates (candidate_pool(..., n=k) or more)"
         )
+
+
+def _check_items(
+    exclude: torch.Tensor, distance: ItemDistance, categories: torch.Tensor | None = None
+) -> None:
+    """exclude (n_users, m); distance over the same m items; categories (m, C >= 1), finite."""
+    if not isinstance(exclude, torch.Tensor) or exclude.dim() != 2:
+        raise TypeError("exclude must be an (n_users, m) bool tensor")
+    m = exclude.shape[1]
+    if distance.n_items != m:
+        raise DivlibError(
+            f"distance covers {distance.n_items} items but exclude has {m} (one column per item); "
+            "load both from the same prepared dataset"
+        )
+    if categories is None:
+        return
+    if not isinstance(categories, torch.Tensor):
+        raise TypeError(f"categories must be a torch.Tensor; got {type(categories).__name__}")
+    if categories.dim() != 2 or categories.shape[0] != m or categories.shape[1] == 0:
+        raise DivlibError(
+            f"categories must be the ({m}, C) item × category matrix with C >= 1; got "
+            f"{tuple(categories.shape)}; load it from the same prepared dataset as exclude"
+        )
+    check_finite("categories", categories, "rebuild the item × category matrix")
+
+
+def _check_similarity(similarity: torch.Tensor, relevance: torch.Tensor) -> None:
+    """similarity (B, N, N) on the device of relevance (B, N), finite."""
+    if not isinstance(similarity, torch.Tensor):
+        raise TypeError(f"similarity must be a torch.Tensor; got {type(similarity).__name__}")
+    shape = (*relevance.shape, relevance.shape[1])
+    if similarity.shape != shape or similarity.device != relevance.device:
+        raise DivlibError(
+            f"similarity must have shape {shape} on {relevance.device} to go with relevance; got "
+            f"{tuple(similarity.shape)} on {similarity.device}; pass 1 - distance.block(items)"
+        )
+    check_finite(
+        "similarity", similarity, "build it as 1 - distance.block(items) of a finite distance"
+    )

@@ -13,6 +13,7 @@ item, and its full pair sum costs O(B·m + B·g²) instead of O(B·m²), exactly
 
 import pickle
 from abc import ABC, abstractmethod
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -77,6 +78,12 @@ class ItemDistance(ABC):
     def _storage(self) -> torch.Tensor:
         """The stored matrix, for device and dtype checks."""
 
+    @cached_property
+    def value_range(self) -> tuple[float, float]:
+        """``(min, max)`` of D, 0 included (the diagonal): every mean of distances (DRO, DDRO) lies in it."""
+        low, high = torch.aminmax(self._storage)
+        return low.item(), high.item()
+
     def pair_sum(self, weights: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
         r"""Weighted pair sum :math:`\sum_{i,j} w_i w_j D_{ij}` per row.
 
@@ -119,8 +126,10 @@ class DenseDistance(ItemDistance):
     def __init__(self, matrix: torch.Tensor):
         if not isinstance(matrix, torch.Tensor) or not matrix.is_floating_point():
             raise TypeError("matrix must be a float torch.Tensor")
-        if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
-            raise DivlibError(f"a distance matrix must be square (m, m); got {tuple(matrix.shape)}")
+        if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] == 0:
+            raise DivlibError(
+                f"a distance matrix must be square (m, m) with m >= 1; got {tuple(matrix.shape)}"
+            )
         if not torch.isfinite(matrix).all():
             raise DivlibError("the distance matrix contains NaN or Inf")
         if matrix.diagonal().abs().max() > 0:
@@ -249,9 +258,10 @@ def as_item_distance(distance: ItemDistance | torch.Tensor) -> ItemDistance:
 def _check_categories(categories: torch.Tensor) -> torch.Tensor:
     if not isinstance(categories, torch.Tensor):
         raise TypeError(f"categories must be a torch.Tensor; got {type(categories).__name__}")
-    if categories.dim() != 2:
+    if categories.dim() != 2 or 0 in categories.shape:
         raise DivlibError(
-            f"categories must be an (items, categories) matrix; got shape {tuple(categories.shape)}"
+            f"categories must be an (items, categories) matrix with at least one of each; got shape "
+            f"{tuple(categories.shape)}; check the items table's category columns"
         )
     weights = (
         categories if categories.is_floating_point() else categories.to(torch.get_default_dtype())

@@ -97,6 +97,41 @@ def summary_row(
     return rows.row(0, named=True) if rows.height else None
 
 
+HEADLINE = {  # Table III's rows and the numbers of each that dvc exp compares
+    "base": ("dro", "relevance"),
+    "mmr-paper": ("dro",),
+    "dum": ("dro",),
+    "dpp-paper": ("dro",),
+    "ddt": ("dro", "relevance", "gain_beyond"),
+    "mdr": ("dro", "relevance"),
+}
+HEADLINE_COLUMNS = {"dro": "dro", "relevance": "relevance", "gain_beyond": "dro_beyond_gain_pct"}
+
+
+def headline_metrics(
+    summary: pl.DataFrame, *, models: Sequence[str], k: int, beta: float
+) -> dict[str, dict[str, dict[str, float]]]:
+    """The ten numbers per model that ``dvc exp show`` and ``dvc metrics diff`` compare, keyed by role:
+    ``{model: {method: {"dro@k": …}}}`` for Table III's rows at ``k`` (:data:`HEADLINE`: DDT and MDR
+    at β = ``beta``; the re-rankers under their published names, ``mmr`` and ``dpp``), where
+    ``gain_beyond@k`` is DDT's DRO gain in ranks k+1..2k in percentage points. The k in every name
+    keeps values measured at different k apart; a row that did not run is left out. Ten, so that
+    ``dvc exp show --only-changed`` across two ks fits a terminal.
+    """
+    headline = {}
+    for model in models:
+        rows = {}
+        for method, names in HEADLINE.items():
+            param = beta if BY_KEY[method].trained else None
+            row = summary_row(summary, model=model, method=method, k=k, param=param)
+            if row is not None:
+                rows[PUBLISHED_KEY.get(method, method)] = {
+                    f"{name}@{k}": round(row[HEADLINE_COLUMNS[name]], 4) for name in names
+                }
+        headline[model] = rows
+    return headline
+
+
 def published_value(paper: pl.DataFrame | None, **match: object) -> str:
     """A published "mean (std)" as printed, of the row matching ``match`` (column: value);
     :data:`MISSING` if none."""

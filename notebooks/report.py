@@ -143,7 +143,7 @@ else:
     }
     frame = pl.DataFrame({"property": list(facts), "value": [str(v) for v in facts.values()]})
     show_table(frame)
-pretrained = {model: read_json(metrics / model / "pretrain.json") for model in models}
+pretrained = {model: read_json(metrics / "pretrain" / f"{model}.json") for model in models}
 rows = [
     {"model": model.upper(), "seed": seed.removeprefix("seed"), "validation MSE": v["val_mse"],
      "selected epoch": v["selected_epoch"], "epochs run": v["epochs_run"]}
@@ -156,7 +156,7 @@ if rows:
         "Relevance pretraining, one model per seed: the epoch of lowest validation MSE is kept.",
     )
 else:
-    show(f"*Pretraining metrics are missing: no metrics/{dataset}/MODEL/pretrain.json was found.*")
+    show(f"*Pretraining metrics are missing: no metrics/{dataset}/pretrain/MODEL.json was found.*")
 
 # %% [markdown]
 # ## Q1: diversity against β (Fig. 1)

@@ -5,6 +5,7 @@ pass plain values and option objects on.
 """
 
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -31,10 +32,26 @@ def load_params(path: Path = PARAMS) -> Params:
 
 
 def main_guard(main: Callable[[], None]) -> None:
-    """Run a stage's ``main``: log steps to stderr; a DivlibError prints one line and exits 1."""
+    """Run a stage's ``main``: log steps to stderr; a DivlibError prints one line and exits 1.
+
+    SIGTERM (as ``kill`` or a job scheduler sends) is raised as KeyboardInterrupt, as Ctrl-C is, so
+    that what was being written is removed (:func:`divlib.io.atomic_path`) and the workers stop; either
+    prints one line and exits 128 + the signal's number.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         main()
     except DivlibError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt as interruption:
+        received = signal.Signals.__members__.get(str(interruption), signal.SIGINT)
+        print(f"interrupted by {received.name}: outputs not yet complete were removed",
+              file=sys.stderr)  # fmt: skip
+        sys.exit(128 + received)
+
+
+def _interrupt(number: int, _frame) -> None:
+    """SIGTERM's handler: a KeyboardInterrupt that names the signal."""
+    raise KeyboardInterrupt(signal.Signals(number).name)

@@ -3,7 +3,9 @@
     python stages/download.py DATASET
 
 Reads ``data.sources.DATASET`` and ``data.options.DATASET`` from params.yaml; hand-placed files are taken
-from ``data/manual/DATASET/``. Writes ``data/raw/DATASET/`` (all or nothing) with ``digests.json``.
+from ``data/manual/DATASET/``, and so is a file that cannot be downloaded, once the user puts it there
+(under the name the error gives) and it matches its pinned digest. Writes ``data/raw/DATASET/`` (all or
+nothing) with ``digests.json``.
 """
 
 import argparse

@@ -5,12 +5,11 @@ their re-rankings.
 
 EXPERIMENT is ``baselines`` (each seed's pretrained model, method ``base``, and the re-rankers' lists of
 it) or an experiment of params.yaml whose runs are evaluated (``beta_sweep``, ``main_table``,
-``gain_beyond_k``, ``adaptive_beta``). Reads ``evaluate.ks`` and ``diversity.k``. Lists are ranked over
+``gain_beyond_k``, ``adaptive_beta``). Reads ``evaluate.ks``. Lists are ranked over
 the items a user did not rate in training or validation; every run is evaluated at every k (its own k
 is ``train_k``). Writes ``data/evaluation/DATASET/MODEL/EXPERIMENT/per_user.parquet`` (one row per run,
-k and user), ``summary.parquet`` (mean (std) over seeds, gains and Wilcoxon p-values against the
-pretrained models, which an experiment's summary includes; see :mod:`divlib.evaluation`) and
-``metrics/DATASET/MODEL/evaluate-EXPERIMENT.json`` (the summary at k = ``diversity.k``).
+k and user) and ``summary.parquet`` (mean (std) over seeds, gains and Wilcoxon p-values against the
+pretrained models, which an experiment's summary includes; see :mod:`divlib.evaluation`).
 """
 
 import argparse
@@ -24,10 +23,9 @@ from divlib.evaluation import (
     evaluate_baselines,
     evaluate_models,
     load_runs,
-    reported_metrics,
     summarize,
 )
-from divlib.io import atomic_path, write_json
+from divlib.io import atomic_path
 from divlib.layout import load_evaluation
 from divlib.models import load_model
 from divlib.params import EXPERIMENTS
@@ -69,10 +67,8 @@ def main() -> None:
                         (summary, LAYOUT.summary(dataset, model, experiment))):  # fmt: skip
         with atomic_path(path) as temporary:
             frame.write_parquet(temporary)
-    metrics = reported_metrics(summary, params.diversity.k)
-    write_json(metrics, LAYOUT.metrics(dataset, f"evaluate-{experiment}", model))
     logging.info("%s/%s/%s: %d settings evaluated in %.1f s", dataset, model, experiment,
-                 len(metrics), time.perf_counter() - start)  # fmt: skip
+                 summary.filter(pl.col("k") == ks[0]).height, time.perf_counter() - start)  # fmt: skip
 
 
 def _tagged(per_user: pl.DataFrame, dataset: str, model: str) -> pl.DataFrame:

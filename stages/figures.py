@@ -8,8 +8,6 @@ Reads ``diversity.k`` and the models of ``beta_sweep``, ``training_curves``, ``a
 * ``figures/NAME.png`` and ``.pdf`` for NAME in fig1_beta_sweep, fig2_training_curves,
   fig_lemma3_adaptive_beta, tradeoff, sensitivity, fig4_beta_sweep_appendix and category_histogram
   (see :mod:`divlib.plots`; the data: :mod:`divlib.figure_data`).
-* for ``dvc plots``, means over seeds as in the figures: ``plots/training/MODEL-METHOD-REGIME.csv``
-  (epoch, ddro, dro) and ``plots/adaptive_beta/MODEL-METHOD.csv`` (step, beta, beta_low, beta_high).
 """
 
 import argparse
@@ -18,8 +16,7 @@ import logging
 from common import LAYOUT, load_params, main_guard
 
 from divlib import plots
-from divlib.figure_data import load_figure_data, plot_series
-from divlib.io import atomic_path
+from divlib.figure_data import load_figure_data
 
 
 def main() -> None:
@@ -35,6 +32,7 @@ def main() -> None:
         curves=params.training_curves.models,
         adaptive=params.adaptive_beta.models,
         case=params.main_table.models[0],
+        beta=params.main_table.betas[0],
         k=k,
     )
     missing = sorted(set(plots.APPENDIX_METRICS) - set(plots.appendix_metrics(data.sweep)))
@@ -46,11 +44,6 @@ def main() -> None:
     for name, figure in plots.paper_figures(data, k=k):
         paths = plots.save_figure(figure, figures / name)
         logging.info("%s: %s", name, ", ".join(map(str, paths)))
-    series = LAYOUT.plots(dataset)
-    for name, frame in plot_series(data).items():
-        with atomic_path(series / f"{name}.csv") as temporary:
-            frame.write_csv(temporary, float_precision=6)
-    logging.info("dvc plots data: %s", series)
 
 
 if __name__ == "__main__":

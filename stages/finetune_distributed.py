@@ -10,6 +10,7 @@ run.json), outside every DVC stage's inputs.
 """
 
 import argparse
+import logging
 import os
 
 import torch
@@ -17,7 +18,7 @@ import torch.distributed as dist
 from common import LAYOUT, load_params, main_guard
 
 from divlib.errors import DivlibError
-from divlib.experiment import experiment_runs, save_run, train_run
+from divlib.experiment import describe_run, experiment_runs, save_run, train_run
 from divlib.io import atomic_path
 from divlib.params import EXPERIMENTS
 
@@ -38,13 +39,15 @@ def main() -> None:
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
     dist.init_process_group("nccl" if cuda else "gloo")
+    if dist.get_rank() > 0:  # rank 0 logs the run's epochs for all
+        logging.getLogger().setLevel(logging.WARNING)
     try:
         outcome = train_run(spec, device)
         if dist.get_rank() == 0:
             world = {"world_size": dist.get_world_size()}
             with atomic_path(LAYOUT.distributed(args.dataset, args.model, spec.name)) as out:
                 save_run(out, spec, outcome, extra=world)
-            print(f"{spec.name} on {world['world_size']} processes: {outcome.record}")
+            print(f"{describe_run(spec, outcome)}, {world['world_size']} processes")
     finally:
         dist.destroy_process_group()
 

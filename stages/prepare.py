@@ -3,12 +3,12 @@
     python stages/prepare.py DATASET
 
 Reads ``data.sources.DATASET``, ``data.options.DATASET``, ``data.seed``, ``data.test_fraction`` and
-``data.val_fraction``. Writes ``data/prepared/DATASET/`` (ratings, items, train, val, test parquet and
-meta.json, all or nothing) and the small metrics file ``metrics/DATASET/data.json``.
+``data.val_fraction``. Checks the raw files against their pinned digests again, and every value in them.
+Writes ``data/prepared/DATASET/`` (ratings, items, train, val, test parquet and meta.json, with the raw
+files as read: all or nothing) and the small metrics file ``metrics/DATASET/data.json``.
 """
 
 import argparse
-import json
 import logging
 import time
 
@@ -32,6 +32,7 @@ def main() -> None:
         dataset,
         source=data.sources[dataset],
         raw_dir=raw_dir,
+        manual_dir=LAYOUT.manual(dataset),
         options=data.options.get(dataset) or {},
     )
     ratings, items = canonicalize(raw, source=str(raw_dir))
@@ -45,7 +46,6 @@ def main() -> None:
     distance = GroupedDistance.from_categories(category_matrix(items)[0])
     meta = {"dataset": dataset, "source": data.sources[dataset]}
     meta |= dataset_meta(ratings, items, distance) | {"split": counts} | report
-    meta["raw_files"] = json.loads((raw_dir / "digests.json").read_text())["files"]
     tables = {"ratings": ratings, "items": items, "train": train, "val": val, "test": test}
     with atomic_path(LAYOUT.prepared(dataset)) as out:
         out.mkdir()

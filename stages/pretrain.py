@@ -6,7 +6,7 @@ Reads ``pretrain`` and ``seeds`` from params.yaml (see :func:`divlib.experiment.
 stopping after ``pretrain.patience`` epochs without a lower validation MSE, at most ``max_epochs``); the
 seeds run on ``finetune.devices``. The data split is the same for every seed (``data.seed``). Writes
 ``models/DATASET/MODEL/base/seedS.pt`` (load with ``divlib.models.load_model``), ``epochs.parquet``
-(per-epoch losses, every seed) and ``metrics/DATASET/MODEL/pretrain.json`` (per seed: the epoch chosen
+(per-epoch losses, every seed) and ``metrics/DATASET/pretrain/MODEL.json`` (per seed: the epoch chosen
 and its validation MSE).
 """
 
@@ -18,7 +18,7 @@ from functools import partial
 import polars as pl
 from common import LAYOUT, load_params, main_guard
 
-from divlib.experiment import pretrain_run
+from divlib.experiment import describe_pretraining, pretrain_run
 from divlib.io import atomic_path, write_json
 from divlib.models import save_model
 from divlib.train.grid import placement, run_grid
@@ -33,7 +33,7 @@ def main() -> None:
     start = time.perf_counter()
     train = partial(pretrain_run, section=params.pretrain, dataset=args.dataset, model=args.model)
     devices = placement(params.finetune.devices, params.finetune.cpu_workers)
-    outcomes = run_grid(train, params.seeds, devices)
+    outcomes = run_grid(train, params.seeds, devices, describe=describe_pretraining)
     summary, epochs = {}, []
     with atomic_path(LAYOUT.bases(args.dataset, args.model)) as folder:
         for seed, (model, result, config) in zip(params.seeds, outcomes, strict=True):
@@ -44,8 +44,8 @@ def main() -> None:
                                       "selected_epoch": result.selected_epoch,
                                       "epochs_run": result.epochs.height}  # fmt: skip
         pl.concat(epochs).write_parquet(folder / "epochs.parquet")
-    write_json(summary, LAYOUT.metrics(args.dataset, "pretrain", args.model))
-    logging.info("%s/%s: %s in %.1f s", args.dataset, args.model, summary,
+    write_json(summary, LAYOUT.pretraining(args.dataset, args.model))
+    logging.info("%s/%s: %d models in %.1f s", args.dataset, args.model, len(summary),
                  time.perf_counter() - start)  # fmt: skip
 
 

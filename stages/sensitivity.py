@@ -15,7 +15,7 @@ import logging
 
 from common import LAYOUT, load_params, main_guard
 
-from divlib.experiment import sensitivity_results, sensitivity_runs, train_run
+from divlib.experiment import describe_run, sensitivity_results, sensitivity_runs, train_run
 from divlib.io import atomic_path, write_json
 from divlib.train.grid import run_grid, visible_devices
 
@@ -28,7 +28,8 @@ def main() -> None:
     specs = sensitivity_runs(params.sensitivity, params.finetune, params.diversity, dataset=dataset,
                              seed=params.seeds[0])  # fmt: skip
     logging.info("%d sensitivity runs", len(specs))
-    outcomes = run_grid(train_run, specs, visible_devices(params.finetune.cpu_workers))
+    devices = visible_devices(params.finetune.cpu_workers)
+    outcomes = run_grid(train_run, specs, devices, describe=describe_run)
     results = sensitivity_results(specs, outcomes)
     with atomic_path(LAYOUT.sensitivity(dataset)) as temporary:
         results.write_parquet(temporary)

@@ -8,7 +8,10 @@ the baselines and of those experiments, the beta_sweep per-user rows, the traini
 adaptive_beta run logs, the main_table DDT run and its pretrained model (Table V), and the published
 numbers ``reports/paper/published.csv``. Writes ``reports/DATASET/tables/``: ``table3``, ``table4``
 (DDT), ``table6`` (MDR) and ``verdicts`` as ``.md`` and ``.tex``, and ``table5.md`` (see
-:mod:`divlib.tables`, :mod:`divlib.verdicts`).
+:mod:`divlib.tables`, :mod:`divlib.verdicts`); and ``metrics/DATASET/headline.json``, Table III's
+numbers keyed by role (:func:`divlib.tables.headline_metrics`), which ``dvc exp show`` and ``dvc
+metrics diff`` compare. The chosen setting, shown by Table V and the headline, is the first β of
+``main_table.betas``.
 """
 
 import argparse
@@ -27,10 +30,11 @@ from divlib.figure_data import (
     read_summaries,
     training_curves,
 )
-from divlib.io import atomic_path
+from divlib.io import atomic_path, write_json
 from divlib.tables import (
     frame_table,
     gain_table,
+    headline_metrics,
     model_order,
     paper_rows,
     read_published,
@@ -104,7 +108,10 @@ def main() -> None:
         for suffix, render in ((".md", to_markdown), (".tex", to_latex)):
             with atomic_path(out / f"{name}{suffix}") as temporary:
                 temporary.write_text(render(table))
-    case = load_case_study(LAYOUT, dataset, main_models[0], k)
+    chosen = main_table.betas[0]
+    headline = headline_metrics(compared, models=main_models, k=k, beta=chosen)
+    write_json(headline, LAYOUT.metrics(dataset, "headline"))
+    case = load_case_study(LAYOUT, dataset, main_models[0], k, beta=chosen)
     with atomic_path(out / "table5.md") as temporary:
         temporary.write_text(case_study_markdown(case, dataset, k))
     logging.info("%s: tables written to %s in %.1f s", dataset, out, time.perf_counter() - start)

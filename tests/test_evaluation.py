@@ -18,16 +18,13 @@ from divlib.evaluation import (
     evaluate_lists,
     evaluate_models,
     load_runs,
-    reported_metrics,
     run_means,
     summarize,
 )
 from divlib.metrics import (
     METRICS,
-    REPORTED,
     distance_groups,
     metric_label,
-    metric_name,
     window_diversity,
 )
 from divlib.models import build_model, save_model
@@ -350,41 +347,12 @@ def test_summarize_pvalue_is_the_wilcoxon_of_the_seed_mean_paired_differences():
     assert ddt["dro_gain"] == pytest.approx(sum(steps) / 16 / len(steps))
 
 
-def test_reported_metrics_labels_keys_order_and_rounding():
-    summary = pl.DataFrame({
-        "dro_p": [None, 0.0123456789, 0.5, 0.9, 0.1],
-        "method": ["base", "ddt", "mmr", "ddt", "ddt"],
-        "param": [None, 0.5, 0.25, 0.5, 0.5],
-        "train_k": [None, 10, None, 10, 20],
-        "k": [10, 10, 10, 5, 10],
-        "popularity": [123456.7, 2.0, 3.0, 4.0, 5.0],
-        "dro": [0.123456789, 0.2, math.nan, 0.4, 0.5],
-        "hr": [1.0, None, 0.5, 0.5, None],
-        "coverage_beyond": [0.1, 0.2, 0.3, 0.4, 0.5],  # not reported
-    })  # fmt: skip
-    result = reported_metrics(summary, 10)
-    assert json.dumps(result) == json.dumps({
-        "base": {"dro@10": 0.123457, "hr@10": 1.0, "popularity@10": 123457.0},
-        "ddt-0.5": {"dro@10": 0.2, "popularity@10": 2.0, "dro_p@10": 0.0123457},
-        "mmr-0.25": {"hr@10": 0.5, "popularity@10": 3.0, "dro_p@10": 0.5},
-        "ddt-0.5-k20": {"dro@10": 0.5, "popularity@10": 5.0, "dro_p@10": 0.1},
-    })  # fmt: skip
-
-
-def test_reported_metrics_keep_the_published_metrics_file():
-    """The names and order of the tracked metrics file, which ``dvc metrics diff`` compares."""
-    metrics = ROOT / "metrics" / "ml-100k" / "nmf" / "evaluate-main_table.json"
-    published = json.loads(metrics.read_text())
-    assert list(published["ddt-0.2"]) == [metric_name(key, 10) for key in REPORTED]
-
-
 def test_metric_vocabulary_names_every_metric_column():
     per_user = evaluated("cpu").with_columns(pl.lit("d").alias("dataset"))
     summary = summarize(per_user)
     columns = {c for c in summary.columns if summary[c].dtype == pl.Float64 and c != "param"}
     assert {c for c in columns if not c.endswith("_std")} == set(METRICS)
-    assert set(REPORTED) <= set(METRICS)
-    assert (metric_name("dro", 10), metric_label("dro", 10)) == ("dro@10", "DRO@10")
+    assert metric_label("dro", 10) == "DRO@10"
     assert metric_label("dro_beyond", "k") == "DRO, ranks k+1..2·k"
     assert metric_label("mse", 10) == "MSE (test ratings)"
     with pytest.raises(DivlibError, match="unknown metric 'diversity'"):

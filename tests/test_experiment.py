@@ -46,7 +46,9 @@ def test_the_beta_sweep_runs_method_beta_seed_with_the_control_at_beta_one():
 
 
 def test_each_k_of_the_gain_table_is_its_own_run_trained_for_that_k():
-    params = params_with(seeds=[1], gain_beyond_k={"ks": [5, 20], "methods": ["ddt"]})
+    params = params_with(
+        seeds=[1], main_table={"seeds": [1]}, gain_beyond_k={"ks": [5, 20], "methods": ["ddt"]}
+    )
     specs = experiment_runs(params, "gain_beyond_k", dataset="d", model="ncf")
     assert [s.name for s in specs] == ["ddt-beta0.5-k5-seed1", "ddt-beta0.5-k20-seed1"]
     assert [(s.diversity.k, s.identity["train_k"]) for s in specs] == [(5, 5), (20, 20)]
@@ -65,7 +67,9 @@ def test_training_curves_run_fine_tuned_and_from_scratch_at_their_own_seeds():
 
 
 def test_adaptive_runs_one_per_rule_the_paper_rule_named_plainly():
-    params = params_with(seeds=[1], adaptive_beta={"rules": ["min-norm", "normalized"]})
+    params = params_with(
+        seeds=[1], main_table={"seeds": [1]}, adaptive_beta={"rules": ["min-norm", "normalized"]}
+    )
     specs = experiment_runs(params, "adaptive_beta", dataset="d", model="nmf")
     assert [s.name for s in specs] == ["ddt-adaptive-seed1", "ddt-adaptive-normalized-seed1"]
     assert [s.options.adaptive_rule for s in specs] == ["min-norm", "normalized"]

@@ -1,6 +1,5 @@
 """The figures' data, from a tiny hand-made output tree: run logs tagged from run.json, hand-worked means
-and stds over seeds, the summaries each figure reads, the case study's run, user and lists, slot shares
-and the dvc plots series."""
+and stds over seeds, the summaries each figure reads, the case study's run, user and lists, slot shares."""
 
 import json
 import math
@@ -23,7 +22,6 @@ from divlib.figure_data import (
     load_figure_data,
     mean_adaptive,
     mean_curves,
-    plot_series,
     read_summaries,
     training_curves,
 )
@@ -186,7 +184,7 @@ def test_a_log_without_a_column_or_a_missing_experiment_is_named(layout):
         read_summaries(layout, "toy", ["nmf"], "adaptive_beta")
 
 
-def test_case_run_takes_the_ddt_run_of_the_first_seed():
+def test_case_run_takes_the_ddt_run_of_the_first_seed_at_the_chosen_beta():
     def runs(*identities):
         return [(Path(f"run{i}"), identity) for i, identity in enumerate(identities)]
 
@@ -194,9 +192,11 @@ def test_case_run_takes_the_ddt_run_of_the_first_seed():
     second = {"method": "ddt", "param": 0.2, "seed": 2}
     first = {"method": "ddt", "param": 0.5, "seed": 1}
     smaller_beta = {"method": "ddt", "param": 0.2, "seed": 1}
-    assert case_run(runs(mdr, second, first)) == (Path("run2"), first)
-    assert case_run(runs(first, smaller_beta)) == (Path("run1"), smaller_beta)
-    assert case_run(runs(mdr)) is None
+    assert case_run(runs(mdr, second, first), 0.5) == (Path("run2"), first)
+    assert case_run(runs(mdr, second, first), 0.2) == (Path("run1"), second)
+    assert case_run(runs(first, smaller_beta), 0.2) == (Path("run1"), smaller_beta)
+    assert case_run(runs(first, second), 0.3) is None  # never another β in its place
+    assert case_run(runs(mdr), 0.2) is None
 
 
 def top_k(checkpoint: Path) -> list[list[int]]:
@@ -215,7 +215,7 @@ def lists_of(frame: pl.DataFrame) -> list[list[int]]:
 
 
 def test_the_case_study_compares_the_first_seeds_main_table_ddt_run_with_that_seeds_base(layout):
-    case = load_case_study(layout, "toy", "nmf", K)
+    case = load_case_study(layout, "toy", "nmf", K, beta=0.2)
     assert (case.model, case.run, case.param) == ("nmf", "ddt-beta0.2-seed1", 0.2)
     runs = layout.runs("toy", "nmf", "main_table")
     assert lists_of(case.before) == top_k(layout.base("toy", "nmf", 1))
@@ -225,13 +225,13 @@ def test_the_case_study_compares_the_first_seeds_main_table_ddt_run_with_that_se
     assert all(genres == CATEGORIES[item] for item, genres in slots)
     for run in ("ddt-beta0.2-seed1", "ddt-beta0.2-seed2"):
         (runs / run / "run.json").write_text(json.dumps({"method": "mdr", "param": 0.2, "seed": 1}))
-    with pytest.raises(DivlibError, match="main_table has no ddt run"):
-        load_case_study(layout, "toy", "nmf", K)
+    with pytest.raises(DivlibError, match="main_table has no ddt run at β = 0.2"):
+        load_case_study(layout, "toy", "nmf", K, beta=0.2)
 
 
 def load(layout: Layout):
     return load_figure_data(layout, "toy", sweep=["nmf"], curves=["nmf", "ncf"], adaptive=["nmf"],
-                            case="nmf", k=K)  # fmt: skip
+                            case="nmf", beta=0.2, k=K)  # fmt: skip
 
 
 def test_load_figure_data_gathers_what_each_figure_reads(layout):
@@ -246,30 +246,11 @@ def test_load_figure_data_gathers_what_each_figure_reads(layout):
     assert data.adaptive.equals(mean_adaptive(adaptive_steps(layout, "toy", ["nmf"])))
     assert data.sensitivity["eps"].to_list() == [0.01]
     assert data.categories == ["Comedy", "Drama", "Horror", "War"]
-    case = load_case_study(layout, "toy", "nmf", K)
+    case = load_case_study(layout, "toy", "nmf", K, beta=0.2)
     (before, before_shares), (after, after_shares) = data.shares.items()
     assert (before, after) == ("NMF, relevance only", "NMF, DDT β = 0.2")
     assert before_shares.tolist() == category_shares(case.before, data.categories).tolist()
     assert after_shares.tolist() == category_shares(case.after, data.categories).tolist()
-
-
-def test_plot_series_are_mean_curves_per_model_method_regime_and_mean_beta_per_rule(layout):
-    series = plot_series(load(layout))
-    assert list(series) == [
-        "training/nmf-ddt-finetune",
-        "training/nmf-ddt-scratch",
-        "training/nmf-mdr-finetune",
-        "training/ncf-ddt-finetune",
-        "adaptive_beta/nmf-ddt-adaptive-normalized",
-        "adaptive_beta/nmf-ddt-adaptive",
-    ]  # fmt: skip  (runs in name order)
-    finetuned = series["training/nmf-ddt-finetune"]
-    assert finetuned.columns == ["epoch", "ddro", "dro"]
-    assert finetuned.rows() == [(1, pytest.approx(0.2), pytest.approx(0.3)),
-                                (2, pytest.approx(0.5), pytest.approx(0.6))]  # fmt: skip
-    beta = series["adaptive_beta/nmf-ddt-adaptive"]
-    assert beta.columns == ["step", "beta", "beta_low", "beta_high"]
-    assert beta["beta"].to_list() == pytest.approx([0.3, 0.5])
 
 
 def test_category_shares_count_a_slot_once_per_category_of_its_item():

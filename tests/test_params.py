@@ -8,7 +8,7 @@ import yaml
 
 from divlib.errors import DivlibError
 from divlib.experiment import diversity_options
-from divlib.params import parse_params
+from divlib.params import EXPERIMENTS, parse_params
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
 
@@ -65,6 +65,140 @@ def test_a_bad_section_is_one_line_naming_the_key(change, message):
     with pytest.raises(DivlibError) as caught:
         parse_params(edited(change))
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "found"),
+    [(None, "empty"), ([1, 2], "[1, 2] (list)"), ("datasets", "'datasets' (str)"), (3, "3 (int)")],
+)
+def test_a_file_that_is_not_a_mapping_is_one_line(data, found):
+    with pytest.raises(DivlibError) as caught:
+        parse_params(data, source="params.yaml")  # yaml.safe_load gives None for an empty file
+    message = str(caught.value)
+    assert message.startswith(f"params.yaml: is {found}, not a mapping of the sections datasets, ")
+    assert message.endswith("; restore it with git checkout -- params.yaml")
+    assert all(section in message for section in PARAMS) and "\n" not in message
+
+
+def setting(path: str, value):
+    """A change that sets the key at the dotted ``path`` to ``value``."""
+
+    def change(params):
+        *parents, key = path.split(".")
+        for parent in parents:
+            params = params[parent]
+        params[key] = value
+
+    return change
+
+
+def both(*changes):
+    return lambda params: [change(params) for change in changes]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # a section that is not a mapping, or a value of the wrong type or shape
+        (setting("diversity", None), "params.yaml: diversity: must be a mapping of keys; got None"),
+        (setting("rerank", [[1]]), "params.yaml: rerank: must be a mapping of keys; got [[1]]"),
+        (setting("datasets", "ml-100k"),
+         "params.yaml: datasets: Input should be a valid list (got 'ml-100k')"),
+        (setting("seeds", [[1]]), "params.yaml: seeds.0: Input should be a valid integer (got [1])"),
+        (setting("evaluate.ks", [[5]]), "params.yaml: evaluate.ks.0: Input should be a valid integer"),
+        (setting("models", []), "params.yaml: models: List should have at least 1 item"),
+        (setting("beta_sweep.epochs", True), "params.yaml: beta_sweep.epochs: must be a number, not true"),
+        (setting("data.seed", False), "params.yaml: data.seed: must be a number, not false"),
+        (setting("finetune.lr", float("nan")),
+         "params.yaml: finetune.lr: Input should be a finite number (got nan)"),
+        (setting("pretrain.weight_decay", float("inf")),
+         "params.yaml: pretrain.weight_decay: Input should be a finite number (got inf)"),
+        (setting("sensitivity.beta", None),
+         "params.yaml: sensitivity.beta: Input should be a valid number (got None)"),
+        (setting("pretrain.lr", -1), "params.yaml: pretrain.lr: Input should be greater than 0 (got -1)"),
+        (setting("diversity.k", 0),
+         "params.yaml: diversity.k: Input should be greater than or equal to 2 (got 0)"),
+        (setting("diversity.eps", 0),
+         "params.yaml: diversity.eps: Input should be greater than 0 (got 0) or Input should be 'auto'"),
+        (setting("main_table.betas", [-0.1]),
+         "params.yaml: main_table.betas.0: Input should be greater than or equal to 0 (got -0.1)"),
+        (setting("finetune.devices", ["gpu0"]),
+         "params.yaml: finetune.devices: Input should be 'auto' (got ['gpu0']); finetune.devices.0: "
+         "'gpu0' is not a torch device; write e.g. cpu or cuda:0"),
+        (setting("data.options.synthetic.users", "many"),
+         "params.yaml: data.options.synthetic.users: Input should be a valid integer, unable to parse"),
+        (lambda p: p.update({1: 2}), "params.yaml: 1: Keys should be strings (got 1)"),
+        # unknown keys
+        (setting("data.sourcse", {}), "params.yaml: data.sourcse: unknown key; the keys here are seed,"),
+        (setting("sensitivity.k", 5), "params.yaml: sensitivity.k: unknown key; the keys here are model,"),
+        # a list that repeats a setting
+        (setting("seeds", [1, 2, 1]), "params.yaml: seeds: lists 1 more than once; list each value once"),
+        (setting("main_table.betas", [0.2, 0.2]),
+         "params.yaml: main_table.betas: lists 0.2 more than once; list each value once"),
+        (setting("rerank.dpp_thetas", [None, None]),
+         "params.yaml: rerank.dpp_thetas: lists None more than once"),
+        # keys that must agree with each other
+        (setting("datasets", ["ml-100k", "ml-20m"]),
+         "params.yaml: datasets: 'ml-20m' is not a dataset divlib knows; the datasets are ml-100k,"),
+        (both(setting("datasets", ["coat"]), lambda p: p["data"]["sources"].pop("coat")),
+         "params.yaml: datasets: 'coat' has no data.sources.coat; add it or remove coat here"),
+        (setting("data.sources.ml-100k", "kaggle"),
+         "params.yaml: data.sources.ml-100k: 'kaggle' is not a source of ml-100k; write one of "
+         "package-mirror, grouplens"),
+        (setting("data.sources.ml-20m", "grouplens"),
+         "params.yaml: data.sources.ml-20m: not a dataset divlib knows; the datasets are ml-100k,"),
+        (setting("data.options.netflix", {"users": 5000}),
+         "params.yaml: data.options.netflix: has ['users']; netflix takes users, min_ratings, seed"),
+        (both(setting("datasets", ["netflix"]), lambda p: p["data"]["options"].pop("netflix")),
+         "params.yaml: data.options.netflix: has none; netflix takes users, min_ratings, seed"),
+        (setting("data.options.ml-100k", {"seed": 1}),
+         "params.yaml: data.options.ml-100k: has ['seed']; ml-100k takes none ({})"),
+        (setting("models", ["nmf", "svd"]),
+         "params.yaml: models.1: Input should be 'nmf', 'mf' or 'ncf' (got 'svd')"),
+        (both(setting("models", ["nmf", "ncf"]), setting("beta_sweep.models", ["nmf", "mf"])),
+         "params.yaml: beta_sweep.models: 'mf' is not pretrained (top-level models: nmf, ncf); add "
+         "it there or remove it here"),
+        (both(setting("models", ["nmf"]), setting("sensitivity.model", "ncf"),
+              *(setting(f"{name}.models", ["nmf"]) for name in EXPERIMENTS)),
+         "params.yaml: sensitivity.model: 'ncf' is not pretrained (top-level models: nmf)"),
+        (both(setting("seeds", [1, 2, 3]), setting("main_table.seeds", [1, 7])),
+         "params.yaml: main_table.seeds: 7 is not pretrained (top-level seeds: 1, 2, 3); add it "
+         "there or remove it here"),
+        (both(setting("evaluate.ks", [5, 10]), setting("diversity.k", 15)),
+         "params.yaml: diversity.k: DRO@15 is never measured, as evaluate.ks [5, 10] lacks 15; add "
+         "it there"),
+        (both(setting("evaluate.ks", [5, 10]), setting("gain_beyond_k.ks", [5, 20])),
+         "params.yaml: gain_beyond_k.ks: DRO@20 is never measured, as evaluate.ks [5, 10] lacks 20"),
+        (both(setting("evaluate.ks", [5, 10, 20, 30, 40]), setting("rerank.pool", 50)),
+         "params.yaml: rerank.pool: 50 candidates are fewer than the 80 items a re-ranked list "
+         "holds (2 · max(evaluate.ks)); raise it to at least that"),
+    ],
+)  # fmt: skip
+def test_each_class_of_params_mistake_is_one_line_naming_the_key_and_fix(change, message):
+    with pytest.raises(DivlibError) as caught:
+        parse_params(edited(change), source="params.yaml")
+    assert type(caught.value) is DivlibError
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def key_paths(tree: dict, prefix: tuple = ()):
+    for key, value in tree.items():
+        yield (*prefix, key)
+        if isinstance(value, dict):
+            yield from key_paths(value, (*prefix, key))
+
+
+@pytest.mark.parametrize("path", [".".join(p) for p in key_paths(PARAMS)])
+def test_any_wrong_value_at_any_key_is_a_divlib_error_naming_the_key(path):
+    """Never a traceback: each key set to values of every wrong kind is accepted (a number that is
+    merely unusual) or refused in one line that names its key path; text and nested lists always are."""
+    for bad in (None, "text", -1, 0, 1.5, True, [], [[1]], {"x": 1}, float("nan"), float("inf")):
+        try:
+            parse_params(edited(setting(path, bad)))
+        except DivlibError as error:
+            assert f"params.yaml: {path}" in str(error) and "\n" not in str(error), (bad, error)
+        else:
+            assert bad not in ("text", [[1]]), f"{path} = {bad!r} was accepted"
 
 
 def test_yaml_1_1_exponent_strings_are_numbers():

@@ -52,12 +52,14 @@ def tree(tmp_path: Path) -> Path:
     params["models"], params["seeds"] = ["nmf"], [1, 2, 3]
     params["main_table"]["epochs"], params["main_table"]["seeds"] = 7, "all"
     params["training_curves"]["seeds"] = [1]
+    for experiment in ("beta_sweep", "gain_beyond_k", "training_curves", "adaptive_beta"):
+        params[experiment]["models"] = ["nmf"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     meta = {"users": 6, "items": 20, "ratings": 60, "density": 0.5, "rating_min": 1.0,
             "rating_max": 5.0, "categories": 3, "category_sets": 5, "catalogue_dro": 0.7,
             "split": {"train": 40, "val": 10, "test": 10}, "source": "generator"}  # fmt: skip
     write_json(tmp_path / "data" / "prepared" / "toy" / "meta.json", meta)
-    write_json(tmp_path / "metrics" / "toy" / "nmf" / "pretrain.json",
+    write_json(tmp_path / "metrics" / "toy" / "pretrain" / "nmf.json",
                {"seed1": {"val_mse": 0.9123, "selected_epoch": 3, "epochs_run": 8}})  # fmt: skip
     reports = tmp_path / "reports" / "toy"
     (reports / "tables").mkdir(parents=True)

@@ -36,6 +36,8 @@ def project(tmp_path: Path) -> Path:
             shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, tmp_path / name)
+    pipeline = tmp_path / "dvc.yaml"  # its plots: the default dataset's figures
+    pipeline.write_text(pipeline.read_text().replace("reports/ml-100k/", "reports/synthetic/"))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["datasets"], params["models"], params["seeds"] = ["synthetic"], ["nmf"], [1, 2]
     params["data"]["options"]["synthetic"] = TINY
@@ -70,7 +72,7 @@ def test_dvc_repro_runs_every_stage_and_then_has_nothing_to_do(project):
     }
     assert len(tables["train"]) + len(tables["val"]) + len(tables["test"]) == len(tables["ratings"])
     assert (project / "data" / "similarity" / "synthetic" / "distance.pt").is_file()
-    pretrained = read_json(project, "metrics/synthetic/nmf/pretrain.json")
+    pretrained = read_json(project, "metrics/synthetic/pretrain/nmf.json")
     assert set(pretrained) == {"seed1", "seed2"}  # one model per seed, its epoch recorded
     for seed in pretrained.values():
         assert 1 <= seed["selected_epoch"] <= seed["epochs_run"] <= 4
@@ -121,15 +123,48 @@ def test_dvc_repro_runs_every_stage_and_then_has_nothing_to_do(project):
     assert abs(ddp["dro_after"] - grid_run["dro_after"]) < 1e-3  # the same run on two processes
     second = run([sys.executable, "-m", "dvc", "repro"], project)
     assert second.returncode == 0 and "Data and pipelines are up to date" in second.stdout
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["gain_beyond_k"]["ks"] = [5]
-    (project / "params.yaml").write_text(yaml.safe_dump(params))
-    third = run([sys.executable, "-m", "dvc", "repro"], project)
-    ran = {name.split("@")[0] for name in re.findall(r"Running stage '([^']+)'", third.stdout)}
-    assert {"finetune-gain-beyond-k", "evaluate-gain-beyond-k", "tables", "report"} <= ran
-    others = {"pretrain", "rerank", "sensitivity", "finetune-beta-sweep", "evaluate-beta-sweep",
-              "finetune-main-table", "finetune-training-curves", "finetune-adaptive-beta"}  # fmt: skip
-    assert not ran & others
+    readme_recipes(project)
+
+
+def dvc(project: Path, *arguments: str) -> subprocess.CompletedProcess:
+    done = run([sys.executable, "-m", "dvc", *arguments], project)
+    assert done.returncode == 0, f"dvc {' '.join(arguments)}: {done.stdout}{done.stderr}"
+    return done
+
+
+def readme_recipes(project: Path) -> None:
+    """The README's `dvc exp` recipes on the committed tiny pipeline: an experiment reruns only what
+    depends on its params; metrics diff gives numeric deltas of the headline numbers; the reset
+    restores params and outputs; after a β and a k experiment, `dvc exp show --only-changed` fits a
+    terminal and shows the changed params; values at different k never share a name; plots diff
+    writes the figures of both experiments as images."""
+    for command in (["git", "add", "-A"], ["git", "commit", "-qm", "tiny"]):
+        assert run(command, project).returncode == 0
+    headline = project / "metrics" / "synthetic" / "headline.json"
+    committed = (project / "params.yaml").read_text(), headline.read_text()
+    assert set(json.loads(committed[1])["nmf"]) == {"base", "mmr", "dum", "dpp", "ddt", "mdr"}
+    beta = dvc(project, "exp", "run", "-n", "beta", "-S", "main_table.betas=[0.5]")
+    ran = {name.split("@")[0] for name in re.findall(r"Running stage '([^']+)'", beta.stdout)}
+    assert {"finetune-main-table", "evaluate-main-table", "tables", "report"} <= ran
+    assert not ran & {"pretrain", "rerank", "finetune-beta-sweep", "finetune-gain-beyond-k",
+                      "finetune-training-curves", "finetune-adaptive-beta", "sensitivity"}  # fmt: skip
+    moved = json.loads(dvc(project, "metrics", "diff", "--json").stdout)
+    moved = moved["metrics/synthetic/headline.json"]
+    assert moved and set(moved) <= {f"nmf.{m}.{v}@10" for m in ("ddt", "mdr")
+                                     for v in ("dro", "relevance", "gain_beyond")}  # fmt: skip
+    assert all(isinstance(change["diff"], float) for change in moved.values()), moved
+    for command in (["git", "checkout", "--", "."], [sys.executable, "-m", "dvc", "checkout"]):
+        assert run(command, project).returncode == 0
+    assert ((project / "params.yaml").read_text(), headline.read_text()) == committed
+    dvc(project, "exp", "run", "-n", "k5", "-S", "diversity.k=5")
+    table = dvc(project, "exp", "show", "--only-changed", "--md", "--no-pager").stdout
+    columns = [cell.strip() for cell in table.splitlines()[0].strip("|").split("|")]  # as printed
+    assert len(columns) <= 30 and {"main_table.betas", "diversity.k"} <= set(columns), columns
+    assert {"nmf.ddt.dro@10", "nmf.ddt.dro@5"} <= set(columns)  # never one name for two ks
+    dvc(project, "plots", "diff", "beta", "k5", "-o", "compared")
+    page = (project / "compared" / "index.html").read_text()
+    images = re.findall(r'<img src="([^"]+)"', page)
+    assert len(images) == 2 * 7 and all((project / "compared" / i).is_file() for i in images)
 
 
 def test_a_bad_parameter_fails_the_stage_with_one_line(project):

@@ -7,6 +7,7 @@ import pytest
 from divlib.tables import (
     frame_table,
     gain_table,
+    headline_metrics,
     latex_escape,
     model_order,
     paper_rows,
@@ -190,3 +191,28 @@ def test_gain_tables_of_a_method_that_never_ran_are_empty_cells(method):
     table = gain_table(empty, method=method, dataset="toy", models=["nmf"], ks=[5], beta=0.5,
                        epochs=10, seeds=[1], published=None)  # fmt: skip
     assert table.rows == (("5", ("–", "–")),)
+
+
+def test_headline_metrics_key_table3s_rows_by_role_at_the_chosen_beta_and_k():
+    summary = frame(
+        *main_summary("nmf", 0.0),
+        row("nmf", "base", k=5, dro=0.13, relevance=0.14),  # at k = 5, as ddt's 0.1 (main_summary)
+    ).with_columns(dro_beyond_gain_pct=pl.when(pl.col("method") == "ddt").then(6.54321))
+    headline = headline_metrics(summary, models=["nmf", "ncf"], k=10, beta=0.2)
+    assert headline == {
+        "nmf": {
+            "base": {"dro@10": 0.62, "relevance@10": 0.98},
+            "mmr": {"dro@10": 0.94},  # the paper's MMR, not the tuned grid
+            "dum": {"dro@10": 0.93},
+            "dpp": {"dro@10": 0.98},
+            "ddt": {"dro@10": 0.99, "relevance@10": 0.97, "gain_beyond@10": 6.5432},  # β = 0.2
+            "mdr": {"dro@10": 0.97, "relevance@10": 0.96},
+        },
+        "ncf": {},  # not run: left out, nothing in its place
+    }
+    at_five = headline_metrics(summary, models=["nmf"], k=5, beta=0.2)["nmf"]
+    assert at_five == {"base": {"dro@5": 0.13, "relevance@5": 0.14},
+                       "ddt": {"dro@5": 0.1, "relevance@5": 0.1, "gain_beyond@5": 6.5432}}  # fmt: skip
+    other_beta = headline_metrics(summary, models=["nmf"], k=10, beta=0.5)["nmf"]["ddt"]
+    assert other_beta["dro@10"] == 0.4  # ddt at β = 0.5, not 0.2
+    assert "mdr" not in headline_metrics(summary, models=["nmf"], k=10, beta=0.5)["nmf"]

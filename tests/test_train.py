@@ -21,7 +21,7 @@ from divlib.train import (
     mean_squared_error,
     pretrain,
 )
-from divlib.train.common import run_epochs
+from divlib.train.common import epoch_line, run_epochs
 
 
 @pytest.fixture(scope="module")
@@ -302,7 +302,8 @@ def test_a_diverging_run_names_the_step_and_keeps_the_last_good_state(problem):
         model.users[3] = float("nan")
     options = FinetuneOptions(method="ddt", beta=0.5, epochs=1, lr=0.01, batch_size=512, seed=0)
     with pytest.raises(
-        TrainingDiverged, match="at step 1; the state after epoch 0 is kept"
+        TrainingDiverged,
+        match=r"fine-tuning: the loss is nan at step 1 \(epoch 1\); lower the learning rate",
     ) as caught:
         finetune(model, train, val, distance=distance, options=options,
                  diversity=DiversityOptions(k=5, eps=1 / 300), device="cpu")  # fmt: skip
@@ -310,6 +311,64 @@ def test_a_diverging_run_names_the_step_and_keeps_the_last_good_state(problem):
     again = pickle.loads(pickle.dumps(caught.value))  # as a grid worker sends it back
     assert (str(again), again.step) == (str(caught.value), 1)
     assert torch.equal(again.last_good["items"], caught.value.last_good["items"])
+
+
+EXPLODED = (
+    r"is \d\.\d\de\+\d+, above 1\d\d \(10 × the larger of the validation MSE at the start and the "
+    r"mean squared rating\); lower the learning rate or check the data$"
+)
+
+
+@pytest.mark.parametrize("method", ["ddt", "mdr"])
+def test_an_exploding_fine_tuning_stops_at_its_first_exploding_step(problem, method):
+    # lr = 1000: the training MSE reaches ~1e13 at step 2; under DDT the NMF's ReLUs then die and it
+    # predicts 0, so that its validation MSE after the epoch is the mean squared rating, not above it.
+    train, val, distance = problem
+    model, _ = pretrained(problem)
+    options = FinetuneOptions(method=method, beta=0.5, epochs=2, lr=1000.0, batch_size=1024)
+    with pytest.raises(
+        TrainingDiverged, match=r"^tiny: the training MSE of step 2 \(epoch 1\) " + EXPLODED
+    ) as caught:
+        finetune(model, train, val, distance=distance, options=options, name="tiny",
+                 diversity=DiversityOptions(k=5, eps=1 / 300), device="cpu")  # fmt: skip
+    assert caught.value.step == 2 and caught.value.last_good is not None  # the pretrained state
+
+
+def test_an_exploding_pretraining_is_stopped_too(problem):
+    train, val, _ = problem
+    model = build_model("nmf", n_users=150, n_items=300, dim=8, seed=0, mean=3.5)
+    options = PretrainOptions(epochs=3, lr=1000.0, batch_size=512, seed=0)
+    with pytest.raises(
+        TrainingDiverged, match=r"^pretraining: the training MSE of step 2 \(epoch 1\) " + EXPLODED
+    ):
+        pretrain(model, train, val, options=options, device="cpu")
+
+
+@pytest.mark.parametrize("planted", [1e6, float("nan")])
+def test_an_exploding_validation_mse_names_the_epoch_and_keeps_the_last_good_state(planted):
+    model = nn.Linear(1, 1)
+    script = iter([2.0, planted])
+
+    def steps():
+        with torch.no_grad():
+            model.bias.add_(1.0)  # the state records the epoch
+        yield torch.tensor(0.0), {"mse": 1.0}
+
+    with pytest.raises(
+        TrainingDiverged, match=r"^toy: the validation MSE after epoch 2 is "
+    ) as caught:
+        run_epochs(model, epochs=3, steps=steps, objective="val_mse", mse_limit=100.0, name="toy",
+                   summarize=lambda _: {"val_mse": next(script)})  # fmt: skip
+    assert caught.value.last_good["bias"].item() == pytest.approx(model.bias.item() - 1)
+
+
+def test_the_epoch_line_gives_the_values_the_elapsed_time_and_an_eta():
+    summary = {"epoch": 3, "val_mse": 0.91234, "dro": 0.8012, "ddro": 0.5}
+    assert epoch_line("run", summary, 20, 6.2, at_most=False) == (
+        "run: epoch 3/20, val MSE 0.9123, DRO@k 0.8012, 6.2 s (ETA 35 s)"
+    )
+    assert epoch_line("run", summary, 200, 6.2, at_most=True).endswith("(ETA ≤ 7 min)")
+    assert epoch_line("run", summary | {"epoch": 20}, 20, 41.0, at_most=False).endswith(", 41.0 s")
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,18 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from divlib.data.parsers import RawTables, parse_ml1m, read_fields, strip_year
-from divlib.errors import DivlibError
+from divlib.data.parsers import (
+    Conventions,
+    RawTables,
+    check_table,
+    parse_ml1m,
+    read_csv,
+    read_fields,
+    strip_year,
+)
+
+NETFLIX = Conventions("Netflix", 1, 5, first_id=1)
+YAHOO = Conventions("Yahoo! Music", 1, 5, first_id=0)
 
 
 def parse_netflix(
@@ -26,8 +36,9 @@ def parse_netflix(
     Returns:
         The raw tables and a report: movies, matched movies, match rate, sampled and kept users.
     """
-    netflix = pl.read_csv(movies, schema_overrides={"Name": pl.String, "Year": pl.String})
-    _require_columns(netflix, movies, ["Movie_ID", "Year", "Name"])
+    columns = {"Movie_ID": pl.Int64, "Year": pl.String, "Name": pl.String}
+    netflix = read_csv(movies.read_bytes(), source=str(movies), columns=columns)
+    check_table(netflix.rename({"Movie_ID": "item"}), source=str(movies), rules=NETFLIX)
     genre_source = parse_ml1m(movielens).items
     keys = [strip_year(title) for title in genre_source["title"].to_list()]
     reference = genre_source.with_columns(
@@ -39,8 +50,10 @@ def parse_netflix(
         pl.col("Year").cast(pl.Int64, strict=False).alias("year"),
     )  # fmt: skip
     matched = _match_titles(netflix, reference.select("key", "year", "categories"))
-    rating_table = pl.read_csv(ratings)
-    _require_columns(rating_table, ratings, ["User_ID", "Rating", "Movie_ID"])
+    columns = {"User_ID": pl.Int64, "Rating": pl.Float32, "Movie_ID": pl.Int64}
+    rating_table = read_csv(ratings.read_bytes(), source=str(ratings), columns=columns)
+    named = {"User_ID": "user", "Movie_ID": "item", "Rating": "rating"}
+    check_table(rating_table.rename(named), source=str(ratings), rules=NETFLIX)
     rating_table = rating_table.join(matched.select("Movie_ID"), on="Movie_ID", how="semi")
     all_users = np.sort(rating_table["User_ID"].unique().to_numpy())
     rng = np.random.default_rng(seed)
@@ -82,10 +95,12 @@ def parse_yahoo_r2(
     """
     columns = {"user": pl.String, "item": pl.String, "rating": pl.Float32}
     ratings = read_fields(train.read_bytes(), source=str(train), separator="\t", columns=columns)
+    check_table(ratings, source=str(train), rules=YAHOO)
     song_columns = {"item": pl.String, "album": pl.String, "artist": pl.String, "genre": pl.String}
     songs = read_fields(
         attributes.read_bytes(), source=str(attributes), separator="\t", columns=song_columns
     )
+    check_table(songs, source=str(attributes), rules=YAHOO)
     rated = np.sort(ratings["item"].unique().to_numpy())
     rng = np.random.default_rng(seed)
     sampled = rng.choice(rated, size=min(items, len(rated)), replace=False)
@@ -98,9 +113,8 @@ def parse_yahoo_r2(
         pl.concat_list("genre").alias("categories"),
     )
     report = {"sampled_items": len(sampled), "kept_users": kept["user"].n_unique()}
-    return RawTables(
-        kept.with_columns(pl.lit(None, dtype=pl.Int64).alias("timestamp")), item_table
-    ), report
+    timestamp = pl.lit(None, dtype=pl.Int64).alias("timestamp")
+    return RawTables(kept.select("user", "item", "rating", timestamp), item_table), report
 
 
 def _match_titles(netflix: pl.DataFrame, reference: pl.DataFrame) -> pl.DataFrame:
@@ -118,12 +132,3 @@ def _match_titles(netflix: pl.DataFrame, reference: pl.DataFrame) -> pl.DataFram
         subset=["Movie_ID"], keep="first", maintain_order=True
     )
     return matched.sort("Movie_ID")
-
-
-def _require_columns(frame: pl.DataFrame, path: Path, columns: list[str]) -> None:
-    missing = [name for name in columns if name not in frame.columns]
-    if missing:
-        raise DivlibError(
-            f"{path}: columns {missing} not found (has {frame.columns}); is this the Kaggle "
-            "rishitjavia/netflix-movie-rating-dataset file?"
-        )

@@ -1,13 +1,18 @@
 """The datasets divlib knows: where each one's raw files come from, their pinned digests, and its parser.
 
-``fetch_raw`` puts verified raw files in a dataset's raw folder; ``parse_raw`` reads them into
-:class:`~divlib.data.parsers.RawTables`. Digests were checked here where the file could be fetched
-(recbole wheel and its two files: sha256 computed on 2026-11-22); the others are the values published
-by several independent projects (ml-100k/ml-1m md5 as pinned by LensKit's DVC projects; KuaiRec md5 from
-its Zenodo record 18164998 as quoted by two projects; Coat sha256 from one public manifest) and could not
-be downloaded from this machine.
+``fetch_raw`` puts verified raw files in a dataset's raw folder (a pinned file that cannot be downloaded
+is taken from the dataset's manual folder, where the user places it); ``parse_raw`` checks the files it
+reads against their digests again and reads them into :class:`~divlib.data.parsers.RawTables`, each
+value checked (:func:`~divlib.data.parsers.check_table`).
+
+Digests were checked here where the file could be fetched (recbole wheel and its two files: sha256
+computed on 2026-11-22); the others are the values published by several independent projects
+(ml-100k/ml-1m md5 as pinned by LensKit's DVC projects; KuaiRec md5 from its Zenodo record 18164998 as
+quoted by two projects; Coat sha256 from one public manifest) and could not be downloaded from this
+machine.
 """
 
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,8 +21,14 @@ from pathlib import Path
 import polars as pl
 
 from divlib.data import handplaced, parsers
-from divlib.data.parsers import RawTables
-from divlib.data.sources import PinnedFile, fetch_from_wheel, fetch_url, require_files
+from divlib.data.parsers import Conventions, RawTables, check_table
+from divlib.data.sources import (
+    PinnedFile,
+    check_digest,
+    fetch_from_wheel,
+    fetch_url,
+    require_files,
+)
 from divlib.data.synthetic import synthetic_ratings
 from divlib.errors import DivlibError
 from divlib.io import atomic_path, file_digest
@@ -45,18 +56,27 @@ KUAIREC_URL = "https://zenodo.org/records/18164998/files/KuaiRec.zip"
 KUAIREC_ZIP = PinnedFile("KuaiRec.zip", "261550d472c48eff4990fb13c0e5bcf7", "md5")
 NETFLIX_FILES = ["Netflix_Dataset_Movie.csv", "Netflix_Dataset_Rating.csv"]
 YAHOO_FILES = ["train_0.txt", "song-attributes.txt"]
+SYNTHETIC_FILES = ["ratings.parquet", "items.parquet"]
+SYNTHETIC = Conventions("the synthetic generator", 1, 5, first_id=0)
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """One dataset: its sources (the first is the default) and how to fetch and parse each."""
+    """One dataset: its sources (the first is the default) and how to fetch and parse each.
+
+    ``reads`` lists, per source, the raw files ``parse`` reads (in the order it takes them): a
+    :class:`PinnedFile` where a digest is published, else a name, checked against the digest the
+    download recorded. ``hand_placed``: the user puts the raw files in the manual folder.
+    """
 
     name: str
     description: str
     sources: tuple[str, ...]
     fetch: Callable[[str, Path, Path, dict], dict[str, str]]
-    parse: Callable[[str, Path, dict], tuple[RawTables, dict]]
+    parse: Callable[[str, list[Path], dict], tuple[RawTables, dict]]
+    reads: dict[str, tuple[PinnedFile | str, ...]]
     options: tuple[str, ...] = field(default=())  # the keyword options it reads
+    hand_placed: bool = False
 
 
 def dataset_spec(name: str) -> DatasetSpec:
@@ -76,37 +96,88 @@ def fetch_raw(
     return spec.fetch(source, raw_dir, manual_dir, _options(spec, options))
 
 
-def parse_raw(name: str, *, source: str, raw_dir: Path, options: dict) -> tuple[RawTables, dict]:
-    """Read the raw files of ``name`` into raw tables; also returns a report for meta.json."""
+def parse_raw(
+    name: str, *, source: str, raw_dir: Path, manual_dir: Path, options: dict
+) -> tuple[RawTables, dict]:
+    """Read the raw files of ``name`` into raw tables; also returns a report for meta.json, whose
+    ``raw_files`` are the files read (name → bytes and digest, as read).
+
+    Each file is checked against its pinned digest (or the one the download recorded) first; a bad
+    value is reported with its file and line, and how to fetch the file again (``manual_dir`` holds a
+    hand-placed dataset's originals).
+    """
     spec = dataset_spec(name)
     _check_source(spec, source)
-    return spec.parse(source, raw_dir, _options(spec, options))
+    options = _options(spec, options)
+    refetch = f"dvc repro -f download@{name}"
+    read = _verify_raw(spec, source, raw_dir, refetch)
+    if spec.hand_placed:
+        fix = f"correct it in {manual_dir}/ ({raw_dir}/ holds a copy) and copy it again: {refetch}"
+    else:
+        fix = f"the file is not the published release; re-download it ({refetch})"
+    try:
+        raw, report = spec.parse(source, [raw_dir / file for file in read], options)
+    except DivlibError as error:
+        raise DivlibError(f"{error}; {fix}") from None
+    return raw, report | {"raw_files": read}
+
+
+def _verify_raw(spec: DatasetSpec, source: str, raw_dir: Path, refetch: str) -> dict[str, dict]:
+    """Check the files ``spec`` reads from ``raw_dir`` against their digests: name → bytes, digest.
+    ``refetch`` is the command that fetches them again."""
+    record = raw_dir / "digests.json"
+    try:
+        recorded = json.loads(record.read_text())
+        origin, files = recorded["source"], dict(recorded["files"])
+    except FileNotFoundError:
+        raise DivlibError(f"{record} is missing; download the dataset first ({refetch})") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DivlibError(f"{record} cannot be read ({error!r}); re-download ({refetch})") from None
+    if origin != source:
+        raise DivlibError(
+            f"{raw_dir} was downloaded from source {origin!r} but data.sources.{spec.name} is "
+            f"{source!r}; download it again ({refetch})"
+        )
+    fix = f"the file changed after download (cut short or edited?); re-download it ({refetch})"
+    read = {}
+    for entry in spec.reads[source]:
+        pinned = (
+            entry if isinstance(entry, PinnedFile) else PinnedFile(entry, files.get(entry, "?"))
+        )
+        path = raw_dir / pinned.name
+        if not path.is_file():
+            raise DivlibError(f"{path} is missing; re-download it ({refetch})")
+        digest = check_digest(path, pinned, fix)
+        read[pinned.name] = {"bytes": path.stat().st_size, pinned.algorithm: digest}
+    return read
 
 
 def _fetch_ml100k(source: str, raw_dir: Path, manual_dir: Path, options: dict) -> dict[str, str]:
     if source == "package-mirror":
-        return fetch_from_wheel("recbole==1.2.1", RECBOLE_WHEEL, RECBOLE_ML100K, raw_dir)
-    return {
-        ML100K_ZIP.name: fetch_url(GROUPLENS + "ml-100k.zip", raw_dir / "ml-100k.zip", ML100K_ZIP)
-    }
+        return fetch_from_wheel(
+            "recbole==1.2.1", RECBOLE_WHEEL, RECBOLE_ML100K, raw_dir, manual_dir=manual_dir
+        )
+    destination = raw_dir / ML100K_ZIP.name
+    url = GROUPLENS + ML100K_ZIP.name
+    return {ML100K_ZIP.name: fetch_url(url, destination, ML100K_ZIP, manual_dir=manual_dir)}
 
 
-def _parse_ml100k(source: str, raw_dir: Path, options: dict) -> tuple[RawTables, dict]:
+def _parse_ml100k(source: str, files: list[Path], options: dict) -> tuple[RawTables, dict]:
     if source == "package-mirror":
-        return parsers.parse_ml100k_recbole(raw_dir / "ml-100k.inter", raw_dir / "ml-100k.item"), {}
-    return parsers.parse_ml100k_grouplens(raw_dir / "ml-100k.zip"), {}
+        return parsers.parse_ml100k_recbole(*files), {}
+    return parsers.parse_ml100k_grouplens(*files), {}
 
 
 def _url_fetcher(url: str, pinned: PinnedFile):
     def fetch(source: str, raw_dir: Path, manual_dir: Path, options: dict) -> dict[str, str]:
-        return {pinned.name: fetch_url(url, raw_dir / pinned.name, pinned)}
+        return {pinned.name: fetch_url(url, raw_dir / pinned.name, pinned, manual_dir=manual_dir)}
 
     return fetch
 
 
-def _archive_parser(parse: Callable[[Path], RawTables], pinned: PinnedFile):
-    def parse_archive(source: str, raw_dir: Path, options: dict) -> tuple[RawTables, dict]:
-        return parse(raw_dir / pinned.name), {}
+def _archive_parser(parse: Callable[[Path], RawTables]):
+    def parse_archive(source: str, files: list[Path], options: dict) -> tuple[RawTables, dict]:
+        return parse(*files), {}
 
     return parse_archive
 
@@ -131,13 +202,13 @@ def _fetch_netflix(source: str, raw_dir: Path, manual_dir: Path, options: dict) 
         f"{' and '.join(NETFLIX_FILES)} in {manual_dir}/"
     )
     digests = _copy_manual(NETFLIX_FILES, instructions, manual_dir, raw_dir)
-    url = GROUPLENS + "ml-1m.zip"  # the genres are matched from MovieLens-1M titles
-    return digests | {ML1M_ZIP.name: fetch_url(url, raw_dir / ML1M_ZIP.name, ML1M_ZIP)}
+    url = GROUPLENS + ML1M_ZIP.name  # the genres are matched from MovieLens-1M titles
+    movielens = fetch_url(url, raw_dir / ML1M_ZIP.name, ML1M_ZIP, manual_dir=manual_dir)
+    return digests | {ML1M_ZIP.name: movielens}
 
 
-def _parse_netflix(source: str, raw_dir: Path, options: dict) -> tuple[RawTables, dict]:
-    movies, ratings = (raw_dir / name for name in NETFLIX_FILES)
-    return handplaced.parse_netflix(movies, ratings, raw_dir / ML1M_ZIP.name, **options)
+def _parse_netflix(source: str, files: list[Path], options: dict) -> tuple[RawTables, dict]:
+    return handplaced.parse_netflix(*files, **options)
 
 
 def _fetch_yahoo(source: str, raw_dir: Path, manual_dir: Path, options: dict) -> dict[str, str]:
@@ -149,24 +220,32 @@ def _fetch_yahoo(source: str, raw_dir: Path, manual_dir: Path, options: dict) ->
     return _copy_manual(YAHOO_FILES, instructions, manual_dir, raw_dir)
 
 
-def _parse_yahoo(source: str, raw_dir: Path, options: dict) -> tuple[RawTables, dict]:
-    train, attributes = (raw_dir / name for name in YAHOO_FILES)
-    return handplaced.parse_yahoo_r2(train, attributes, **options)
+def _parse_yahoo(source: str, files: list[Path], options: dict) -> tuple[RawTables, dict]:
+    return handplaced.parse_yahoo_r2(*files, **options)
 
 
 def _fetch_synthetic(source: str, raw_dir: Path, manual_dir: Path, options: dict) -> dict[str, str]:
     tables = synthetic_ratings(**options)
     digests = {}
-    for name, frame in (("ratings.parquet", tables.ratings), ("items.parquet", tables.items)):
+    for name, frame in zip(SYNTHETIC_FILES, tables, strict=True):
         with atomic_path(raw_dir / name) as temporary:
             frame.write_parquet(temporary)
         digests[name] = file_digest(raw_dir / name)
     return digests
 
 
-def _parse_synthetic(source: str, raw_dir: Path, options: dict) -> tuple[RawTables, dict]:
-    ratings = pl.read_parquet(raw_dir / "ratings.parquet")
-    return RawTables(ratings, pl.read_parquet(raw_dir / "items.parquet")), {}
+def _parse_synthetic(source: str, files: list[Path], options: dict) -> tuple[RawTables, dict]:
+    tables = []
+    for path in files:
+        try:
+            table = pl.read_parquet(path)
+        except (OSError, pl.exceptions.PolarsError) as error:
+            problem = str(error).splitlines()[0]
+            raise DivlibError(f"{path} is not a readable parquet file ({problem})") from None
+        numbered = table.with_row_index("line", offset=1)
+        check_table(numbered, source=str(path), rules=SYNTHETIC, unit="row")
+        tables.append(table)
+    return RawTables(*tables), {}
 
 
 def _check_source(spec: DatasetSpec, source: str) -> None:
@@ -196,27 +275,31 @@ DATASETS: dict[str, DatasetSpec] = {
             ("package-mirror", "grouplens"),
             _fetch_ml100k,
             _parse_ml100k,
+            {"package-mirror": tuple(RECBOLE_ML100K.values()), "grouplens": (ML100K_ZIP,)},
         ),
         DatasetSpec(
             "ml-1m",
             "MovieLens-1M: 6,040 users, 3,706 rated movies, 1,000,209 ratings, 18 genres",
             ("grouplens",),
-            _url_fetcher(GROUPLENS + "ml-1m.zip", ML1M_ZIP),
-            _archive_parser(parsers.parse_ml1m, ML1M_ZIP),
+            _url_fetcher(GROUPLENS + ML1M_ZIP.name, ML1M_ZIP),
+            _archive_parser(parsers.parse_ml1m),
+            {"grouplens": (ML1M_ZIP,)},
         ),
         DatasetSpec(
             "coat",
             "Coat (Schnabel et al. 2016): 290 users, 300 items, 33 item attributes",
             ("cornell",),
             _url_fetcher(COAT_URL, COAT_ZIP),
-            _archive_parser(parsers.parse_coat, COAT_ZIP),
+            _archive_parser(parsers.parse_coat),
+            {"cornell": (COAT_ZIP,)},
         ),
         DatasetSpec(
             "kuairec",
             "KuaiRec 2.0 small matrix: 1,411 users × 3,327 videos, fully observed",
             ("zenodo",),
             _url_fetcher(KUAIREC_URL, KUAIREC_ZIP),
-            _archive_parser(parsers.parse_kuairec, KUAIREC_ZIP),
+            _archive_parser(parsers.parse_kuairec),
+            {"zenodo": (KUAIREC_ZIP,)},
         ),
         DatasetSpec(
             "netflix",
@@ -224,7 +307,9 @@ DATASETS: dict[str, DatasetSpec] = {
             ("kaggle",),
             _fetch_netflix,
             _parse_netflix,
+            {"kaggle": (*NETFLIX_FILES, ML1M_ZIP)},
             ("users", "min_ratings", "seed"),
+            hand_placed=True,
         ),
         DatasetSpec(
             "yahoo-r2",
@@ -232,7 +317,9 @@ DATASETS: dict[str, DatasetSpec] = {
             ("webscope",),
             _fetch_yahoo,
             _parse_yahoo,
+            {"webscope": tuple(YAHOO_FILES)},
             ("items", "min_ratings", "seed"),
+            hand_placed=True,
         ),
         DatasetSpec(
             "synthetic",
@@ -240,6 +327,7 @@ DATASETS: dict[str, DatasetSpec] = {
             ("generator",),
             _fetch_synthetic,
             _parse_synthetic,
+            {"generator": tuple(SYNTHETIC_FILES)},
             ("users", "items", "ratings", "categories", "seed"),
         ),
     )

@@ -56,7 +56,7 @@ from divlib.methods import TRAINED
 from divlib.objectives import ddro, dro
 from divlib.similarity import ItemDistance
 from divlib.tradeoff import adam_metric, combine_gradients, joint_loss
-from divlib.train.common import Step, TrainResult, mean_squared_error, run_epochs
+from divlib.train.common import Step, TrainResult, explosion_limit, mean_squared_error, run_epochs
 from divlib.train.interactions import Interactions
 from divlib.train.parallel import my_share, sum_over_ranks, world_size
 
@@ -176,6 +176,7 @@ def finetune(
     diversity: DiversityOptions,
     options: FinetuneOptions,
     device: torch.device | str,
+    name: str = "fine-tuning",
 ) -> TrainResult:
     """Train ``model`` on L_JOINT by DDT or MDR; returns states and per-step and per-epoch records.
 
@@ -184,6 +185,9 @@ def finetune(
     weight_max for MDR. Per epoch: val_mse, the monitor users' hard ``dro`` (DRO@k) and ``ddro``, and
     val_joint = β·val_mse − (1−β)·ddro (β averaged over the epoch when adaptive), which
     ``select="best"`` minimises; ``select="most-diverse"`` keeps the epoch of highest monitored ``dro``.
+
+    ``name`` labels the run's log lines and errors. Raises :class:`~divlib.errors.TrainingDiverged`
+    when a loss is not finite or an MSE explodes (:func:`~divlib.train.common.explosion_limit`).
     """
     if options.method == "mdr" and world_size() > 1:
         raise DivlibError("method mdr does not run under torch.distributed; use ddt")
@@ -193,6 +197,7 @@ def finetune(
         )
     model.to(device)
     train, val = train.to(device), val.to(device)
+    limit = explosion_limit(model, val)
     loss = DiversityLoss(distance.to(device), train.seen(), diversity)
     generator = torch.Generator().manual_seed(options.seed)
     monitor = torch.randperm(train.n_users, generator=generator)[: options.monitor_users]
@@ -227,6 +232,7 @@ def finetune(
         model, epochs=options.epochs, steps=steps, summarize=summarize,
         objective="dro" if diverse else "val_joint", maximize=diverse,
         select="last" if options.select == "last" else "best", start_is_good=True,
+        mse_limit=limit, name=name,
     )  # fmt: skip
 
 

@@ -3,20 +3,32 @@
 Each job must carry its own seed (runs never share random state), so the grid gives the same results as
 running the jobs one after another; every job runs with the same number of CPU threads (``threads``) in
 either case, because a CPU reduction's order, and so its rounding, depends on the thread count.
+
+Each worker talks to the parent over its own pipe: the parent hands it the next job when it is free,
+and it sends back results, errors and its log records, which the parent logs as its own. A worker that
+dies is noticed at once; an error or an interruption in the parent stops every worker.
 """
 
 import logging
 import multiprocessing
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+import signal
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
+from logging.handlers import QueueHandler
+from multiprocessing.connection import Connection, wait
 from typing import TypeVar
 
 import torch
 
+from divlib.errors import DivlibError
+from divlib.train.common import duration
+
 Job = TypeVar("Job")
 Result = TypeVar("Result")
 
-_worker_device: torch.device | None = None
+log = logging.getLogger(__name__)
 
 
 def visible_devices(cpu_workers: int = 1) -> list[torch.device]:
@@ -39,7 +51,7 @@ def resolve_device(requested: str) -> torch.device:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     else:
         device = torch.device(requested)
-    logging.getLogger(__name__).info("device: %s", device)
+    log.info("device: %s", device)
     return device
 
 
@@ -49,42 +61,133 @@ def run_grid(
     devices: Sequence[torch.device],
     *,
     threads: int = 1,
+    describe: Callable[[Job, Result], str] = lambda job, _: str(job),
 ) -> list[Result]:
     """``[function(job, device) for job in jobs]``, with the jobs spread over ``devices``.
 
     One device runs the jobs in this process; several start one spawned worker per device, each taking
     the next job when it is free. ``function`` and the jobs must be picklable (a module-level function).
+    As each job ends, logs ``[3/66] DESCRIPTION, 12.3 s (ETA 4 min)`` with ``describe(job, result)``.
+    The first error stops the grid: the workers are stopped and the error is raised here.
     """
+    jobs = list(jobs)
+    results: list = [None] * len(jobs)
+    start = time.perf_counter()
     if len(devices) <= 1:
         device = devices[0] if devices else torch.device("cpu")
-        return [_with_threads(function, job, device, threads) for job in jobs]
+        finished = (
+            (index, *_timed(function, job, device, threads)) for index, job in enumerate(jobs)
+        )
+    else:
+        finished = _in_workers(function, jobs, devices, threads)
+    with closing(finished):
+        for done, (index, result, seconds) in enumerate(finished, start=1):
+            results[index] = result
+            left = len(jobs) - done
+            eta = f" (ETA {duration((time.perf_counter() - start) / done * left)})" if left else ""
+            log.info("[%d/%d] %s, %.1f s%s", done, len(jobs), describe(jobs[index], result),
+                     seconds, eta)  # fmt: skip
+    return results
+
+
+def _in_workers(
+    function: Callable, jobs: list, devices: Sequence[torch.device], threads: int
+) -> Iterator[tuple[int, object, float]]:
+    """(index, result, seconds) of each job as a worker finishes it; closing this stops the workers."""
     context = multiprocessing.get_context("spawn")
-    slots = context.Manager().Queue()
-    for device in devices:
-        slots.put(str(device))
-    with ProcessPoolExecutor(
-        len(devices), mp_context=context, initializer=_claim, initargs=(slots,)
-    ) as pool:
-        return list(pool.map(_run_on_worker_device, [(function, job, threads) for job in jobs]))
+    level = logging.getLogger().getEffectiveLevel()
+    todo = iter(enumerate(jobs))
+    workers: dict[Connection, tuple[multiprocessing.Process, torch.device]] = {}
+    try:
+        for device in devices:
+            mine, theirs = context.Pipe()
+            process = context.Process(target=_worker, args=(theirs, function, device, threads, level),
+                                      daemon=True)  # fmt: skip
+            process.start()
+            theirs.close()
+            workers[mine] = (process, device)
+        busy = set(workers)  # the workers with a job
+        for connection in workers:
+            _hand_out(connection, next(todo, None), busy)
+        while busy:
+            for connection in wait(list(busy)):
+                message = _receive(connection, *workers[connection])
+                if message[0] == "log":
+                    record = message[1]
+                    logging.getLogger(record.name).handle(record)
+                elif message[0] == "error":
+                    _, error, where = message
+                    raise error from RuntimeError(where)
+                else:
+                    yield message[1:]
+                    _hand_out(connection, next(todo, None), busy)
+    except BaseException:
+        for process, _ in workers.values():
+            process.terminate()
+        raise
+    finally:
+        for connection, (process, _) in workers.items():
+            process.join()
+            connection.close()
 
 
-def _claim(slots) -> None:
-    """Worker start-up: take one device for the life of the worker."""
-    global _worker_device
-    _worker_device = torch.device(slots.get())
-    if _worker_device.type == "cuda":
-        torch.cuda.set_device(_worker_device)
+def _hand_out(connection: Connection, job: tuple | None, busy: set[Connection]) -> None:
+    """Send a worker its next (index, job), or None to stop it (then it is no longer busy)."""
+    connection.send(job)
+    if job is None:
+        busy.discard(connection)
 
 
-def _run_on_worker_device(task):
-    function, job, threads = task
-    return _with_threads(function, job, _worker_device, threads)
+def _receive(
+    connection: Connection, process: multiprocessing.Process, device: torch.device
+) -> tuple:
+    """The worker's next message; an error naming the device if the worker died."""
+    try:
+        return connection.recv()
+    except EOFError:
+        process.join(timeout=5)
+        raise DivlibError(
+            f"the worker on {device} stopped (exit code {process.exitcode}) in the middle of a job; "
+            "if it ran out of memory, use fewer workers (finetune.cpu_workers or finetune.devices)"
+        ) from None
 
 
-def _with_threads(function, job, device, threads: int):
+def _worker(
+    connection: Connection, function: Callable, device: torch.device, threads: int, level: int
+) -> None:
+    """A spawned worker: jobs from the parent until it sends None; results, errors and log records
+    back to it. After an error it waits to be stopped: the tensors it sent (torch passes them as file
+    descriptors) can be read only while it lives."""
+    # Ctrl-C reaches the whole process group; the parent stops the workers
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    root = logging.getLogger()
+    root.handlers = [_Forward(connection)]
+    root.setLevel(level)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    for index, job in iter(connection.recv, None):
+        try:
+            result, seconds = _timed(function, job, device, threads)
+        except Exception as error:
+            where = f"in the worker on {device}:\n{traceback.format_exc()}"
+            connection.send(("error", error, where))
+        else:
+            connection.send(("done", index, result, seconds))
+
+
+class _Forward(QueueHandler):
+    """Sends a worker's log records to the parent over the worker's pipe."""
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        self.queue.send(("log", record))
+
+
+def _timed(function: Callable, job, device: torch.device, threads: int) -> tuple[object, float]:
+    """``function(job, device)`` on ``threads`` CPU threads, and its wall time in seconds."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
+    start = time.perf_counter()
     try:
-        return function(job, device)
+        return function(job, device), time.perf_counter() - start
     finally:
         torch.set_num_threads(previous)

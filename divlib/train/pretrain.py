@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from divlib._validate import check_count, check_range
-from divlib.train.common import Step, TrainResult, mean_squared_error, run_epochs
+from divlib.train.common import Step, TrainResult, explosion_limit, mean_squared_error, run_epochs
 from divlib.train.interactions import Interactions
 
 
@@ -47,10 +47,16 @@ def pretrain(
     *,
     options: PretrainOptions,
     device: torch.device | str,
+    name: str = "pretraining",
 ) -> TrainResult:
-    """Train ``model`` for relevance; returns final and best-validation states and per-epoch losses."""
+    """Train ``model`` for relevance; returns final and best-validation states and per-epoch losses.
+
+    ``name`` labels the run's log lines and errors. Raises :class:`~divlib.errors.TrainingDiverged`
+    when a loss is not finite or an MSE explodes (:func:`~divlib.train.common.explosion_limit`).
+    """
     model.to(device)
     train, val = train.to(device), val.to(device)
+    limit = explosion_limit(model, val)
     generator = torch.Generator().manual_seed(options.seed)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=options.lr, weight_decay=options.weight_decay
@@ -68,7 +74,7 @@ def pretrain(
 
     return run_epochs(
         model, epochs=options.epochs, steps=steps, summarize=summarize, objective="val_mse",
-        patience=options.patience,
+        patience=options.patience, mse_limit=limit, name=name,
     )  # fmt: skip
 
 
