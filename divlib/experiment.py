@@ -11,8 +11,6 @@ stable digest, so results do not depend on how runs are spread over devices or p
 """
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +19,6 @@ import polars as pl
 import torch
 from torch import nn
 
-from divlib.errors import TrainingDiverged
 from divlib.io import atomic_path, write_json
 from divlib.layout import Layout, load_splits
 from divlib.metrics import predicted_relevance_share
@@ -186,9 +183,8 @@ def pretrain_run(
     config = {"n_users": train.n_users, "n_items": train.n_items, "dim": section.dim, "seed": derived,
               "mean": float(train.ratings.mean())}  # fmt: skip
     network = build_model(model, **config)
-    with _setting_named("pretrain.lr", options.lr):
-        result = pretrain(network, train, val, options=options, device=device,
-                          name=f"{dataset}/{model} seed {seed}")  # fmt: skip
+    result = pretrain(network, train, val, options=options, device=device,
+                      name=f"{dataset}/{model} seed {seed}")  # fmt: skip
     network.load_state_dict(result.selected_state)
     return (
         network,
@@ -212,9 +208,8 @@ def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> 
     if spec.from_scratch:
         model = build_model(spec.model, **{key: config[key] for key in ARCHITECTURE})
     before = _mean_dro(model, train, distance, diversity.k)
-    with _setting_named("finetune.lr", spec.options.lr):
-        result = finetune(model, train, val, distance=distance, diversity=diversity,
-                          options=spec.options, device=device, name=spec.name)  # fmt: skip
+    result = finetune(model, train, val, distance=distance, diversity=diversity,
+                      options=spec.options, device=device, name=spec.name)  # fmt: skip
     model.load_state_dict(result.selected_state)
     after = _mean_dro(model.cpu(), train, distance, diversity.k)
     record = {
@@ -247,19 +242,6 @@ def describe_pretraining(seed: int, outcome: tuple[nn.Module, TrainResult, dict]
         f"seed {seed}: {result.epochs.height} epochs, val MSE {best:.3f} at epoch "
         f"{result.selected_epoch}"
     )
-
-
-@contextmanager
-def _setting_named(setting: str, value: float) -> Iterator[None]:
-    """Add the params.yaml setting of the learning rate to a TrainingDiverged raised inside."""
-    try:
-        yield
-    except TrainingDiverged as error:
-        raise TrainingDiverged(
-            f"{error} (the learning rate is {setting} = {value} in params.yaml)",
-            step=error.step,
-            last_good=error.last_good,
-        ) from None
 
 
 def save_run(

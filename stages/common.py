@@ -7,12 +7,13 @@ pass plain values and option objects on.
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
-from divlib.errors import DivlibError
+from divlib.errors import DivlibError, TrainingDiverged
 from divlib.layout import Layout
 from divlib.params import Params, parse_params
 
@@ -29,6 +30,19 @@ def load_params(path: Path = PARAMS) -> Params:
             f"{path}: cannot be read as YAML ({error}); restore it from git"
         ) from None
     return parse_params(data, source=str(path))
+
+
+@contextmanager
+def learning_rate_named(setting: str, value: float) -> Iterator[None]:
+    """Name the params.yaml learning rate (``setting``) in a TrainingDiverged raised inside."""
+    try:
+        yield
+    except TrainingDiverged as error:
+        raise TrainingDiverged(
+            f"{error} (the learning rate is {setting} = {value} in params.yaml)",
+            step=error.step,
+            last_good=error.last_good,
+        ) from None
 
 
 def main_guard(main: Callable[[], None]) -> None:

@@ -19,7 +19,7 @@ import argparse
 import logging
 import time
 
-from common import LAYOUT, load_params, main_guard
+from common import LAYOUT, learning_rate_named, load_params, main_guard
 
 from divlib.errors import DivlibError
 from divlib.experiment import describe_run, experiment_runs, save_runs, train_run
@@ -43,7 +43,8 @@ def main() -> None:
         )
     devices = placement(params.finetune.devices, params.finetune.cpu_workers)
     logging.info("%s: %d runs on %s", args.experiment, len(specs), ", ".join(map(str, devices)))
-    outcomes = run_grid(train_run, specs, devices, describe=describe_run)
+    with learning_rate_named("finetune.lr", params.finetune.lr):
+        outcomes = run_grid(train_run, specs, devices, describe=describe_run)
     summary = save_runs(LAYOUT.runs(args.dataset, args.model, args.experiment), specs, outcomes)
     write_json(summary, LAYOUT.metrics(args.dataset, args.experiment, args.model))
     logging.info("%s/%s/%s: %d runs in %.1f s", args.dataset, args.model, args.experiment,

@@ -15,7 +15,7 @@ import os
 
 import torch
 import torch.distributed as dist
-from common import LAYOUT, load_params, main_guard
+from common import LAYOUT, learning_rate_named, load_params, main_guard
 
 from divlib.errors import DivlibError
 from divlib.experiment import describe_run, experiment_runs, save_run, train_run
@@ -42,7 +42,8 @@ def main() -> None:
     if dist.get_rank() > 0:  # rank 0 logs the run's epochs for all
         logging.getLogger().setLevel(logging.WARNING)
     try:
-        outcome = train_run(spec, device)
+        with learning_rate_named("finetune.lr", params.finetune.lr):
+            outcome = train_run(spec, device)
         if dist.get_rank() == 0:
             world = {"world_size": dist.get_world_size()}
             with atomic_path(LAYOUT.distributed(args.dataset, args.model, spec.name)) as out:

@@ -16,7 +16,7 @@ import time
 from functools import partial
 
 import polars as pl
-from common import LAYOUT, load_params, main_guard
+from common import LAYOUT, learning_rate_named, load_params, main_guard
 
 from divlib.experiment import describe_pretraining, pretrain_run
 from divlib.io import atomic_path, write_json
@@ -33,7 +33,8 @@ def main() -> None:
     start = time.perf_counter()
     train = partial(pretrain_run, section=params.pretrain, dataset=args.dataset, model=args.model)
     devices = placement(params.finetune.devices, params.finetune.cpu_workers)
-    outcomes = run_grid(train, params.seeds, devices, describe=describe_pretraining)
+    with learning_rate_named("pretrain.lr", params.pretrain.lr):
+        outcomes = run_grid(train, params.seeds, devices, describe=describe_pretraining)
     summary, epochs = {}, []
     with atomic_path(LAYOUT.bases(args.dataset, args.model)) as folder:
         for seed, (model, result, config) in zip(params.seeds, outcomes, strict=True):

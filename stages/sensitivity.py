@@ -13,7 +13,7 @@ validation MSE. Writes ``data/sensitivity/DATASET/results.parquet`` and
 import argparse
 import logging
 
-from common import LAYOUT, load_params, main_guard
+from common import LAYOUT, learning_rate_named, load_params, main_guard
 
 from divlib.experiment import describe_run, sensitivity_results, sensitivity_runs, train_run
 from divlib.io import atomic_path, write_json
@@ -29,7 +29,8 @@ def main() -> None:
                              seed=params.seeds[0])  # fmt: skip
     logging.info("%d sensitivity runs", len(specs))
     devices = visible_devices(params.finetune.cpu_workers)
-    outcomes = run_grid(train_run, specs, devices, describe=describe_run)
+    with learning_rate_named("finetune.lr", params.finetune.lr):
+        outcomes = run_grid(train_run, specs, devices, describe=describe_run)
     results = sensitivity_results(specs, outcomes)
     with atomic_path(LAYOUT.sensitivity(dataset)) as temporary:
         results.write_parquet(temporary)
