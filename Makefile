@@ -2,7 +2,8 @@
 #
 # torchsort ships no wheel: it is compiled against the torch already in .venv (hence two pip steps and
 # --no-build-isolation). Its setup.py builds a CUDA extension whenever `nvcc` is on PATH, which fails
-# against a CPU-only torch, so nvcc's directories are dropped from PATH unless torch has CUDA.
+# against a CPU-only torch, so nvcc's directories are dropped from PATH unless torch has CUDA. The
+# optional extra `ray` (grid.backend: ray) is installed too, so that its tests run.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -25,7 +26,7 @@ $(STAMP): pyproject.toml Makefile
 	    path=$$(echo "$$PATH" | tr ':' '\n' | while read -r d; do [ -x "$$d/nvcc" ] || echo "$$d"; done | paste -sd:); fi; \
 	  echo "building torchsort against $$($(PY) -c 'import torch; print(torch.__version__)')"; \
 	  env PATH="$$path" $(PIP) install -q --no-build-isolation --no-cache-dir torchsort==0.1.10 || exit 1; fi
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,ray]"
 	touch $(STAMP)
 
 test: $(STAMP)

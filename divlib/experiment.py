@@ -11,6 +11,7 @@ stable digest, so results do not depend on how runs are spread over devices or p
 """
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,9 +199,11 @@ def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> 
     """Fine-tune (or train from scratch) the pretrained model of ``spec`` on ``device``.
 
     The record: mean DRO@k over all users (training items excluded) before and after, the selected
-    epoch (``options.select``) and its validation MSE, the device, and the DDRO settings (ε resolved);
-    no wall time, so that a rerun gives the same bytes. A diverging run raises TrainingDiverged.
+    epoch (``options.select``) and its validation MSE, the device, the run's wall time in seconds
+    (``wall_seconds``, the one value that differs between two runs) and the DDRO settings (ε
+    resolved). A diverging run raises TrainingDiverged.
     """
+    start = time.perf_counter()
     train, val = load_splits(layout, spec.dataset, "train", "val")
     diversity = diversity_options(spec.diversity, train.n_items)
     distance = load_distance(layout.distance(spec.dataset))
@@ -218,6 +221,7 @@ def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> 
         "selected_epoch": result.selected_epoch,
         "val_mse": round(result.epochs["val_mse"][result.selected_epoch - 1], 6),
         "device": str(device),
+        "wall_seconds": round(time.perf_counter() - start, 3),
         "diversity": diversity.__dict__,
     }
     return RunOutcome(result, config, record)

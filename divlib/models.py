@@ -94,15 +94,21 @@ class NCF(nn.Module):
         """The first layer splits over the concatenation, W[p; q] = W_u p + W_i q, so it is applied
         to B users and m items instead of B·m pairs. The layers above it run on chunks of users, the
         hidden units first (``(h, chunk·m)`` activations of at most ``SCORE_CHUNK`` numbers: one
-        wide matrix product per layer and chunk, in cache)."""
+        wide matrix product per layer and chunk, in cache), each chunk's scores written into the
+        ``(B, m)`` result: beside it, memory holds one chunk's activations. (Under autograd every
+        chunk's activations are kept for the backward pass, B·m·Σh numbers; training never
+        differentiates ``score_all``, see :mod:`divlib.train.diversify`.)"""
         first = self.mlp[0]
         w_user, w_item = first.weight.split(self.users.shape[1], dim=1)
         by_user = w_user @ _rows(self.users, users).T  # (h, B)
         by_item = w_item @ self.items.T + first.bias[:, None]  # (h, m)
         chunk = max(1, SCORE_CHUNK // by_item.numel())
-        parts = [self._above_first(part[:, :, None] + by_item[:, None, :])
-                 for part in by_user.split(chunk, dim=1)]  # fmt: skip
-        return torch.cat(parts)  # (B, m)
+        scores = by_item.new_empty(len(users), self.n_items)
+        for start in range(0, len(users), chunk):
+            part = by_user[:, start : start + chunk]
+            hidden = part[:, :, None] + by_item[:, None, :]  # (h, chunk, m)
+            scores[start : start + part.shape[1]] = self._above_first(hidden)
+        return scores  # (B, m)
 
     def _above_first(self, hidden: torch.Tensor) -> torch.Tensor:
         """The MLP after its first linear layer, on ``(h, c, m)`` pre-activations; ``(c, m)`` out."""

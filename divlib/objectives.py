@@ -88,11 +88,12 @@ def ddro(
             top-k would spread over fewer than k items).
 
     Note:
-        *Truncation.* With "l2", each row's window of M best items is certified to have the
-        whole-catalogue soft ranks before its result is used (:mod:`divlib._window`: no PAV block may
-        straddle position M). Rows that fail (a near-tie at the boundary, or ε large against the score
-        spacing) are redone with a window of 2M, then over the whole catalogue, as is every row under
-        "kl"; the ranks are never silently truncated. On a certified row the membership mass left out
+        *Truncation.* With "l2", each row is soft-ranked over its best items up to a cut b between
+        M and 2M that is certified to give the whole-catalogue soft ranks (:mod:`divlib._window`: the
+        first end of a PAV block at or after M, and no PAV block of the full rank may straddle it).
+        Rows with no certified cut (ε large against the score spacing, so that blocks reach far down
+        the catalogue) are redone over the whole catalogue, as is every row under "kl"; the ranks are
+        never silently truncated. On a certified row the membership mass left out
         is below ``(m − M)·σ((k + offset − M − 1)/τ)``.
 
         *Denominator.* The official code divides by ``pairs + 1e-8``; here the soft pair count is
@@ -144,16 +145,16 @@ def _ddro_full(
     exclude: torch.Tensor | None,
     regularization: str = "l2",
 ) -> torch.Tensor:
-    """DDRO with the soft rank over the whole catalogue."""
+    """DDRO with the soft rank over the whole catalogue, ranked in float64 as the window is."""
     membership = soft_topk(
-        scores,
+        scores.double(),
         k=soft.k,
         eps=soft.eps,
         tau=soft.tau,
         offset=soft.offset,
         exclude=exclude,
         regularization=regularization,
-    )  # (B, m)
+    ).to(scores.dtype)  # (B, m)
     return _pair_mean(distance.pair_sum(membership), membership)
 
 
@@ -164,19 +165,13 @@ def _ddro_window(
     *,
     exclude: torch.Tensor | None,
     window: int,
-    retry: bool = True,
 ) -> torch.Tensor:
-    """DDRO over each row's ``window`` best items; uncertified rows are redone with 2M, then in full."""
+    """DDRO over each row's best items up to its certified cut; uncertified rows in full."""
     top = top_window(scores, soft, window=window, exclude=exclude)
     values = _pair_mean(distance.pair_sum(top.membership, items=top.items), top.membership)
     if top.exact.all():
         return values
     rows = (~top.exact).nonzero().flatten()
     row_exclude = None if exclude is None else exclude[rows]
-    if retry and 4 * window < scores.shape[1]:  # the doubled window is still below m / 2
-        redone = _ddro_window(
-            scores[rows], distance, soft, exclude=row_exclude, window=2 * window, retry=False
-        )
-    else:
-        redone = _ddro_full(scores[rows], distance, soft, exclude=row_exclude)
+    redone = _ddro_full(scores[rows], distance, soft, exclude=row_exclude)
     return values.index_put((rows,), redone)

@@ -11,6 +11,7 @@ The library's own option dataclasses (:class:`divlib.train.FinetuneOptions`, …
 names; the sections build them (:meth:`Diversity.options`).
 """
 
+import re
 from typing import Annotated, Literal
 
 import torch
@@ -57,6 +58,20 @@ def _device(name: str) -> str:
     except (RuntimeError, ValueError):
         raise ValueError(f"{name!r} is not a torch device; write e.g. cpu or cuda:0") from None
     return name
+
+
+HOST_PORT = re.compile(r"(?P<host>[\w.-]+|\[[0-9a-fA-F:.]+\]):(?P<port>\d{1,5})")  # a Ray head
+
+
+def _ray_address(address: str) -> str:
+    """A Ray cluster's address as ``ray start`` prints it (``HOST:PORT``), or ``auto``."""
+    match = HOST_PORT.fullmatch(address)
+    if address != "auto" and not (match and 0 < int(match["port"]) < 65536):
+        raise ValueError(
+            f"{address!r} is not a Ray cluster's address; write the head's HOST:PORT (e.g. "
+            "10.0.0.1:6379), auto, or leave it empty"
+        )
+    return address
 
 
 Number = BeforeValidator(_not_bool)
@@ -139,6 +154,15 @@ class Finetune(Section):
         return self.model_dump(exclude={"devices", "cpu_workers"})
 
 
+class GridBackend(Section):
+    """How fine-tuning runs are spread (never what they compute): ``local``, over ``finetune.devices``,
+    or ``ray``, one Ray task per run on the cluster at ``address`` (empty: RAY_ADDRESS, else a local
+    Ray instance)."""
+
+    backend: Literal["local", "ray"]
+    address: Annotated[str, AfterValidator(_ray_address)] | None
+
+
 class Experiment(Section):
     """One of the paper's experiments: the models it fine-tunes, for how long, over which seeds."""
 
@@ -201,6 +225,7 @@ class Params(Section):
     seeds: Seeds
     diversity: Diversity
     finetune: Finetune
+    grid: GridBackend
     beta_sweep: Grid
     main_table: Grid
     gain_beyond_k: PerK

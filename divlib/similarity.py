@@ -49,6 +49,10 @@ def jaccard_distance(categories: torch.Tensor) -> torch.Tensor:
     return distance.fill_diagonal_(0.0)
 
 
+GROUPS_PER_ITEM = 8
+"""A pair sum over M items of each row goes through the g group sums when g <= 8·M."""
+
+
 class ItemDistance(ABC):
     """An ``(m, m)`` item distance, possibly stored in compressed form."""
 
@@ -98,8 +102,11 @@ class ItemDistance(ABC):
         self._check_weights(weights, items)
         if items is None:
             return self._full_pair_sum(weights)
-        block = self.block(items)  # (B, M, M)
-        return torch.einsum("bi,bij,bj->b", weights, block, weights)
+        return self._items_pair_sum(weights, items)
+
+    def _items_pair_sum(self, weights: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Σ_ij w_i w_j D_{items_i, items_j} per row, from the ``(B, M, M)`` blocks."""
+        return torch.einsum("bi,bij,bj->b", weights, self.block(items), weights)
 
     def _check_weights(self, weights: torch.Tensor, items: torch.Tensor | None) -> None:
         storage = self._storage
@@ -222,6 +229,16 @@ class GroupedDistance(ItemDistance):
     def block(self, items: torch.Tensor) -> torch.Tensor:
         item_groups = self.groups[items]  # (B, M)
         return self.group_distance[item_groups[:, :, None], item_groups[:, None, :]]
+
+    def _items_pair_sum(self, weights: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Through the group sums W_a of the M items, in O(B·(M + g²)), when g <= ``GROUPS_PER_ITEM``·M
+        (on a CPU the two forms cost the same near g ≈ 9·M); else through the ``(B, M, M)`` blocks."""
+        if self.n_groups > GROUPS_PER_ITEM * items.shape[1]:
+            return super()._items_pair_sum(weights, items)
+        group_weights = weights.new_zeros(weights.shape[0], self.n_groups).scatter_add(
+            1, self.groups[items], weights
+        )  # (B, g)
+        return ((group_weights @ self.group_distance) * group_weights).sum(dim=1)
 
 
 def save_distance(distance: GroupedDistance, path: str | Path, category_names: list[str]) -> None:

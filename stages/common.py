@@ -7,6 +7,7 @@ pass plain values and option objects on.
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,7 +47,8 @@ def learning_rate_named(setting: str, value: float) -> Iterator[None]:
 
 
 def main_guard(main: Callable[[], None]) -> None:
-    """Run a stage's ``main``: log steps to stderr; a DivlibError prints one line and exits 1.
+    """Run a stage's ``main``: log steps and the stage's wall time to stderr; a DivlibError prints one
+    line and exits 1.
 
     SIGTERM (as ``kill`` or a job scheduler sends) is raised as KeyboardInterrupt, as Ctrl-C is, so
     that what was being written is removed (:func:`divlib.io.atomic_path`) and the workers stop; either
@@ -54,8 +56,11 @@ def main_guard(main: Callable[[], None]) -> None:
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     signal.signal(signal.SIGTERM, _interrupt)
+    start = time.perf_counter()
     try:
         main()
+        stage = " ".join([Path(sys.argv[0]).stem, *sys.argv[1:]])
+        logging.info("stage %s done in %.1f s", stage, time.perf_counter() - start)
     except DivlibError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)

@@ -8,7 +8,8 @@ EXPERIMENT is a section of params.yaml: ``beta_sweep`` (Q1), ``main_table`` (Q2)
 (``eps: auto`` is 1/m, the ICLR advice) and ``finetune`` (the shared settings; ``select: most-diverse``
 keeps the epoch of highest DRO@k of the monitored users, as the paper). Each seed's runs start from the
 model pretrained with that seed. The runs are spread over ``finetune.devices`` (``auto``: every visible
-GPU, one worker each, else ``finetune.cpu_workers`` CPU workers); each run derives its own seed, so the
+GPU, one worker each, else ``finetune.cpu_workers`` CPU workers), or with ``grid.backend: ray`` over a
+Ray cluster, one task per run (:mod:`divlib.train.ray_grid`); each run derives its own seed, so the
 results do not depend on the spread. Writes one folder per run under ``models/DATASET/MODEL/EXPERIMENT/``
 (selected.pt, final.pt, steps.parquet, epochs.parquet, run.json) and
 ``metrics/DATASET/MODEL/EXPERIMENT.json`` (per run: DRO@k before and after, the selected epoch and its
@@ -18,14 +19,18 @@ validation MSE).
 import argparse
 import logging
 import time
+from collections.abc import Callable
+from functools import partial
 
 from common import LAYOUT, learning_rate_named, load_params, main_guard
 
 from divlib.errors import DivlibError
 from divlib.experiment import describe_run, experiment_runs, save_runs, train_run
 from divlib.io import write_json
-from divlib.params import EXPERIMENTS
+from divlib.layout import Layout
+from divlib.params import EXPERIMENTS, Params
 from divlib.train.grid import placement, run_grid
+from divlib.train.ray_grid import ray_address, run_grid_on_ray
 
 
 def main() -> None:
@@ -41,14 +46,28 @@ def main() -> None:
         raise DivlibError(
             f"{args.experiment}.models does not list {args.model}; add it there to fine-tune it"
         )
-    devices = placement(params.finetune.devices, params.finetune.cpu_workers)
-    logging.info("%s: %d runs on %s", args.experiment, len(specs), ", ".join(map(str, devices)))
+    grid, where = grid_backend(params)
+    logging.info("%s: %d runs on %s", args.experiment, len(specs), where)
+    # each run reads its inputs at this absolute path (on a Ray cluster: a shared file system)
+    run = partial(train_run, layout=Layout(LAYOUT.root.resolve()))
     with learning_rate_named("finetune.lr", params.finetune.lr):
-        outcomes = run_grid(train_run, specs, devices, describe=describe_run)
+        outcomes = grid(run, specs, describe=describe_run)
     summary = save_runs(LAYOUT.runs(args.dataset, args.model, args.experiment), specs, outcomes)
     write_json(summary, LAYOUT.metrics(args.dataset, args.experiment, args.model))
     logging.info("%s/%s/%s: %d runs in %.1f s", args.dataset, args.model, args.experiment,
                  len(specs), time.perf_counter() - start)  # fmt: skip
+
+
+def grid_backend(params: Params) -> tuple[Callable, str]:
+    """The grid function of ``grid.backend`` (run_grid's arguments less the devices), and where it
+    runs, for the log."""
+    if params.grid.backend == "ray":
+        address = ray_address(params.grid.address)
+        return partial(run_grid_on_ray, address=address), (
+            f"Ray at {address}" if address else "a local Ray instance"
+        )
+    devices = placement(params.finetune.devices, params.finetune.cpu_workers)
+    return partial(run_grid, devices=devices), ", ".join(map(str, devices))
 
 
 if __name__ == "__main__":

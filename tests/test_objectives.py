@@ -118,10 +118,10 @@ def test_top_m_equals_full_value_and_gradient(gen, eps, top_m):
 
 def test_uncertifiable_integer_top_m_equals_the_full_catalogue(gen):
     # top_m = k + 2 on scores 10ε apart (ranks 4 and 5 0.3ε apart, a PAV block that carries gradient),
-    # in three kinds of row: (a) as they are, certified; (b) with a near-tie across position M,
-    # uncertified at M but not at 2M; (c) with ranks 3..3M 0.9ε apart, one PAV block across M and 2M:
-    # uncertified at both, and either window alone would be off. τ = 0.08 makes the membership a
-    # certified window leaves out negligible: 53·σ(−3/τ) < 3e-15.
+    # in three kinds of row: (a) as they are, cut at M; (b) with a near-tie across position M, cut one
+    # item further down; (c) with ranks 3..3M 0.9ε apart, one PAV block from 3 past 2M: no cut within
+    # 2M, so the row is ranked in full; with top_m = 2M its cut lies after the block. τ = 0.08 makes
+    # the membership a certified window leaves out negligible: 53·σ(−3/τ) < 3e-15.
     k, eps, tau, m = 5, 0.01, 0.08, 60
     window = k + 2
     scores = (5 - 10 * eps * torch.arange(m, dtype=torch.float64)).repeat(6, 1)
@@ -132,11 +132,13 @@ def test_uncertifiable_integer_top_m_equals_the_full_catalogue(gen):
     scores = scores.gather(1, torch.rand(6, m, generator=gen).argsort(dim=1))  # shuffle the items
     soft = SoftTopK(k=k, eps=eps, tau=tau, offset=0.0)
     full = soft_topk(scores, k=k, eps=eps, tau=tau)
-    for width, certified in ((window, [True, False, False]), (2 * window, [True, True, False])):
+    widest = [2 * window, 2 * window, 3 * window]
+    for width, cuts in ((window, [window, window + 1, 0]), (2 * window, widest)):
         top = top_window(scores, soft, window=width, exclude=None)
-        assert top.exact.tolist() == certified * 2
-        error = (top.membership - full.gather(1, top.items)).abs().amax(dim=1)
-        assert error[2::3].min() > 0.01  # the window alone is wrong: the full catalogue is needed
+        assert top.exact.tolist() == [cut > 0 for cut in cuts] * 2
+        assert (top.membership > 0).sum(dim=1).tolist() == cuts * 2
+        error = (top.membership - full.gather(1, top.items)).abs() * (top.membership > 0)
+        assert error.amax() < 1e-12
     _, distance, _ = random_problem(gen, rows=1, m=m)
     values, grads = [], []
     for top_m in (window, None):

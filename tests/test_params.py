@@ -125,6 +125,11 @@ def both(*changes):
         (setting("finetune.devices", ["gpu0"]),
          "params.yaml: finetune.devices: Input should be 'auto' (got ['gpu0']); finetune.devices.0: "
          "'gpu0' is not a torch device; write e.g. cpu or cuda:0"),
+        (setting("grid.backend", "slurm"),
+         "params.yaml: grid.backend: Input should be 'local' or 'ray' (got 'slurm')"),
+        (setting("grid.address", "ray://head:10001"),
+         "params.yaml: grid.address: 'ray://head:10001' is not a Ray cluster's address; write the "
+         "head's HOST:PORT (e.g. 10.0.0.1:6379), auto, or leave it empty"),
         (setting("data.options.synthetic.users", "many"),
          "params.yaml: data.options.synthetic.users: Input should be a valid integer, unable to parse"),
         (lambda p: p.update({1: 2}), "params.yaml: 1: Keys should be strings (got 1)"),

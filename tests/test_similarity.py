@@ -69,6 +69,25 @@ def test_pair_sum_over_item_subsets(gen):
     torch.testing.assert_close(dense.pair_sum(weights, items=items), grouped.pair_sum(scattered))
 
 
+@pytest.mark.parametrize("width", [2, 6])
+def test_pair_sum_over_item_subsets_by_group_sums_and_by_blocks(gen, width):
+    # GroupedDistance sums M items' pairs through its g group sums when g <= 8·M, else through the
+    # (B, M, M) blocks: width 2 takes the blocks, width 6 the group sums; both against a loop.
+    grouped = GroupedDistance.from_categories(categories_with_edge_cases(gen).double())
+    assert (grouped.n_groups > 8 * width) == (width == 2)
+    items = torch.stack([torch.randperm(25, generator=gen)[:width] for _ in range(3)])
+    weights = torch.rand(3, width, generator=gen, dtype=torch.float64, requires_grad=True)
+    matrix = grouped.dense()
+    loop = [
+        sum(w[i] * w[j] * matrix[row[i], row[j]] for i in range(width) for j in range(width))
+        for w, row in zip(weights, items, strict=True)
+    ]
+    values = grouped.pair_sum(weights, items=items)
+    torch.testing.assert_close(values, torch.stack(loop))
+    gradient = torch.autograd.grad(values.sum(), weights)[0]
+    torch.testing.assert_close(gradient, torch.autograd.grad(torch.stack(loop).sum(), weights)[0])
+
+
 def test_pair_sum_gradient(gen):
     grouped = GroupedDistance.from_categories(categories_with_edge_cases(gen).double())
     weights = torch.rand(2, 25, generator=gen, dtype=torch.float64, requires_grad=True)

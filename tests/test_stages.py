@@ -65,6 +65,7 @@ def read_json(project: Path, path: str) -> dict:
 def test_dvc_repro_runs_every_stage_and_then_has_nothing_to_do(project):
     first = run([sys.executable, "-m", "dvc", "repro"], project)
     assert first.returncode == 0, first.stdout + first.stderr
+    assert "stage finetune gain_beyond_k synthetic nmf done in" in first.stdout + first.stderr
     prepared = project / "data" / "prepared" / "synthetic"
     tables = {
         name: pl.read_parquet(prepared / f"{name}.parquet")
@@ -83,6 +84,8 @@ def test_dvc_repro_runs_every_stage_and_then_has_nothing_to_do(project):
         run_json = read_json(runs, f"gain_beyond_k/ddt-beta0.5-k{k}-seed2/run.json")
         assert run_json["diversity"]["k"] == run_json["train_k"] == k
         assert run_json["options"]["select"] == "most-diverse" and run_json["selected_epoch"] >= 1
+        steps = pl.read_parquet(runs / f"gain_beyond_k/ddt-beta0.5-k{k}-seed2/steps.parquet")
+        assert 0 < steps["seconds"].sum() < run_json["wall_seconds"]  # time to plan a sweep by
     gains = pl.read_parquet(project / "data/evaluation/synthetic/nmf/gain_beyond_k/summary.parquet")
     own_k = gains.filter(pl.col("method") == "ddt", pl.col("k") == pl.col("train_k"))
     assert sorted(own_k["k"].to_list()) == [5, 10]

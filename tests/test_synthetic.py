@@ -1,7 +1,10 @@
+import hashlib
+
 import numpy as np
 import polars as pl
 import pytest
 
+import divlib.data.synthetic
 from divlib.data import synthetic_ratings
 from divlib.errors import DivlibError
 
@@ -52,6 +55,58 @@ def test_users_concentrate_on_their_categories():
     assert (
         top_category_share(raw.ratings, raw.items) > top_category_share(shuffled, raw.items) + 0.05
     )
+
+
+def digest(ratings: pl.DataFrame) -> str:
+    """sha256 of the user, item and rating columns' bytes, in row order."""
+    h = hashlib.sha256()
+    for name in ("user", "item", "rating"):
+        h.update(ratings[name].to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def test_a_table_of_one_chunk_is_the_single_pass_generators():
+    # The digest of the table drawn by the single-pass generator (before chunking; 15,521 ratings).
+    ratings = synthetic_ratings(**SIZE, seed=0).ratings
+    assert len(ratings) == 15_521
+    assert digest(ratings) == "9ee3e060b3fabae8b3be3c165763d80d59d23293c70cc78e873b3494db78eeee"
+    assert ratings.schema == {"user": pl.Int32, "item": pl.Int32, "rating": pl.Float32,
+                              "timestamp": pl.Int64}  # fmt: skip
+
+
+def test_chunks_of_users_give_a_table_like_the_single_chunks(monkeypatch):
+    single = synthetic_ratings(**SIZE, seed=0)
+    monkeypatch.setattr(divlib.data.synthetic, "CHUNK_RATINGS", 1000)  # about 16 chunks
+    chunked = synthetic_ratings(**SIZE, seed=0)
+    assert chunked.items.equals(single.items)  # the item side is drawn before the users
+    assert digest(chunked.ratings) == digest(synthetic_ratings(**SIZE, seed=0).ratings)  # seeded
+    assert digest(chunked.ratings) != digest(single.ratings)
+    ratings = chunked.ratings
+    assert ratings.select("user", "item").is_duplicated().sum() == 0
+    assert set(ratings["rating"].unique().to_list()) <= {1.0, 2.0, 3.0, 4.0, 5.0}
+    assert ratings["item"].max() < SIZE["items"] and ratings["user"].max() < SIZE["users"]
+    # each user wants the same count in both (drawn before the chunks), short by the pairs that its
+    # 8 rounds drew again: 15,521 and 15,541 ratings, 0.64 apart per user on average (of 39)
+    counts = [table.ratings.group_by("user").len().sort("user") for table in (single, chunked)]
+    joined = counts[0].join(counts[1], on="user")
+    apart = (joined["len"].cast(pl.Int64) - joined["len_right"].cast(pl.Int64)).abs()
+    assert len(joined) == SIZE["users"] and apart.mean() < 1.0
+    assert abs(len(ratings) - len(single.ratings)) < 0.01 * len(single.ratings)
+    assert top_category_share(ratings, chunked.items) == pytest.approx(
+        top_category_share(single.ratings, single.items), abs=0.03
+    )
+
+
+def test_chunks_cover_the_users_in_order():
+    per_user = np.array([3, 900, 5, 2500, 1, 1, 700, 40])
+    chunked = divlib.data.synthetic._chunks
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(divlib.data.synthetic, "CHUNK_RATINGS", 1000)
+        bounds = chunked(per_user)
+    assert bounds == [(0, 3), (3, 6), (6, 8)]  # cut at the users whose count passes 1000, 4000
+    for low, high in bounds:
+        assert per_user[low:high].sum() < 2 * 1000 or per_user[low:high].max() > 1000
+    assert chunked(per_user) == [(0, 8)]  # 4,150 wanted ratings: one chunk at the default size
 
 
 def test_bad_sizes_are_named():

@@ -1,4 +1,5 @@
 import pickle
+import time
 
 import polars as pl
 import pytest
@@ -122,14 +123,17 @@ def test_the_diversity_loss_is_ddro_and_dro_of_the_users_unseen_items(problem):
 
 def test_same_seed_same_run(problem):
     train, val, distance = problem
-    runs = []
+    runs, start = [], time.perf_counter()
     for _ in range(2):
         model, _ = pretrained(problem)
         options = FinetuneOptions(method="ddt-adaptive", beta=0.5, epochs=2, lr=0.01,
                                   batch_size=700, users_per_step=64, seed=7)  # fmt: skip
         runs.append(finetune(model, train, val, distance=distance, options=options,
                              diversity=DiversityOptions(k=5, eps=1 / 300), device="cpu"))  # fmt: skip
-    assert runs[0].steps.equals(runs[1].steps) and runs[0].epochs.equals(runs[1].epochs)
+    seconds = runs[0].steps["seconds"]
+    assert (seconds > 0).all() and seconds.sum() < time.perf_counter() - start  # wall time per step
+    steps = [run.steps.drop("seconds") for run in runs]  # the one value that differs between runs
+    assert steps[0].equals(steps[1]) and runs[0].epochs.equals(runs[1].epochs)
     for name, value in runs[0].final_state.items():
         assert torch.equal(value, runs[1].final_state[name])
 

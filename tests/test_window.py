@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from divlib import soft_topk
-from divlib._window import SoftTopK, top_window, window_is_exact, window_size
+from divlib._window import SoftTopK, top_window, window_size
 from divlib.ranking import soft_rank
 
 
@@ -59,27 +59,31 @@ def test_top_window_is_the_full_soft_topk_on_its_items(gen, offset):
     assert (ranks - ranks.round()).abs().amax() > 0.1  # PAV blocks inside the window were compared
 
 
-def test_window_certificate_detects_straddling_blocks(gen):
-    # eps = 0.01 merges ranks across position M for these scores: the window alone would be wrong,
-    # so no row may be certified.
-    scores = torch.randn(40, 800, generator=gen, dtype=torch.float64) * 0.6 + 3.6
-    window, eps = 25, 0.01
-    best = scores.topk(4 * window, dim=1).values
-    ranks = soft_rank(scores.topk(window, dim=1).values, eps=eps)
-    full = soft_rank(scores, eps=eps).topk(window, dim=1, largest=False).values
-    assert (ranks - full).abs().amax(dim=1).min() > 0.1  # truncation really is wrong here
-    assert not window_is_exact(scores, best, ranks[:, -1], window=window, eps=eps).any()
-    small = 1e-4  # and at small eps most rows are certified
-    ranks = soft_rank(scores.topk(window, dim=1).values, eps=small)
-    certified = window_is_exact(scores, best, ranks[:, -1], window=window, eps=small)
-    assert certified.float().mean() > 0.8
+def first_full_block_end(scores, eps, window):
+    """Brute force: the first end of a PAV block of the whole-catalogue soft rank at or after M
+    (θ + z̃ is constant within a block); m where none is."""
+    ranks = soft_rank(scores, eps=eps)
+    theta, order = (scores / eps).sort(dim=1, descending=True)
+    level = theta + ranks.gather(1, order)
+    ends = (level[:, window:] - level[:, window - 1 : -1]).abs() > 1e-7
+    ends = torch.cat([ends, ends.new_ones(ends.shape[0], 1)], dim=1)
+    return window + ends.int().argmax(dim=1)
 
 
-@pytest.mark.parametrize("kind", ["gaussian", "dense-bulk", "ties", "exponential"])
-def test_window_certificate_is_never_wrong_and_seldom_too_cautious(gen, kind):
-    # Brute force: a certified row's window ranks must equal the whole-catalogue ranks of its M best
-    # items; and the tail bound should certify most rows that are in fact exact.
-    rows, m, window = 128, 700, 30
+def certify(scores, eps, window):
+    """The cut top_window certifies, and the ranks of the 2M best among themselves."""
+    top = top_window(
+        scores, SoftTopK(k=2, eps=eps, tau=1.0, offset=0.0), window=window, exclude=None
+    )
+    return top.cut, soft_rank(scores.topk(2 * window, dim=1).values.double(), eps=eps)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "dense-bulk", "ties", "exponential", "uniform"])
+def test_window_cut_is_never_wrong_and_seldom_too_cautious(gen, kind):
+    # Brute force: a certified cut b is the first end of a PAV block of the whole-catalogue soft rank
+    # at or after M, and the ranks of the b best items among the 2M best are their whole-catalogue
+    # ranks; and most rows whose first block end lies within 2M are certified.
+    rows, m, window = 128, 900, 30
     draw = {
         "gaussian": lambda: torch.randn(rows, m, generator=gen, dtype=torch.float64),
         "dense-bulk": lambda: torch.cat(
@@ -91,22 +95,42 @@ def test_window_certificate_is_never_wrong_and_seldom_too_cautious(gen, kind):
         ),  # fmt: skip
         "ties": lambda: torch.randint(0, 40, (rows, m), generator=gen).double() / 40,
         "exponential": lambda: -torch.rand(rows, m, generator=gen, dtype=torch.float64).log(),
+        "uniform": lambda: 1 + torch.rand(rows, m, generator=gen, dtype=torch.float64),
     }[kind]
-    for eps in (1e-4, 1e-3, 1e-2):
+    for eps in (1e-4, 1e-3, 1 / m, 1e-2):
         scores = draw()
-        top = scores.topk(window, dim=1)
-        ranks = soft_rank(top.values, eps=eps)
-        best = scores.topk(4 * window, dim=1).values
-        certified = window_is_exact(scores, best, ranks[:, -1], window=window, eps=eps)
-        error = (soft_rank(scores, eps=eps).gather(1, top.indices) - ranks).abs().amax(dim=1)
-        assert not (certified & (error > 1e-9)).any()
-        assert certified.sum() >= 0.9 * (error < 1e-9).sum() - 2
+        cut, ranks = certify(scores, eps, window)
+        end = first_full_block_end(scores, eps, window)
+        certified = cut > 0
+        assert torch.equal(cut[certified], end[certified])
+        full = soft_rank(scores, eps=eps).sort(dim=1).values[:, : 2 * window]
+        inside = torch.arange(2 * window) < cut[:, None]
+        error = ((full - ranks).abs() * inside).amax(dim=1)
+        assert error.max() < 1e-9
+        reachable = end <= 2 * window
+        assert not (certified & ~reachable).any()
+        if kind not in ("ties", "uniform") or eps < 1e-3:
+            # (about one item per ε there: blocks reach far below the cut, and only reading the
+            # whole row would settle them, so those rows are ranked in full)
+            assert certified.sum() >= 0.9 * reachable.sum() - 2
 
 
-def test_window_certificate_allows_for_float32_rounding(gen):
-    # Near-ties placed just outside the float64 critical distance below the window are exact ties in
-    # float32 at θ = score/ε ≈ 6000, where torchsort pools them: a certified row must not couple its
-    # window to the items below it, in value or gradient.
+def test_window_cut_moves_past_a_block_that_straddles_m(gen):
+    # A near-tie across position M pools items M and M + 1: truncating at M is wrong, the cut after
+    # the pair is exact. Items 3 .. 3M, 0.9ε apart, form one block past 2M: no cut is certified.
+    m, window, eps = 600, 20, 1e-3
+    scores = (5 - 10 * eps * torch.arange(m, dtype=torch.float64)).repeat(3, 1)
+    scores[1, window] = scores[1, window - 1] - 1e-3 * eps
+    scores[2, 2 : 3 * window] = scores[2, 2] - 0.9 * eps * torch.arange(3 * window - 2)
+    cut, _ = certify(scores, eps, window)
+    assert cut.tolist() == [window, window + 1, 0]
+    assert first_full_block_end(scores, eps, window).tolist() == [window, window + 1, 3 * window]
+
+
+def test_window_cut_allows_for_float32_rounding(gen):
+    # Near-ties placed just outside the float64 critical distance below position M are exact ties in
+    # float32 at θ = score/ε ≈ 6000, where torchsort pools them: on a certified row the float32 ranks
+    # of the items above the cut must not depend on the items below it.
     m, eps = 1682, 1 / 1682
     window = window_size("auto", SoftTopK(k=10, eps=eps, tau=1.0, offset=0.0), m=m)
     scores = (
@@ -120,14 +144,12 @@ def test_window_certificate_allows_for_float32_rounding(gen):
         scores[:, window : window + 1] - 5 * eps
     )
     scores = scores.float()
-    top = scores.topk(window, dim=1)
-    ranks = soft_rank(top.values, eps=eps)
-    best = scores.topk(4 * window, dim=1).values
-    certified = window_is_exact(scores, best, ranks[:, -1], window=window, eps=eps)
+    cut, _ = certify(scores, eps, window)
+    certified = cut > 0
+    assert certified.float().mean() > 0.5  # the check below is not vacuous
+    position = scores.argsort(dim=1, descending=True).argsort(dim=1)  # 0 = best
+    inside = position < cut[:, None]
     leaf = scores.clone().requires_grad_()
-    full = soft_rank(leaf, eps=eps).gather(1, top.indices)
-    full.sum().backward()
-    outside = torch.ones_like(scores, dtype=torch.bool).scatter_(1, top.indices, False)
-    coupled = (leaf.grad.abs() * outside).amax(dim=1) > 0
-    differs = (full.detach() - ranks).abs().amax(dim=1) > 1e-7
-    assert not (certified & (coupled | differs)).any()
+    (soft_rank(leaf, eps=eps) * inside).sum().backward()  # float32 ranks of the items above the cut
+    coupled = (leaf.grad.abs() * ~inside).amax(dim=1) > 0
+    assert not (certified & coupled).any()

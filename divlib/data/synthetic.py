@@ -9,9 +9,14 @@ probability ``preference``, else any, by size), then an item of that category by
 so the table has about ``ratings`` rows unless users exhaust their categories (very dense tables). Ratings are
 ``round(3.2 + user bias + item bias + 0.9·[item in a preferred category] + noise)`` clipped to 1..5.
 
-Everything is vectorised in NumPy (no loop over users or items), so Netflix-Prize scale (480,189 users ×
-17,770 items, 100M ratings) fits in memory: about 1.2 GB for the final table and a few GB at peak.
+Everything is vectorised in NumPy (no loop over users or items). Users are drawn in chunks of about
+``CHUNK_RATINGS`` wanted ratings, written into preallocated int32 / int32 / float32 columns that the
+returned table views without a copy: 12 bytes a rating (1.2 GB at Netflix-Prize scale, 480,189 users ×
+17,770 items, 100M ratings) plus one chunk's working arrays (about 0.4 GB). A table of at most
+``CHUNK_RATINGS`` wanted ratings is one chunk, drawn exactly as by a single pass over all users.
 """
+
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -21,6 +26,7 @@ from divlib.data.parsers import RawTables
 from divlib.errors import DivlibError
 
 TOP_UP_ROUNDS = 8
+CHUNK_RATINGS = 1 << 22  # wanted ratings per chunk of users (the working arrays' length)
 
 
 def synthetic_ratings(
@@ -79,34 +85,34 @@ def synthetic_ratings(
         position = np.searchsorted(cumulative, u, side="right")
         return order[np.minimum(position, starts[category + 1] - 1)]
 
-    # draw each user's shortfall again until every user has its count (repeats are dropped)
-    pairs = pl.DataFrame(schema={"user": pl.Int64, "item": pl.Int64})
-    shortfall = per_user
-    for _ in range(TOP_UP_ROUNDS):
-        user_of = np.repeat(np.arange(users, dtype=np.int64), shortfall)
-        drawn = pl.DataFrame({"user": user_of, "item": draw_items(user_of)})
-        pairs = pl.concat([pairs, drawn]).unique(maintain_order=True)
-        have = pairs.group_by("user").len()
-        counts = np.zeros(users, dtype=np.int64)
-        counts[have["user"].to_numpy()] = have["len"].to_numpy()
-        shortfall = per_user - counts
-        if not shortfall.any():
-            break
-    user_of, item_of = pairs["user"].to_numpy(), pairs["item"].to_numpy()
-
-    affinity = (liked[user_of] == primary[item_of][:, None]).any(axis=1)
-    score = (
-        3.2
-        + rng.normal(0, 0.4, users)[user_of]
-        + rng.normal(0, 0.5, items)[item_of]
-        + 0.9 * affinity
-        + rng.normal(0, 0.7, len(user_of))
-    )
-    table = pl.DataFrame(
+    # users in chunks of about CHUNK_RATINGS wanted ratings, written into the final columns
+    capacity = int(per_user.sum())
+    user_column = np.empty(capacity, dtype=np.int32)
+    item_column = np.empty(capacity, dtype=np.int32)
+    rating_column = np.empty(capacity, dtype=np.float32)
+    filled, item_bias = 0, None
+    for low, high in _chunks(per_user):
+        user_of, item_of = _draw_pairs(per_user[low:high], low, items, draw_items)
+        user_bias = rng.normal(0, 0.4, high - low)
+        if item_bias is None:  # drawn once, where the single-chunk generator draws it
+            item_bias = rng.normal(0, 0.5, items)
+        affinity = (liked[user_of] == primary[item_of][:, None]).any(axis=1)
+        score = (
+            3.2
+            + user_bias[user_of - low]
+            + item_bias[item_of]
+            + 0.9 * affinity
+            + rng.normal(0, 0.7, len(user_of))
+        )
+        rows = slice(filled, filled + len(user_of))
+        user_column[rows], item_column[rows] = user_of, item_of
+        rating_column[rows] = np.clip(np.rint(score), 1, 5)
+        filled += len(user_of)
+    table = pl.DataFrame(  # views of the columns, not copies
         {
-            "user": user_of.astype(np.int32),
-            "item": item_of.astype(np.int32),
-            "rating": np.clip(np.rint(score), 1, 5).astype(np.float32),
+            "user": user_column[:filled],
+            "item": item_column[:filled],
+            "rating": rating_column[:filled],
         }
     )
     names = np.array([f"c{j:02d}" for j in range(categories)])
@@ -134,6 +140,53 @@ def synthetic_ratings(
     )
     rated = table.with_columns(pl.lit(None, dtype=pl.Int64).alias("timestamp"))
     return RawTables(rated, item_table)
+
+
+def _chunks(per_user: np.ndarray) -> list[tuple[int, int]]:
+    """Consecutive user ranges ``[low, high)``, cut where the running count of wanted ratings passes a
+    multiple of ``CHUNK_RATINGS``: under ``2·CHUNK_RATINGS`` each unless one user wants more, and one
+    range when all users want at most ``CHUNK_RATINGS``."""
+    ends = np.cumsum(per_user)
+    cuts = np.searchsorted(ends, np.arange(CHUNK_RATINGS, ends[-1], CHUNK_RATINGS), side="right")
+    bounds = np.unique(np.concatenate([[0], cuts, [len(per_user)]]))
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+
+
+def _draw_pairs(
+    wanted: np.ndarray, first_user: int, items: int, draw_items: Callable[[np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (user, item) pairs of the users ``first_user + 0..len(wanted)-1``, ``wanted[u]`` each.
+
+    Each round draws every user's shortfall, keeps the first occurrence of each pair new to the table,
+    in the order drawn, and appends it; for up to ``TOP_UP_ROUNDS`` rounds. Pairs are keyed
+    ``user·items + item`` (users local to the chunk), the table's keys kept sorted for the look-up.
+    """
+    counts = np.zeros(len(wanted), dtype=np.int64)
+    known = np.empty(0, dtype=np.int64)  # sorted keys of the pairs kept so far
+    users, drawn_items = [], []  # one array per round
+    shortfall = wanted
+    for _ in range(TOP_UP_ROUNDS):
+        local = np.repeat(np.arange(len(wanted), dtype=np.int64), shortfall)
+        item = draw_items(local + first_user)
+        keys = local * items + item
+        first = np.sort(np.unique(keys, return_index=True)[1])  # first occurrences, in order
+        fresh = first[~_in_sorted(known, keys[first])]
+        users.append(local[fresh] + first_user)
+        drawn_items.append(item[fresh])
+        known = np.sort(np.concatenate([known, keys[fresh]]), kind="stable")  # merges two runs
+        counts += np.bincount(local[fresh], minlength=len(wanted))
+        shortfall = wanted - counts
+        if not shortfall.any():
+            break
+    return np.concatenate(users), np.concatenate(drawn_items)
+
+
+def _in_sorted(sorted_keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per value: does it occur in ``sorted_keys`` (ascending)?"""
+    if not len(sorted_keys):
+        return np.zeros(len(values), dtype=bool)
+    position = np.searchsorted(sorted_keys, values).clip(max=len(sorted_keys) - 1)
+    return sorted_keys[position] == values
 
 
 def _zipf(n: int, exponent: float) -> np.ndarray:

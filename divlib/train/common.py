@@ -54,7 +54,8 @@ def run_epochs(
 
     Args:
         steps: runs one epoch's steps (the model in train mode), yielding each step's loss and record;
-            a step whose loss is not finite must leave the model unchanged.
+            a step whose loss is not finite must leave the model unchanged. Each record gains the
+            step's wall time, ``seconds`` (the one value that differs between two runs).
         summarize: the epoch's summary (model in eval mode) from its step records.
         objective: the summary key that ``select="best"`` minimises (``maximize``: maximises);
             ``"last"`` keeps the last epoch.
@@ -79,8 +80,12 @@ def run_epochs(
     for epoch in range(1, epochs + 1):
         model.train()
         epoch_records = []
+        step_start = time.perf_counter()
         for loss, record in steps():
             step += 1
+            now = time.perf_counter()
+            record = record | {"seconds": now - step_start}  # the step's wall time
+            step_start = now
             check_finite(loss, name=name, step=step, epoch=epoch, last_good=last_good)
             if mse_limit is not None:
                 what = f"the training MSE of step {step} (epoch {epoch})"

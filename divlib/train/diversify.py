@@ -42,6 +42,7 @@ ranks in one call, before β is chosen. MDR is not supported there (its look-ahe
 distributed too).
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -49,6 +50,7 @@ import torch
 from torch import nn
 from torch.autograd.functional import jvp
 from torch.func import functional_call
+from torch.profiler import record_function
 
 from divlib._validate import check_count, check_range
 from divlib.errors import DivlibError
@@ -57,7 +59,7 @@ from divlib.objectives import ddro, dro
 from divlib.similarity import ItemDistance
 from divlib.tradeoff import adam_metric, combine_gradients, joint_loss
 from divlib.train.common import Step, TrainResult, explosion_limit, mean_squared_error, run_epochs
-from divlib.train.interactions import Interactions
+from divlib.train.interactions import Interactions, SeenItems
 from divlib.train.parallel import my_share, sum_over_ranks, world_size
 
 MDR_EPSILON = 1e-8  # ϵ of the weight normalisation (Alg. 2)
@@ -129,7 +131,7 @@ class DiversityLoss:
     """
 
     distance: ItemDistance
-    seen: torch.Tensor  # (n_users, m) bool
+    seen: torch.Tensor | SeenItems  # seen[users]: the users' (B, m) bool training items
     options: DiversityOptions
 
     def soft(self, scores: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
@@ -198,22 +200,16 @@ def finetune(
     model.to(device)
     train, val = train.to(device), val.to(device)
     limit = explosion_limit(model, val)
-    loss = DiversityLoss(distance.to(device), train.seen(), diversity)
+    loss = DiversityLoss(distance.to(device), train.seen_items(), diversity)
     generator = torch.Generator().manual_seed(options.seed)
     monitor = torch.randperm(train.n_users, generator=generator)[: options.monitor_users]
     monitor = monitor.sort().values.to(device)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=options.lr, weight_decay=options.weight_decay
     )
-    step = _mdr_step if options.method == "mdr" else _ddt_step
 
     def steps():
-        for ratings in train.batches(options.batch_size, generator):
-            users = _user_batch(train.n_users, options.users_per_step, generator).to(device)
-            mine = my_share(ratings)
-            batch = Batch(train.users[mine], train.items[mine], train.ratings[mine],
-                          my_share(users), len(ratings), len(users))  # fmt: skip
-            yield step(model, optimizer, batch, loss, options)
+        return epoch_steps(model, optimizer, train, loss, options, generator=generator)
 
     @torch.no_grad()
     def summarize(records: list[dict]) -> dict:
@@ -236,21 +232,51 @@ def finetune(
     )  # fmt: skip
 
 
+def epoch_steps(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train: Interactions,
+    loss: DiversityLoss,
+    options: FinetuneOptions,
+    *,
+    generator: torch.Generator,
+) -> Iterator[Step]:
+    """One epoch of ``options.method``'s steps, as :func:`finetune` runs them: a shuffled pass over
+    ``train`` in batches of ``options.batch_size`` ratings, each step with its own
+    ``options.users_per_step`` users of L_DDRO (all users when None), all drawn from ``generator``.
+    Yields each step's loss and record; this rank's share of each batch under data parallelism.
+
+    A DDT step's phases are labelled for :mod:`torch.profiler`: ``scores`` (``score_all`` of the
+    step's users, no graph), ``ddro`` (DDRO, its gradient in the scores, and DRO@k), ``backward`` (the
+    surrogate's forward pass and the backward pass of L_JOINT); the optimizer labels its own step.
+    """
+    step = _mdr_step if options.method == "mdr" else _ddt_step
+    device = train.users.device
+    for ratings in train.batches(options.batch_size, generator):
+        users = _user_batch(train.n_users, options.users_per_step, generator).to(device)
+        mine = my_share(ratings)
+        batch = Batch(train.users[mine], train.items[mine], train.ratings[mine],
+                      my_share(users), len(ratings), len(users))  # fmt: skip
+        yield step(model, optimizer, batch, loss, options)
+
+
 def _ddt_step(model, optimizer, batch: Batch, loss: DiversityLoss, options) -> Step:
     """One DDT step (Alg. 1) on L_JOINT, eq. (10), at a static β or at β* of the two gradients."""
     mse = batch.mse(model)
     scores, soft, surrogate = _ddro_surrogate(model, loss, batch.ranked, batch.n_ranked)
-    hard = loss.hard(scores, batch.ranked).sum() / batch.n_ranked
+    with record_function("ddro"):
+        hard = loss.hard(scores, batch.ranked).sum() / batch.n_ranked
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer.zero_grad()
-    if options.method == "ddt":
-        joint_loss(mse, surrogate, options.beta).backward()
-        gradients = [[_zero_if_none(p.grad, p) for p in parameters]]
-    else:
-        g_rel = torch.autograd.grad(mse, parameters, allow_unused=True)
-        g_div = torch.autograd.grad(-surrogate, parameters, allow_unused=True)
-        gradients = [[_zero_if_none(g, p) for g, p in zip(grads, parameters, strict=True)]
-                     for grads in (g_rel, g_div)]  # fmt: skip
+    with record_function("backward"):
+        if options.method == "ddt":
+            joint_loss(mse, surrogate, options.beta).backward()
+            gradients = [[_zero_if_none(p.grad, p) for p in parameters]]
+        else:
+            g_rel = torch.autograd.grad(mse, parameters, allow_unused=True)
+            g_div = torch.autograd.grad(-surrogate, parameters, allow_unused=True)
+            gradients = [[_zero_if_none(g, p) for g, p in zip(grads, parameters, strict=True)]
+                         for grads in (g_rel, g_div)]  # fmt: skip
     (values, *gradients) = sum_over_ranks([torch.stack([mse.detach(), soft, hard])], *gradients)
     mse_value, soft_value, hard_value = values[0]
     record = {"mse": float(mse_value), "ddro": float(soft_value)}
@@ -341,15 +367,17 @@ def _ddro_surrogate(
     and Σ G_ui r̂_ui(Θ) over the pairs of nonzero G = ∂L_DDRO/∂S: a surrogate with L_DDRO's gradient
     in the parameters (module docstring); when L_DDRO is not finite (a diverged step) it is 0, of
     gradient 0."""
-    with torch.no_grad():
+    with torch.no_grad(), record_function("scores"):
         scores = model.score_all(users)
-    soft = loss.soft(scores.requires_grad_(), users).sum() / n_ranked
-    if torch.isfinite(soft):
-        (slopes,) = torch.autograd.grad(soft, scores)
-    else:
-        slopes = torch.zeros_like(scores)
-    rows, items = slopes.nonzero(as_tuple=True)
-    surrogate = (slopes[rows, items] * model(users[rows], items)).sum()
+    with record_function("ddro"):
+        soft = loss.soft(scores.requires_grad_(), users).sum() / n_ranked
+        if torch.isfinite(soft):
+            (slopes,) = torch.autograd.grad(soft, scores)
+        else:
+            slopes = torch.zeros_like(scores)
+        rows, items = slopes.nonzero(as_tuple=True)
+    with record_function("backward"):
+        surrogate = (slopes[rows, items] * model(users[rows], items)).sum()
     return scores.detach(), soft.detach(), surrogate
 
 

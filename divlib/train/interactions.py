@@ -1,4 +1,5 @@
-"""Ratings as tensors, shuffled mini-batches, and the seen-item mask used to exclude training items."""
+"""Ratings as tensors, shuffled mini-batches, and the seen-item masks used to exclude training items:
+dense for all users, or per batch of users from the items grouped by user (:class:`SeenItems`)."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -8,13 +9,17 @@ import torch
 
 from divlib.errors import DivlibError
 
+GROUP_CHUNK = 1 << 22  # ratings per chunk when grouping the items by user
+
 
 @dataclass(frozen=True)
 class Interactions:
     """(user, item, rating) triples of one split, with the catalogue size.
 
     Attributes:
-        users, items: ``(N,)`` int64 ids in ``0..n_users-1`` and ``0..n_items-1``.
+        users, items: ``(N,)`` int64 ids in ``0..n_users-1`` and ``0..n_items-1`` (int32 also serves
+            every trainer, with the same results: half the memory for very large splits, e.g. the
+            int32 columns of :func:`~divlib.data.synthetic_ratings` without a copy).
         ratings: ``(N,)`` float32.
     """
 
@@ -49,6 +54,33 @@ class Interactions:
         mask[self.users, self.items] = True
         return mask
 
+    def seen_items(self) -> "SeenItems":
+        """The items of each user, grouped by user: the rows of :meth:`seen` for a batch of users in
+        memory that grows with the ratings, not with n_users × n_items.
+
+        The items are used as they are when the ratings are already in user order (no copy). Else
+        they are placed by a counting sort over chunks of ``GROUP_CHUNK`` ratings: each chunk's
+        ratings are sorted by user (stably) and written after the same users' ratings of the chunks
+        before, so that only one copy of the items and one chunk's temporaries are held; the order
+        is that of a stable sort of all ratings by user.
+        """
+        counts = torch.bincount(self.users, minlength=self.n_users)
+        pointers = torch.nn.functional.pad(counts.cumsum(dim=0), (1, 0))
+        if bool((self.users[1:] >= self.users[:-1]).all()):
+            return SeenItems(pointers, self.items, self.n_items)
+        items = torch.empty_like(self.items)
+        filled = pointers[:-1].clone()  # where each user's next item goes
+        for start in range(0, len(self), GROUP_CHUNK):
+            users = self.users[start : start + GROUP_CHUNK].long()
+            order = torch.argsort(users, stable=True)
+            grouped = users[order]
+            rank = torch.arange(len(grouped), device=grouped.device) - torch.searchsorted(
+                grouped, grouped
+            )  # rank among the chunk's ratings of the same user
+            items[filled[grouped] + rank] = self.items[start : start + GROUP_CHUNK][order]
+            filled += torch.bincount(users, minlength=self.n_users)
+        return SeenItems(pointers, items, self.n_items)
+
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
         """Index tensors of a shuffled pass; the permutation is drawn on the CPU from ``generator``."""
         order = torch.randperm(len(self.users), generator=generator).to(self.users.device)
@@ -56,3 +88,31 @@ class Interactions:
 
     def __len__(self) -> int:
         return len(self.users)
+
+
+@dataclass(frozen=True)
+class SeenItems:
+    """Each user's rated items in compressed rows: user u's are ``items[pointers[u]:pointers[u + 1]]``.
+
+    ``seen_items[users]`` is the ``(B, n_items)`` bool mask ``Interactions.seen()[users]``, built from
+    the B users' rows alone: O(B·n_items + their ratings) time and memory, where the dense mask takes
+    n_users × n_items bytes (8.5 GB at Netflix-Prize size).
+    """
+
+    pointers: torch.Tensor  # (n_users + 1,) int64 row starts
+    items: torch.Tensor  # (N,) item ids, grouped by user
+    n_items: int
+
+    def __getitem__(self, users: torch.Tensor) -> torch.Tensor:
+        """``(B, n_items)`` bool: True where ``users[b]`` rated the item."""
+        starts = self.pointers[users]
+        counts = self.pointers[users + 1] - starts
+        total = int(counts.sum())
+        row = torch.repeat_interleave(torch.arange(len(users), device=users.device), counts,
+                                      output_size=total)  # fmt: skip
+        first = torch.repeat_interleave(starts - (counts.cumsum(dim=0) - counts), counts,
+                                        output_size=total)  # fmt: skip
+        position = first + torch.arange(total, device=users.device)  # starts[row] + rank in row
+        mask = torch.zeros(len(users), self.n_items, dtype=torch.bool, device=users.device)
+        mask[row, self.items[position]] = True
+        return mask
