@@ -144,7 +144,7 @@ def top_window(
             scores_in.detach().split(chunk), best_ordered.split(chunk), ranks.detach().split(chunk),
             *(part.split(chunk) for part in read), strict=True)
     ])  # fmt: skip
-    width = max([window, *cut.unique().tolist()])  # the widest cut
+    width = max(window, int(cut.max())) if len(cut) else window  # the widest cut
     items, ranks = items[:, :width], ranks[:, :width]
     # items below the cut (every item of an uncertified row) get membership 0 and no gradient
     outside = torch.arange(width, device=cut.device) >= cut[:, None]
@@ -207,7 +207,7 @@ def window_cut(
     drift = boundary[:, None] - scaled.gather(1, position) - steps  # d_t − t
     partial = drift.cumsum(dim=1) + slope[:, None] * (steps + 1)  # S(n), n = t + 1
     exact = partial.masked_fill(steps >= in_order[:, None], float("inf")).amin(dim=1) > 0
-    if known == m and ordered == m:
+    if ordered == m:
         return torch.where(exact, cut, 0)  # every item was read in order
     at_ordered = partial.gather(1, (in_order - 1)[:, None]).squeeze(1)  # S(P')
     below = known - cut  # P: items read from the (b+1)-th best on
@@ -220,8 +220,6 @@ def window_cut(
     left = at_ordered + _rise(in_order, below, drift[every, in_order - 1] + in_order - 1, slope)
     right = at_read - _rise(in_order, below, reach, slope)
     exact &= (at_read > 0) & ((left > 0) | (right > 0))
-    if known == m:
-        return torch.where(exact, cut, 0)  # every item was read
     # Quick pass: the N items within (m − b)·ε of the (b+1)-th best have d_t >= d_{P−1} beyond P, the
     # others d_t >= m − b > t. S is concave on (P, N], so S(N) > 0 settles it.
     rest = m - cut
