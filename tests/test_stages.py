@@ -55,6 +55,8 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     for command in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
         assert run(command, tmp_path).returncode == 0
+    for name in ("config", "plots.html"):  # the project's DVC settings, its plots page among them
+        shutil.copy(ROOT / ".dvc" / name, tmp_path / ".dvc" / name)
     return tmp_path
 
 
@@ -166,6 +168,7 @@ def readme_recipes(project: Path) -> None:
     assert {"nmf.ddt.dro@10", "nmf.ddt.dro@5"} <= set(columns)  # never one name for two ks
     dvc(project, "plots", "diff", "beta", "k5", "-o", "compared")
     page = (project / "compared" / "index.html").read_text()
+    assert "<title>divlib: the report's figures, side by side</title>" in page  # .dvc/plots.html
     images = re.findall(r'<img src="([^"]+)"', page)
     assert len(images) == 2 * 7 and all((project / "compared" / i).is_file() for i in images)
 
