@@ -47,8 +47,8 @@ def learning_rate_named(setting: str, value: float) -> Iterator[None]:
 
 
 def main_guard(main: Callable[[], None]) -> None:
-    """Run a stage's ``main``: log steps and the stage's wall time to stderr; a DivlibError prints one
-    line and exits 1.
+    """Run a stage's ``main``: log steps and the stage's wall time to stderr; a DivlibError, or an input
+    that is missing (the stage was run before the ones that write it), prints one line and exits 1.
 
     SIGTERM (as ``kill`` or a job scheduler sends) is raised as KeyboardInterrupt, as Ctrl-C is, so
     that what was being written is removed (:func:`divlib.io.atomic_path`) and the workers stop; either
@@ -63,6 +63,11 @@ def main_guard(main: Callable[[], None]) -> None:
         logging.info("stage %s done in %.1f s", stage, time.perf_counter() - start)
     except DivlibError as error:
         print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    except FileNotFoundError as error:  # polars names the path only in its message
+        missing = error.filename or str(error).rsplit(": ", 1)[-1]
+        print(f"error: {missing} is missing: run dvc repro, which builds what this stage needs "
+              "first, or restore it with git checkout if git tracks it", file=sys.stderr)  # fmt: skip
         sys.exit(1)
     except KeyboardInterrupt as interruption:
         received = signal.Signals.__members__.get(str(interruption), signal.SIGINT)

@@ -194,3 +194,18 @@ def test_a_diverging_pretraining_fails_its_stage_and_keeps_the_models_there_were
     assert line.endswith("(the learning rate is pretrain.lr = 1000 in params.yaml)")
     assert {path.name: path.read_bytes() for path in bases.iterdir()} == before
     assert hidden(project / "models") == []
+
+
+MISSING = (
+    " is missing: run dvc repro, which builds what this stage needs first, or restore it with "
+    "git checkout if git tracks it"
+)
+
+
+def test_a_stage_run_before_the_stages_it_needs_names_the_missing_input(project, tmp_path):
+    (tmp_path / "params.yaml").write_text((project / "params.yaml").read_text())
+    line = one_error_line(stage_run(tmp_path, "similarity", "synthetic"))
+    assert line == "error: data/prepared/synthetic/items.parquet" + MISSING  # polars' own error
+    line = one_error_line(stage_run(tmp_path, "rerank", "synthetic", "nmf"))
+    assert line == "error: data/prepared/synthetic/meta.json" + MISSING
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # nothing written
