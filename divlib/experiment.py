@@ -89,11 +89,13 @@ class RunSpec:
 
 @dataclass
 class RunOutcome:
-    """A trained run: its result, the model's architecture config, and its summary record."""
+    """A trained run: its result, the model's architecture config, its summary record, and where and
+    how long it ran (``timing``: device and wall_seconds), which stays out of every result file."""
 
     result: TrainResult
     config: dict
     record: dict
+    timing: dict = field(default_factory=dict)
 
 
 def experiment_runs(params: Params, experiment: str, *, dataset: str, model: str) -> list[RunSpec]:
@@ -199,9 +201,9 @@ def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> 
     """Fine-tune (or train from scratch) the pretrained model of ``spec`` on ``device``.
 
     The record: mean DRO@k over all users (training items excluded) before and after, the selected
-    epoch (``options.select``) and its validation MSE, the device, the run's wall time in seconds
-    (``wall_seconds``, the one value that differs between two runs) and the DDRO settings (ε
-    resolved). A diverging run raises TrainingDiverged.
+    epoch (``options.select``) and its validation MSE and the DDRO settings (ε resolved). The device
+    and the run's wall time (``wall_seconds``) go to the outcome's ``timing``: they depend on the
+    machine, not on the run. A diverging run raises TrainingDiverged.
     """
     start = time.perf_counter()
     train, val = load_splits(layout, spec.dataset, "train", "val")
@@ -220,11 +222,10 @@ def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> 
         "dro_after": round(after, 6),
         "selected_epoch": result.selected_epoch,
         "val_mse": round(result.epochs["val_mse"][result.selected_epoch - 1], 6),
-        "device": str(device),
-        "wall_seconds": round(time.perf_counter() - start, 3),
         "diversity": diversity.__dict__,
     }
-    return RunOutcome(result, config, record)
+    timing = {"device": str(device), "wall_seconds": round(time.perf_counter() - start, 3)}
+    return RunOutcome(result, config, record, timing)
 
 
 def describe_run(spec: RunSpec, outcome: RunOutcome) -> str:
@@ -232,7 +233,7 @@ def describe_run(spec: RunSpec, outcome: RunOutcome) -> str:
     epoch 18 selected, val MSE 0.905``."""
     record = outcome.record
     return (
-        f"{spec.name} on {record['device']}: DRO@{record['diversity']['k']} "
+        f"{spec.name} on {outcome.timing['device']}: DRO@{record['diversity']['k']} "
         f"{record['dro_before']:.3f} → {record['dro_after']:.3f}, epoch {record['selected_epoch']} "
         f"selected, val MSE {record['val_mse']:.3f}"
     )
@@ -272,6 +273,15 @@ def save_runs(folder: Path, specs: list[RunSpec], outcomes: list[RunOutcome]) ->
             save_run(out / spec.name, spec, outcome)
     return {
         spec.name: {key: value for key, value in outcome.record.items() if key != "diversity"}
+        for spec, outcome in zip(specs, outcomes, strict=True)
+    }
+
+
+def run_times(specs: list[RunSpec], outcomes: list[RunOutcome]) -> dict:
+    """``{name: {device, wall_seconds, step_seconds}}`` of each run: what the runs' files leave out."""
+    return {
+        spec.name: outcome.timing
+        | {"step_seconds": [round(s, 4) for s in outcome.result.step_seconds]}
         for spec, outcome in zip(specs, outcomes, strict=True)
     }
 

@@ -16,6 +16,11 @@
     metrics/D/[M/]NAME.json         per-run records: each experiment's runs, the sensitivity grid
                                     (plain outputs, not metrics)
     reports/D/                      figures/, tables/, report.ipynb, report.html
+    times/D/M/E.json                wall times of experiment E's runs (device, run, every step)
+    times/stages.jsonl              each stage's wall time, one line per stage run
+
+Times are kept out of every output that git or ``dvc.lock`` tracks (``times/`` is in .gitignore and
+no stage's output): they differ between two runs of the same code, and the results must not.
 
 D is a dataset name, M a model name. The layout knows nothing of DVC: ``dvc.yaml`` names the same paths.
 """
@@ -117,6 +122,14 @@ class Layout:
     def report(self, dataset: str, suffix: str) -> Path:
         """The report: ``.ipynb`` (executed) or ``.html``."""
         return self.reports(dataset) / f"report{suffix}"
+
+    def times(self, dataset: str, model: str, experiment: str) -> Path:
+        """Wall times of one experiment's runs (:func:`divlib.experiment.run_times`)."""
+        return self.root / "times" / dataset / model / f"{experiment}.json"
+
+    def stage_times(self) -> Path:
+        """One JSON line per stage run: the stage, its wall time and when it ended."""
+        return self.root / "times" / "stages.jsonl"
 
     def published(self) -> Path:
         """The paper's printed numbers."""

@@ -4,12 +4,14 @@ The library (divlib) never reads params.yaml; stages read it here, validated by 
 pass plain values and option objects on.
 """
 
+import json
 import logging
 import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -60,7 +62,9 @@ def main_guard(main: Callable[[], None]) -> None:
     try:
         main()
         stage = " ".join([Path(sys.argv[0]).stem, *sys.argv[1:]])
-        logging.info("stage %s done in %.1f s", stage, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        logging.info("stage %s done in %.1f s", stage, seconds)
+        record_stage_time(stage, seconds)
     except DivlibError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
@@ -74,6 +78,16 @@ def main_guard(main: Callable[[], None]) -> None:
         print(f"interrupted by {received.name}: outputs not yet complete were removed",
               file=sys.stderr)  # fmt: skip
         sys.exit(128 + received)
+
+
+def record_stage_time(stage: str, seconds: float) -> None:
+    """Append the stage's wall time to ``times/stages.jsonl`` (outside git and DVC's outputs)."""
+    path = LAYOUT.stage_times()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = {"stage": stage, "seconds": round(seconds, 1),
+            "ended": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+    with path.open("a") as file:
+        file.write(json.dumps(line) + "\n")
 
 
 def _interrupt(number: int, _frame) -> None:

@@ -13,7 +13,8 @@ Ray cluster, one task per run (:mod:`divlib.train.ray_grid`); each run derives i
 results do not depend on the spread. Writes one folder per run under ``models/DATASET/MODEL/EXPERIMENT/``
 (selected.pt, final.pt, steps.parquet, epochs.parquet, run.json) and
 ``metrics/DATASET/MODEL/EXPERIMENT.json`` (per run: DRO@k before and after, the selected epoch and its
-validation MSE).
+validation MSE). The runs' devices and wall times (per run and per step) go to
+``times/DATASET/MODEL/EXPERIMENT.json``, outside git and DVC's outputs.
 """
 
 import argparse
@@ -25,7 +26,7 @@ from functools import partial
 from common import LAYOUT, learning_rate_named, load_params, main_guard
 
 from divlib.errors import DivlibError
-from divlib.experiment import describe_run, experiment_runs, save_runs, train_run
+from divlib.experiment import describe_run, experiment_runs, run_times, save_runs, train_run
 from divlib.io import write_json
 from divlib.layout import Layout
 from divlib.params import EXPERIMENTS, Params
@@ -54,6 +55,7 @@ def main() -> None:
         outcomes = grid(run, specs, describe=describe_run)
     summary = save_runs(LAYOUT.runs(args.dataset, args.model, args.experiment), specs, outcomes)
     write_json(summary, LAYOUT.metrics(args.dataset, args.experiment, args.model))
+    write_json(run_times(specs, outcomes), LAYOUT.times(args.dataset, args.model, args.experiment))
     logging.info("%s/%s/%s: %d runs in %.1f s", args.dataset, args.model, args.experiment,
                  len(specs), time.perf_counter() - start)  # fmt: skip
 

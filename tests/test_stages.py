@@ -30,7 +30,8 @@ def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A git + DVC repository holding this project's stages and dvc.yaml, set to the synthetic data."""
-    for name in ("stages", "divlib", "notebooks", "reports/paper", "dvc.yaml", ".dvcignore"):
+    for name in ("stages", "divlib", "notebooks", "reports/paper", "dvc.yaml", ".dvcignore",
+                 ".gitignore"):  # fmt: skip
         source = ROOT / name
         if source.is_dir():  # the stages import the installed divlib; its files are DVC deps here
             shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -87,7 +88,11 @@ def test_dvc_repro_runs_every_stage_and_then_has_nothing_to_do(project):
         assert run_json["diversity"]["k"] == run_json["train_k"] == k
         assert run_json["options"]["select"] == "most-diverse" and run_json["selected_epoch"] >= 1
         steps = pl.read_parquet(runs / f"gain_beyond_k/ddt-beta0.5-k{k}-seed2/steps.parquet")
-        assert 0 < steps["seconds"].sum() < run_json["wall_seconds"]  # time to plan a sweep by
+        assert "seconds" not in steps.columns and "wall_seconds" not in run_json  # times: apart
+        timed = read_json(project, "times/synthetic/nmf/gain_beyond_k.json")
+        timed = timed[f"ddt-beta0.5-k{k}-seed2"]  # time to plan a sweep by
+        assert len(timed["step_seconds"]) == steps.height and timed["device"] == "cpu"
+        assert 0 < sum(timed["step_seconds"]) < timed["wall_seconds"]
     gains = pl.read_parquet(project / "data/evaluation/synthetic/nmf/gain_beyond_k/summary.parquet")
     own_k = gains.filter(pl.col("method") == "ddt", pl.col("k") == pl.col("train_k"))
     assert sorted(own_k["k"].to_list()) == [5, 10]
@@ -128,6 +133,9 @@ def test_dvc_repro_runs_every_stage_and_then_has_nothing_to_do(project):
     assert abs(ddp["dro_after"] - grid_run["dro_after"]) < 1e-3  # the same run on two processes
     second = run([sys.executable, "-m", "dvc", "repro"], project)
     assert second.returncode == 0 and "Data and pipelines are up to date" in second.stdout
+    stages = [json.loads(line)["stage"] for line in
+              (project / "times" / "stages.jsonl").read_text().splitlines()]  # fmt: skip
+    assert "finetune beta_sweep synthetic nmf" in stages and "report synthetic" in stages
     readme_recipes(project)
 
 
@@ -145,6 +153,9 @@ def readme_recipes(project: Path) -> None:
     writes the figures of both experiments as images."""
     for command in (["git", "add", "-A"], ["git", "commit", "-qm", "tiny"]):
         assert run(command, project).returncode == 0
+    dvc(project, "repro", "-f", "finetune-beta-sweep@synthetic-nmf")  # the same runs, new times
+    status = run(["git", "status", "--porcelain"], project).stdout
+    assert status == "", f"a rerun that changes no result left git status dirty:\n{status}"
     headline = project / "metrics" / "synthetic" / "headline.json"
     committed = (project / "params.yaml").read_text(), headline.read_text()
     assert set(json.loads(committed[1])["nmf"]) == {"base", "mmr", "dum", "dpp", "ddt", "mdr"}

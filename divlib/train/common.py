@@ -5,7 +5,7 @@ import copy
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 import torch
@@ -27,13 +27,16 @@ Step = tuple[torch.Tensor, dict]
 
 @dataclass
 class TrainResult:
-    """What a run leaves: the final and the selected state, and its per-step and per-epoch records."""
+    """What a run leaves: the final and the selected state, its per-step and per-epoch records, and
+    each step's wall time in seconds (kept apart from the records: the one value that differs between
+    two runs of the same seed)."""
 
     final_state: dict
     selected_state: dict
     selected_epoch: int
     steps: pl.DataFrame
     epochs: pl.DataFrame
+    step_seconds: list[float] = field(default_factory=list)
 
 
 def run_epochs(
@@ -54,8 +57,8 @@ def run_epochs(
 
     Args:
         steps: runs one epoch's steps (the model in train mode), yielding each step's loss and record;
-            a step whose loss is not finite must leave the model unchanged. Each record gains the
-            step's wall time, ``seconds`` (the one value that differs between two runs).
+            a step whose loss is not finite must leave the model unchanged. Each step's wall time
+            goes to the result's ``step_seconds``, not to its record.
         summarize: the epoch's summary (model in eval mode) from its step records.
         objective: the summary key that ``select="best"`` minimises (``maximize``: maximises);
             ``"last"`` keeps the last epoch.
@@ -72,7 +75,7 @@ def run_epochs(
             finite or above ``mse_limit``; it names the run, step or epoch, and carries the last
             snapshot.
     """
-    records, summaries = [], []
+    records, summaries, seconds = [], [], []
     sign = -1.0 if maximize else 1.0
     best = (float("inf"), 0, snapshot(model))
     last_good, step = (snapshot(model) if start_is_good else None), 0
@@ -84,7 +87,7 @@ def run_epochs(
         for loss, record in steps():
             step += 1
             now = time.perf_counter()
-            record = record | {"seconds": now - step_start}  # the step's wall time
+            seconds.append(now - step_start)
             step_start = now
             check_finite(loss, name=name, step=step, epoch=epoch, last_good=last_good)
             if mse_limit is not None:
@@ -119,6 +122,7 @@ def run_epochs(
         selected_epoch=selected[1],
         steps=pl.DataFrame(records),
         epochs=pl.DataFrame(summaries),
+        step_seconds=seconds,
     )
 
 
