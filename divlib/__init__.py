@@ -1,7 +1,7 @@
 """divlib: differentiable top-k diversity for recommender models (Zhou et al., ICLR 2026)."""
 
 from divlib.errors import DivlibError
-from divlib.objectives import ddro, dro
+from divlib.objectives import ddro, ddro_and_dro, dro
 from divlib.ranking import soft_rank, soft_topk, topk_indicator, topk_items, topk_membership
 from divlib.similarity import (
     DenseDistance,
@@ -22,6 +22,7 @@ __all__ = [
     "adaptive_beta",
     "as_item_distance",
     "ddro",
+    "ddro_and_dro",
     "dro",
     "feasible_beta_interval",
     "jaccard_distance",

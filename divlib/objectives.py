@@ -108,21 +108,64 @@ def ddro(
         rounding (float32 gave 1.0000001); the gradient passes through unchanged, so it is the
         gradient of eq. (9) everywhere, at the bounds too.
     """
+    values, _ = _ddro(scores, distance, SoftTopK(k=k, eps=eps, tau=tau, offset=offset),
+                      exclude=exclude, top_m=top_m, regularization=regularization)  # fmt: skip
+    return values
+
+
+def ddro_and_dro(
+    scores: torch.Tensor,
+    *,
+    distance: ItemDistance | torch.Tensor,
+    k: int,
+    eps: float,
+    tau: float = 1.0,
+    exclude: torch.Tensor | None = None,
+    offset: float = 0.0,
+    top_m: int | Literal["auto"] | None = "auto",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""``(ddro(...), dro(...))`` of each row from one ranking pass: ``(B,)`` DDRO (eq. 9),
+    differentiable in ``scores``, and ``(B,)`` DRO@k (eq. 5), without a graph.
+
+    The windowed DDRO reads each row's best items in order (its excluded items pushed below the
+    rest), so the first k of them are the hard top-k list: DRO@k costs one :func:`list_diversity`
+    of them instead of a second top-k over the catalogue. Equal to the two calls up to the order of
+    tied scores, which ``torch.topk`` breaks in its own way in each.
+    """
+    soft = SoftTopK(k=k, eps=eps, tau=tau, offset=offset)
+    values, best = _ddro(scores, distance, soft, exclude=exclude, top_m=top_m)
+    distance = as_item_distance(distance)
+    with torch.no_grad():
+        if best is None:
+            return values, dro(scores.detach(), distance=distance, k=k, exclude=exclude)
+        return values, list_diversity(best[:, :k], distance)
+
+
+def _ddro(
+    scores: torch.Tensor,
+    distance: ItemDistance | torch.Tensor,
+    soft: SoftTopK,
+    *,
+    exclude: torch.Tensor | None,
+    top_m: int | Literal["auto"] | None,
+    regularization: str = "l2",
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`ddro`'s values, and each row's window items in rank order (None on the full path)."""
     check_scores(scores)
-    check_count("k", k, scores.shape[1])
-    _check_pairwise(k)
+    check_count("k", soft.k, scores.shape[1])
+    _check_pairwise(soft.k)
     distance = as_item_distance(distance)
     if exclude is not None:
         check_exclude(exclude, scores)
-        check_candidates(exclude, k)
-    soft = SoftTopK(k=k, eps=eps, tau=tau, offset=offset)
+        check_candidates(exclude, soft.k)
     window = window_size(top_m, soft, m=scores.shape[1])
     if window is None or regularization != "l2":
         values = _ddro_full(scores, distance, soft, exclude=exclude, regularization=regularization)
+        best = None
     else:
-        values = _ddro_window(scores, distance, soft, exclude=exclude, window=window)
+        values, best = _ddro_window(scores, distance, soft, exclude=exclude, window=window)
     low, high = distance.value_range
-    return values.detach().clamp(low, high) + (values - values.detach())  # gradient: as is
+    return values.detach().clamp(low, high) + (values - values.detach()), best  # gradient: as is
 
 
 def _check_pairwise(k: int) -> None:
@@ -165,13 +208,14 @@ def _ddro_window(
     *,
     exclude: torch.Tensor | None,
     window: int,
-) -> torch.Tensor:
-    """DDRO over each row's best items up to its certified cut; uncertified rows in full."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """DDRO over each row's best items up to its certified cut, uncertified rows in full; and the
+    ``(B, W)`` items of every row's window, best first."""
     top = top_window(scores, soft, window=window, exclude=exclude)
     values = _pair_mean(distance.pair_sum(top.membership, items=top.items), top.membership)
     if top.exact.all():
-        return values
+        return values, top.items
     rows = (~top.exact).nonzero().flatten()
     row_exclude = None if exclude is None else exclude[rows]
     redone = _ddro_full(scores[rows], distance, soft, exclude=row_exclude)
-    return values.index_put((rows,), redone)
+    return values.index_put((rows,), redone), top.items

@@ -132,7 +132,7 @@ class Diversity(Section):
 
 class Finetune(Section):
     """The settings every fine-tuning experiment shares (FinetuneOptions without method, β, epochs,
-    rule and seed), and where its runs go."""
+    rule and seed)."""
 
     lr: Positive
     batch_size: Count
@@ -141,6 +141,20 @@ class Finetune(Section):
     select: Literal[SELECTIONS]
     monitor_users: Count
     meta_lr: Positive | None
+
+    def settings(self) -> dict:
+        """The shared run settings, as keyword arguments of FinetuneOptions."""
+        return self.model_dump()
+
+
+class GridBackend(Section):
+    """Where pretraining and fine-tuning runs go (never what they compute, so no stage depends on
+    it): ``local``, over ``devices`` (``auto``: every visible GPU, one worker each, else
+    ``cpu_workers`` CPU workers), or ``ray``, one Ray task per run on the cluster at ``address``
+    (empty: RAY_ADDRESS, else a local Ray instance)."""
+
+    backend: Literal["local", "ray"]
+    address: Annotated[str, AfterValidator(_ray_address)] | None
     devices: (
         Literal["auto"]
         | Annotated[  # one worker per entry: ["cpu", "cpu"] is two
@@ -148,19 +162,6 @@ class Finetune(Section):
         ]
     )
     cpu_workers: Count
-
-    def settings(self) -> dict:
-        """The shared run settings, as keyword arguments of FinetuneOptions."""
-        return self.model_dump(exclude={"devices", "cpu_workers"})
-
-
-class GridBackend(Section):
-    """How fine-tuning runs are spread (never what they compute): ``local``, over ``finetune.devices``,
-    or ``ray``, one Ray task per run on the cluster at ``address`` (empty: RAY_ADDRESS, else a local
-    Ray instance)."""
-
-    backend: Literal["local", "ray"]
-    address: Annotated[str, AfterValidator(_ray_address)] | None
 
 
 class Experiment(Section):

@@ -7,8 +7,8 @@ EXPERIMENT is a section of params.yaml: ``beta_sweep`` (Q1), ``main_table`` (Q2)
 (Lemma 3); see :func:`divlib.experiment.experiment_runs`. Reads that section, ``seeds``, ``diversity``
 (``eps: auto`` is 1/m, the ICLR advice) and ``finetune`` (the shared settings; ``select: most-diverse``
 keeps the epoch of highest DRO@k of the monitored users, as the paper). Each seed's runs start from the
-model pretrained with that seed. The runs are spread over ``finetune.devices`` (``auto``: every visible
-GPU, one worker each, else ``finetune.cpu_workers`` CPU workers), or with ``grid.backend: ray`` over a
+model pretrained with that seed. The runs are spread over ``grid.devices`` (``auto``: every visible
+GPU, one worker each, else ``grid.cpu_workers`` CPU workers), or with ``grid.backend: ray`` over a
 Ray cluster, one task per run (:mod:`divlib.train.ray_grid`); each run derives its own seed, so the
 results do not depend on the spread. Writes one folder per run under ``models/DATASET/MODEL/EXPERIMENT/``
 (selected.pt, final.pt, steps.parquet, epochs.parquet, run.json) and
@@ -68,7 +68,7 @@ def grid_backend(params: Params) -> tuple[Callable, str]:
         return partial(run_grid_on_ray, address=address), (
             f"Ray at {address}" if address else "a local Ray instance"
         )
-    devices = placement(params.finetune.devices, params.finetune.cpu_workers)
+    devices = placement(params.grid.devices, params.grid.cpu_workers)
     return partial(run_grid, devices=devices), ", ".join(map(str, devices))
 
 

@@ -4,7 +4,7 @@
 
 Reads ``pretrain`` and ``seeds`` from params.yaml (see :func:`divlib.experiment.pretrain_run`: early
 stopping after ``pretrain.patience`` epochs without a lower validation MSE, at most ``max_epochs``); the
-seeds run on ``finetune.devices``. The data split is the same for every seed (``data.seed``). Writes
+seeds run on ``grid.devices``. The data split is the same for every seed (``data.seed``). Writes
 ``models/DATASET/MODEL/base/seedS.pt`` (load with ``divlib.models.load_model``), ``epochs.parquet``
 (per-epoch losses, every seed) and ``metrics/DATASET/pretrain/MODEL.json`` (per seed: the epoch chosen
 and its validation MSE).
@@ -32,7 +32,7 @@ def main() -> None:
     params = load_params()
     start = time.perf_counter()
     train = partial(pretrain_run, section=params.pretrain, dataset=args.dataset, model=args.model)
-    devices = placement(params.finetune.devices, params.finetune.cpu_workers)
+    devices = placement(params.grid.devices, params.grid.cpu_workers)
     with learning_rate_named("pretrain.lr", params.pretrain.lr):
         outcomes = run_grid(train, params.seeds, devices, describe=describe_pretraining)
     summary, epochs = {}, []

@@ -17,7 +17,7 @@ from common import LAYOUT, learning_rate_named, load_params, main_guard
 
 from divlib.experiment import describe_run, sensitivity_results, sensitivity_runs, train_run
 from divlib.io import atomic_path, write_json
-from divlib.train.grid import run_grid, visible_devices
+from divlib.train.grid import placement, run_grid
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
     specs = sensitivity_runs(params.sensitivity, params.finetune, params.diversity, dataset=dataset,
                              seed=params.seeds[0])  # fmt: skip
     logging.info("%d sensitivity runs", len(specs))
-    devices = visible_devices(params.finetune.cpu_workers)
+    devices = placement(params.grid.devices, params.grid.cpu_workers)
     with learning_rate_named("finetune.lr", params.finetune.lr):
         outcomes = run_grid(train_run, specs, devices, describe=describe_run)
     results = sensitivity_results(specs, outcomes)

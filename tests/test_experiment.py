@@ -90,8 +90,8 @@ def test_shared_settings_and_the_most_diverse_selection_reach_every_run():
 
 def test_seeds_depend_on_the_run_not_on_the_devices_or_the_grid():
     spread = [
-        params_with(finetune={"devices": "auto"}),
-        params_with(finetune={"devices": ["cpu", "cpu"], "cpu_workers": 1}),
+        params_with(grid={"devices": "auto"}),
+        params_with(grid={"devices": ["cpu", "cpu"], "cpu_workers": 1}),
         params_with(beta_sweep={"betas": [0.5], "methods": ["ddt"]}),  # a smaller grid, same run
     ]
     seeds = [

@@ -152,12 +152,14 @@ def project(tmp_path_factory) -> Path:
 
 def stage_run(project: Path, stage: str, *args: str, **finetune) -> subprocess.CompletedProcess:
     """``python stages/STAGE.py ARGS`` in ``project``; keyword arguments: settings of ``finetune``,
-    or ``pretrain_lr``, for this run only."""
+    or ``pretrain_lr`` or ``devices`` (``grid.devices``), for this run only."""
     path = project / "params.yaml"
     original = path.read_text()
     params = yaml.safe_load(original)
     if "pretrain_lr" in finetune:
         params["pretrain"]["lr"] = finetune.pop("pretrain_lr")
+    if "devices" in finetune:
+        params["grid"]["devices"] = finetune.pop("devices")
     params["finetune"] |= finetune
     path.write_text(yaml.safe_dump(params))
     try:

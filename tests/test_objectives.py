@@ -2,7 +2,15 @@ import pytest
 import torch
 from reference import brute_ddro, brute_dro, official_ddro
 
-from divlib import DivlibError, GroupedDistance, ddro, dro, jaccard_distance, soft_topk
+from divlib import (
+    DivlibError,
+    GroupedDistance,
+    ddro,
+    ddro_and_dro,
+    dro,
+    jaccard_distance,
+    soft_topk,
+)
 from divlib._window import SoftTopK, top_window
 
 # The 5-item example of the paper's seed slides: clusters {1, 5} and {2, 4}, item 3 a bridge.
@@ -45,6 +53,26 @@ def test_dro_equals_brute_force(gen, start):
     torch.testing.assert_close(dro(scores, distance=distance, k=4, start=start), expected)
     grouped = GroupedDistance.from_categories(categories)
     torch.testing.assert_close(dro(scores, distance=grouped, k=4, start=start), expected)
+
+
+@pytest.mark.parametrize("top_m", ["auto", None])
+def test_ddro_and_dro_equal_the_two_calls(gen, top_m):
+    """One ranking pass gives DDRO and the brute-force DRO@k of the top-k left after exclusion,
+    on the windowed path (its certified rows and those redone in full) and on the full path."""
+    scores, distance, categories = random_problem(gen, rows=40, m=200)
+    near_ties = 5 + 1e-9 * torch.arange(150.0, dtype=scores.dtype)  # one PAV block past every cut
+    scores[:3, :150] = near_ties
+    exclude = torch.rand(scores.shape, generator=gen) < 0.3
+    grouped = GroupedDistance.from_categories(categories)
+    settings = {"distance": grouped, "k": 5, "eps": 0.01, "exclude": exclude}
+    scores = scores.requires_grad_()
+    window = top_window(scores.detach(), SoftTopK(5, 0.01, 1.0, 0.0), window=36, exclude=exclude)
+    assert 0 < int(window.exact.sum()) < len(scores)  # both kinds of rows
+    soft, hard = ddro_and_dro(scores, top_m=top_m, **settings)
+    torch.testing.assert_close(soft, ddro(scores, top_m=top_m, **settings), rtol=0, atol=0)
+    brute = brute_dro(scores.detach().masked_fill(exclude, float("-inf")), distance, k=5)
+    torch.testing.assert_close(hard, torch.tensor(brute, dtype=torch.float64))
+    assert not hard.requires_grad and soft.requires_grad
 
 
 def test_ddro_equals_double_loop(gen):

@@ -122,8 +122,8 @@ def both(*changes):
          "params.yaml: diversity.eps: Input should be greater than 0 (got 0) or Input should be 'auto'"),
         (setting("main_table.betas", [-0.1]),
          "params.yaml: main_table.betas.0: Input should be greater than or equal to 0 (got -0.1)"),
-        (setting("finetune.devices", ["gpu0"]),
-         "params.yaml: finetune.devices: Input should be 'auto' (got ['gpu0']); finetune.devices.0: "
+        (setting("grid.devices", ["gpu0"]),
+         "params.yaml: grid.devices: Input should be 'auto' (got ['gpu0']); grid.devices.0: "
          "'gpu0' is not a torch device; write e.g. cpu or cuda:0"),
         (setting("grid.backend", "slurm"),
          "params.yaml: grid.backend: Input should be 'local' or 'ray' (got 'slurm')"),

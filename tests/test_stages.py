@@ -156,6 +156,11 @@ def readme_recipes(project: Path) -> None:
     dvc(project, "repro", "-f", "finetune-beta-sweep@synthetic-nmf")  # the same runs, new times
     status = run(["git", "status", "--porcelain"], project).stdout
     assert status == "", f"a rerun that changes no result left git status dirty:\n{status}"
+    placed = yaml.safe_load((project / "params.yaml").read_text())
+    placed["grid"] |= {"devices": ["cpu"], "cpu_workers": 1, "backend": "ray"}  # placement only
+    (project / "params.yaml").write_text(yaml.safe_dump(placed))
+    assert "Data and pipelines are up to date" in dvc(project, "status").stdout
+    assert run(["git", "checkout", "--", "params.yaml"], project).returncode == 0
     headline = project / "metrics" / "synthetic" / "headline.json"
     committed = (project / "params.yaml").read_text(), headline.read_text()
     assert set(json.loads(committed[1])["nmf"]) == {"base", "mmr", "dum", "dpp", "ddt", "mdr"}

@@ -55,7 +55,7 @@ from torch.profiler import record_function
 from divlib._validate import check_count, check_range
 from divlib.errors import DivlibError
 from divlib.methods import TRAINED
-from divlib.objectives import ddro, dro
+from divlib.objectives import ddro, ddro_and_dro, dro
 from divlib.similarity import ItemDistance
 from divlib.tradeoff import adam_metric, combine_gradients, joint_loss
 from divlib.train.common import Step, TrainResult, explosion_limit, mean_squared_error, run_epochs
@@ -140,6 +140,20 @@ class DiversityLoss:
             return scores.sum(dim=1) * float("nan")
         o = self.options
         return ddro(
+            scores, distance=self.distance, k=o.k, eps=o.eps, tau=o.tau,
+            exclude=self.seen[users], offset=o.offset, top_m=o.top_m,
+        )  # fmt: skip
+
+    def soft_and_hard(
+        self, scores: torch.Tensor, users: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B,)`` :meth:`soft` and ``(B,)`` :meth:`hard` from one ranking pass
+        (:func:`divlib.objectives.ddro_and_dro`)."""
+        if not torch.isfinite(scores.detach().sum()):
+            nan = scores.sum(dim=1) * float("nan")
+            return nan, nan.detach()
+        o = self.options
+        return ddro_and_dro(
             scores, distance=self.distance, k=o.k, eps=o.eps, tau=o.tau,
             exclude=self.seen[users], offset=o.offset, top_m=o.top_m,
         )  # fmt: skip
@@ -263,9 +277,7 @@ def epoch_steps(
 def _ddt_step(model, optimizer, batch: Batch, loss: DiversityLoss, options) -> Step:
     """One DDT step (Alg. 1) on L_JOINT, eq. (10), at a static β or at β* of the two gradients."""
     mse = batch.mse(model)
-    scores, soft, surrogate = _ddro_surrogate(model, loss, batch.ranked, batch.n_ranked)
-    with record_function("ddro"):
-        hard = loss.hard(scores, batch.ranked).sum() / batch.n_ranked
+    soft, hard, surrogate = _ddro_surrogate(model, loss, batch.ranked, batch.n_ranked)
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer.zero_grad()
     with record_function("backward"):
@@ -313,7 +325,7 @@ def _look_ahead(
     model: nn.Module, ratings: tuple, users: torch.Tensor, *, beta: float, meta_lr: float,
     loss: DiversityLoss,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
-    """:func:`mdr_weights`, with the users' scores and L_DDRO at Θ that it computed on the way."""
+    """:func:`mdr_weights`, with L_DDRO and the mean DRO@k at Θ that it computed on the way."""
     user_ids, item_ids, values = ratings
     names, params = zip(*model.named_parameters(), strict=True)
 
@@ -321,9 +333,9 @@ def _look_ahead(
         state = dict(zip(names, at, strict=True))
         return (functional_call(model, state, (user_ids, item_ids)) - values) ** 2
 
-    scores, soft, surrogate = _ddro_surrogate(model, loss, users, len(users))
+    soft, hard, surrogate = _ddro_surrogate(model, loss, users, len(users))
     if not torch.isfinite(soft):
-        return torch.full_like(values, float("nan")), scores, soft
+        return torch.full_like(values, float("nan")), soft, hard
     meta = joint_loss(losses(*params).mean(), surrogate, beta)
     grads = torch.autograd.grad(meta, params, allow_unused=True)
     along = tuple(_zero_if_none(g, p) for g, p in zip(grads, params, strict=True))
@@ -331,7 +343,7 @@ def _look_ahead(
     _, slopes = jvp(losses, at, along)  # ⟨∇_Θ L_JOINT, ∇_Θ ℓ_j⟩ per j
     weight_grad = (-meta_lr * slopes).to(values.dtype)  # ∂L_JOINT(Θ')/∂w, w of the ratings' dtype
     rectified = (-weight_grad).clamp_min(0.0)
-    return rectified / (rectified.sum() + MDR_EPSILON), scores, soft
+    return rectified / (rectified.sum() + MDR_EPSILON), soft, hard
 
 
 def _mdr_step(model, optimizer, batch: Batch, loss: DiversityLoss, options) -> Step:
@@ -339,10 +351,11 @@ def _mdr_step(model, optimizer, batch: Batch, loss: DiversityLoss, options) -> S
     DRO@k are logged from the scores before the step (as DDT's), which the look-ahead computed."""
     meta_lr = options.meta_lr if options.meta_lr is not None else options.lr
     ratings = (batch.users, batch.items, batch.ratings)
-    weights, scores, soft = _look_ahead(
+    weights, soft, hard = _look_ahead(
         model, ratings, batch.ranked, beta=options.beta, meta_lr=meta_lr, loss=loss
     )
-    soft = soft * len(batch.ranked) / batch.n_ranked
+    share = len(batch.ranked) / batch.n_ranked
+    soft, hard = soft * share, hard * share
     errors = (model(batch.users, batch.items) - batch.ratings) ** 2
     weighted = (weights * errors).sum()
     if not torch.isfinite(weighted + weights.sum()):
@@ -354,7 +367,7 @@ def _mdr_step(model, optimizer, batch: Batch, loss: DiversityLoss, options) -> S
     return weighted.detach(), {
         "mse": float(errors.detach().mean()),
         "ddro": float(soft),
-        "dro": float(loss.hard(scores, batch.ranked).sum() / batch.n_ranked),
+        "dro": float(hard),
         "beta": options.beta,
         "weight_max": float(weights.max()),
     }
@@ -363,14 +376,15 @@ def _mdr_step(model, optimizer, batch: Batch, loss: DiversityLoss, options) -> S
 def _ddro_surrogate(
     model: nn.Module, loss: DiversityLoss, users: torch.Tensor, n_ranked: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``users``' scores and their share Σ_u DDRO_u / ``n_ranked`` of L_DDRO, both without a graph,
-    and Σ G_ui r̂_ui(Θ) over the pairs of nonzero G = ∂L_DDRO/∂S: a surrogate with L_DDRO's gradient
-    in the parameters (module docstring); when L_DDRO is not finite (a diverged step) it is 0, of
-    gradient 0."""
+    """``users``' shares Σ_u DDRO_u / ``n_ranked`` of L_DDRO and Σ_u DRO@k_u / ``n_ranked`` of the
+    mean DRO@k, both without a graph, and Σ G_ui r̂_ui(Θ) over the pairs of nonzero
+    G = ∂L_DDRO/∂S: a surrogate with L_DDRO's gradient in the parameters (module docstring); when
+    L_DDRO is not finite (a diverged step) it is 0, of gradient 0."""
     with torch.no_grad(), record_function("scores"):
         scores = model.score_all(users)
     with record_function("ddro"):
-        soft = loss.soft(scores.requires_grad_(), users).sum() / n_ranked
+        soft, hard = loss.soft_and_hard(scores.requires_grad_(), users)
+        soft, hard = soft.sum() / n_ranked, hard.sum() / n_ranked
         if torch.isfinite(soft):
             (slopes,) = torch.autograd.grad(soft, scores)
         else:
@@ -378,7 +392,7 @@ def _ddro_surrogate(
         rows, items = slopes.nonzero(as_tuple=True)
     with record_function("backward"):
         surrogate = (slopes[rows, items] * model(users[rows], items)).sum()
-    return scores.detach(), soft.detach(), surrogate
+    return soft.detach(), hard, surrogate
 
 
 def _user_batch(n_users: int, size: int | None, generator: torch.Generator) -> torch.Tensor:

@@ -160,7 +160,7 @@ def _receive(
         process.join(timeout=5)
         raise DivlibError(
             f"the worker on {device} stopped (exit code {process.exitcode}) in the middle of a job; "
-            "if it ran out of memory, use fewer workers (finetune.cpu_workers or finetune.devices)"
+            "if it ran out of memory, use fewer workers (grid.cpu_workers or grid.devices)"
         ) from None
 
 
