@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml Makefile
 	    path=$$(echo "$$PATH" | tr ':' '\n' | while read -r d; do [ -x "$$d/nvcc" ] || echo "$$d"; done | paste -sd:); fi; \
 	  echo "building torchsort against $$($(PY) -c 'import torch; print(torch.__version__)')"; \
 	  env PATH="$$path" $(PIP) install -q --no-build-isolation --no-cache-dir torchsort==0.1.10 || exit 1; fi
-	$(PIP) install -q -e ".[dev,ray]"
+	$(PIP) install -q -e ".[study,dev,ray]"
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -168,7 +168,7 @@ def fitted_model(args, train: Interactions, val: Interactions) -> nn.Module:
     fitted = pretrain(model, train, val, options=options, device="cpu")
     model.load_state_dict(fitted.selected_state)
     print(f"pretrained {args.pretrain_epochs} epoch(s) in {time.perf_counter() - start:.1f} s, "
-          f"val MSE {fitted.epochs['val_mse'][-1]:.3f}; {memory()}", flush=True)  # fmt: skip
+          f"val MSE {fitted.epochs[-1]['val_mse']:.3f}; {memory()}", flush=True)  # fmt: skip
     return model
 
 

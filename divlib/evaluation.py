@@ -43,6 +43,7 @@ from divlib.metrics import (
 )
 from divlib.models import load_model
 from divlib.ranking import topk_items
+from divlib.rerank import Run
 from divlib.similarity import GroupedDistance, ItemDistance
 
 # one evaluated run: "param" is β, λ or θ (null if none); "train_k" the k a run was trained for (null
@@ -173,6 +174,28 @@ def long_lists(lists: torch.Tensor) -> pl.DataFrame:
     })  # fmt: skip
 
 
+def lists_frame(lists: Mapping[Run, torch.Tensor]) -> pl.DataFrame:
+    """``{(method, param): (n_users, K) item ids}`` (CPU) as rows (method, param, user, rank, item),
+    rank 1 = first selected; method String, param Float64 (null for none), the rest Int64."""
+    return pl.concat([
+        long_lists(items).select(
+            pl.lit(method).alias("method"), pl.lit(param, dtype=pl.Float64).alias("param"), pl.all()
+        )
+        for (method, param), items in lists.items()
+    ])  # fmt: skip
+
+
+def frame_lists(frame: pl.DataFrame) -> dict[Run, torch.Tensor]:
+    """The inverse of :func:`lists_frame`: ``{(method, param): (n_users, K) int64 item ids}``, in the
+    frame's order of (method, param)."""
+    return {
+        (method, param): torch.tensor(group.sort("user", "rank")["item"].to_numpy()).view(
+            group["user"].n_unique(), -1
+        )
+        for (method, param), group in frame.group_by("method", "param", maintain_order=True)
+    }
+
+
 def evaluate_models(
     models: Iterable[tuple[dict, nn.Module]],
     data: EvaluationData,
@@ -203,7 +226,7 @@ def evaluate_models(
 
 def evaluate_baselines(
     base: nn.Module,
-    reranked: Mapping[tuple[str, float | None], torch.Tensor],
+    reranked: Mapping[Run, torch.Tensor],
     data: EvaluationData,
     exclude: torch.Tensor,
     *,

@@ -221,7 +221,7 @@ def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> 
         "dro_before": round(before, 6),
         "dro_after": round(after, 6),
         "selected_epoch": result.selected_epoch,
-        "val_mse": round(result.epochs["val_mse"][result.selected_epoch - 1], 6),
+        "val_mse": round(result.epochs[result.selected_epoch - 1]["val_mse"], 6),
         "diversity": diversity.__dict__,
     }
     timing = {"device": str(device), "wall_seconds": round(time.perf_counter() - start, 3)}
@@ -242,9 +242,9 @@ def describe_run(spec: RunSpec, outcome: RunOutcome) -> str:
 def describe_pretraining(seed: int, outcome: tuple[nn.Module, TrainResult, dict]) -> str:
     """One line on a pretrained model, for the log: ``seed 1: 12 epochs, val MSE 0.919 at epoch 7``."""
     result = outcome[1]
-    best = result.epochs["val_mse"][result.selected_epoch - 1]
+    best = result.epochs[result.selected_epoch - 1]["val_mse"]
     return (
-        f"seed {seed}: {result.epochs.height} epochs, val MSE {best:.3f} at epoch "
+        f"seed {seed}: {len(result.epochs)} epochs, val MSE {best:.3f} at epoch "
         f"{result.selected_epoch}"
     )
 
@@ -259,8 +259,8 @@ def save_run(
                         (outcome.result.final_state, "final.pt")):  # fmt: skip
         model.load_state_dict(state)
         save_model(folder / file, model, name=spec.model, config=outcome.config)
-    outcome.result.steps.write_parquet(folder / "steps.parquet")
-    outcome.result.epochs.write_parquet(folder / "epochs.parquet")
+    pl.DataFrame(outcome.result.steps).write_parquet(folder / "steps.parquet")
+    pl.DataFrame(outcome.result.epochs).write_parquet(folder / "epochs.parquet")
     run = spec.identity | outcome.record | {"options": spec.options.__dict__} | (extra or {})
     write_json(run, folder / "run.json")
 

@@ -25,15 +25,15 @@ grid: :func:`mmr_paper` (λ = 0.5, unscaled ratings) and :func:`dpp_paper` (kern
 They take one shared ``(m, m)`` similarity and an ``exclude`` mask and return item ids.
 
 :func:`rerank_all` runs the whole trade-off grid for every user of a model, in batches of users, with
-:func:`paper_rerankings`' two runs, and :func:`lists_frame` / :func:`frame_lists` convert its lists to
-and from the long table of ``lists.parquet`` (method, param, user, rank, item).
+:func:`paper_rerankings`' two runs (:func:`divlib.evaluation.lists_frame` and
+:func:`~divlib.evaluation.frame_lists` convert its lists to and from the long table of
+``lists.parquet``).
 """
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-import polars as pl
 import torch
 from torch import nn
 
@@ -46,7 +46,6 @@ from divlib._validate import (
     check_scores,
 )
 from divlib.errors import DivlibError
-from divlib.evaluation import long_lists
 from divlib.similarity import ItemDistance
 
 Run = tuple[str, float | None]  # (method, param): a re-ranker and its λ or θ (None for DUM)
@@ -415,28 +414,6 @@ def paper_rerankings(
     )  # fmt: skip
     mmr_run, dpp_run = PAPER_RUNS
     return {mmr_run: torch.cat(mmr_parts).cpu(), dpp_run: torch.cat(dpp_parts).cpu()}
-
-
-def lists_frame(lists: Mapping[Run, torch.Tensor]) -> pl.DataFrame:
-    """``{(method, param): (n_users, K) item ids}`` (CPU) as rows (method, param, user, rank, item),
-    rank 1 = first selected; method String, param Float64 (null for none), the rest Int64."""
-    return pl.concat([
-        long_lists(items).select(
-            pl.lit(method).alias("method"), pl.lit(param, dtype=pl.Float64).alias("param"), pl.all()
-        )
-        for (method, param), items in lists.items()
-    ])  # fmt: skip
-
-
-def frame_lists(frame: pl.DataFrame) -> dict[Run, torch.Tensor]:
-    """The inverse of :func:`lists_frame`: ``{(method, param): (n_users, K) int64 item ids}``, in the
-    frame's order of (method, param)."""
-    return {
-        (method, param): torch.tensor(group.sort("user", "rank")["item"].to_numpy()).view(
-            group["user"].n_unique(), -1
-        )
-        for (method, param), group in frame.group_by("method", "param", maintain_order=True)
-    }
 
 
 def _select(

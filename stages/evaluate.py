@@ -22,6 +22,7 @@ from common import LAYOUT, load_params, main_guard
 from divlib.evaluation import (
     evaluate_baselines,
     evaluate_models,
+    frame_lists,
     load_runs,
     summarize,
 )
@@ -29,7 +30,6 @@ from divlib.io import atomic_path
 from divlib.layout import load_evaluation
 from divlib.models import load_model
 from divlib.params import EXPERIMENTS
-from divlib.rerank import frame_lists
 
 DEVICE = "cpu"  # the published evaluation was computed on the CPU
 BASELINES = "baselines"

@@ -39,11 +39,11 @@ def main() -> None:
     with atomic_path(LAYOUT.bases(args.dataset, args.model)) as folder:
         for seed, (model, result, config) in zip(params.seeds, outcomes, strict=True):
             save_model(folder / f"seed{seed}.pt", model, name=args.model, config=config)
-            epochs.append(result.epochs.select(pl.lit(seed).alias("seed"), pl.all()))
-            best = result.epochs.row(result.selected_epoch - 1, named=True)
+            epochs.append(pl.DataFrame(result.epochs).select(pl.lit(seed).alias("seed"), pl.all()))
+            best = result.epochs[result.selected_epoch - 1]
             summary[f"seed{seed}"] = {"val_mse": round(best["val_mse"], 6),
                                       "selected_epoch": result.selected_epoch,
-                                      "epochs_run": result.epochs.height}  # fmt: skip
+                                      "epochs_run": len(result.epochs)}  # fmt: skip
         pl.concat(epochs).write_parquet(folder / "epochs.parquet")
     write_json(summary, LAYOUT.pretraining(args.dataset, args.model))
     logging.info("%s/%s: %d models in %.1f s", args.dataset, args.model, len(summary),

@@ -36,6 +36,6 @@ def distributed_rank(rank: int, world: int, rendezvous: str, job: tuple, out: st
     try:
         result = seeded_run(job, torch.device("cpu"))
         if rank == 0:
-            torch.save({"state": result["state"], "steps": result["steps"].to_dicts()}, Path(out))
+            torch.save({"state": result["state"], "steps": result["steps"]}, Path(out))
     finally:
         dist.destroy_process_group()

@@ -1,4 +1,5 @@
-"""The project as a package: a wheel built from it holds the whole library."""
+"""The project as a package: a wheel built from it holds the whole library, and the method library
+imports with torch and torchsort alone (the study's packages are the extra ``study``)."""
 
 import shutil
 import subprocess
@@ -9,6 +10,37 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+STUDY_PACKAGES = ("dvc", "papermill", "polars", "matplotlib", "pydantic", "yaml", "scipy", "tqdm",
+                  "nbconvert", "jupytext", "numpy")  # fmt: skip
+
+
+def without_study(code: str, folder: Path) -> subprocess.CompletedProcess:
+    """Run ``python -c code`` where none of the study's packages (nor numpy) exists, as in an
+    environment with torch and torchsort alone: without site (so no .pth file runs), on a path of
+    links to this environment's site-packages less those packages, and the project's root."""
+    folder.mkdir()
+    (site,) = {Path(p) for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()}
+    for entry in site.iterdir():
+        top = entry.name.split("-")[0].split(".")[0].lower()
+        if top not in STUDY_PACKAGES and not top.startswith("__editable__"):
+            (folder / entry.name).symlink_to(entry)
+    environment = {"PYTHONPATH": f"{folder}:{ROOT}", "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                          timeout=120, env=environment)  # fmt: skip
+
+
+METHOD_LIBRARY = ("divlib", "divlib.objectives", "divlib.ranking", "divlib._window",
+                  "divlib.similarity", "divlib.tradeoff", "divlib.models", "divlib.metrics",
+                  "divlib.rerank", "divlib.train", "divlib.train.grid", "divlib.train.ray_grid",
+                  "divlib.train.parallel", "divlib.errors", "divlib.io")  # fmt: skip
+
+
+def test_the_method_library_imports_without_the_study_packages(tmp_path):
+    """Every module of the method library imports where none of the study's packages exists."""
+    code = "".join(f"import {module}\n" for module in METHOD_LIBRARY) + "print('imported')"
+    done = without_study(code, tmp_path / "site")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "imported"
 
 
 @pytest.mark.slow

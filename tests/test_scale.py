@@ -75,7 +75,7 @@ def test_fine_tuning_on_int32_ids_repeats_the_int64_run(problem, method):
         data = [with_ids(split, dtype, torch.arange(len(split))) for split in (train, val)]
         runs.append(finetune(model, *data, distance=distance, options=options, device="cpu",
                              diversity=DiversityOptions(k=5, eps=1 / N_ITEMS)))  # fmt: skip
-    assert runs[0].steps.equals(runs[1].steps) and runs[0].epochs.equals(runs[1].epochs)
+    assert runs[0].steps == runs[1].steps and runs[0].epochs == runs[1].epochs
     for name, value in runs[0].final_state.items():
         assert torch.equal(value, runs[1].final_state[name])
 
@@ -98,4 +98,4 @@ def test_epoch_steps_are_the_steps_of_a_fine_tuning_epoch(problem):
     records = [record for _, record in epoch_steps(model, optimizer, train, loss, options,
                                                    generator=generator)]  # fmt: skip
     assert len(records) == -(-len(train) // options.batch_size)
-    assert records == expected.select(*records[0]).to_dicts()
+    assert records == [{key: step[key] for key in records[0]} for step in expected]

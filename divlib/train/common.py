@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-import polars as pl
 import torch
 from torch import nn
 
@@ -27,15 +26,15 @@ Step = tuple[torch.Tensor, dict]
 
 @dataclass
 class TrainResult:
-    """What a run leaves: the final and the selected state, its per-step and per-epoch records, and
-    each step's wall time in seconds (kept apart from the records: the one value that differs between
-    two runs of the same seed)."""
+    """What a run leaves: the final and the selected state, its per-step and per-epoch records (one
+    dict each, e.g. ``polars.DataFrame(result.steps)``), and each step's wall time in seconds (kept
+    apart from the records: the one value that differs between two runs of the same seed)."""
 
     final_state: dict
     selected_state: dict
     selected_epoch: int
-    steps: pl.DataFrame
-    epochs: pl.DataFrame
+    steps: list[dict]
+    epochs: list[dict]
     step_seconds: list[float] = field(default_factory=list)
 
 
@@ -120,8 +119,8 @@ def run_epochs(
         final_state=last_good,
         selected_state=selected[2],
         selected_epoch=selected[1],
-        steps=pl.DataFrame(records),
-        epochs=pl.DataFrame(summaries),
+        steps=records,
+        epochs=summaries,
         step_seconds=seconds,
     )
 

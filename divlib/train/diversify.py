@@ -214,7 +214,10 @@ def finetune(
     model.to(device)
     train, val = train.to(device), val.to(device)
     limit = explosion_limit(model, val)
-    loss = DiversityLoss(distance.to(device), train.seen_items(), diversity)
+    every_user = options.users_per_step is None or options.users_per_step >= train.n_users
+    # a step that ranks every user needs the whole (n_users, m) mask anyway: build it once
+    seen = train.seen() if every_user else train.seen_items()
+    loss = DiversityLoss(distance.to(device), seen, diversity)
     generator = torch.Generator().manual_seed(options.seed)
     monitor = torch.randperm(train.n_users, generator=generator)[: options.monitor_users]
     monitor = monitor.sort().values.to(device)

@@ -3,11 +3,14 @@ dense for all users, or per batch of users from the items grouped by user (:clas
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import polars as pl
 import torch
 
 from divlib.errors import DivlibError
+
+if TYPE_CHECKING:  # any table with user, item and rating columns that have .to_numpy() serves
+    import polars as pl
 
 GROUP_CHUNK = 1 << 22  # ratings per chunk when grouping the items by user
 
@@ -30,8 +33,9 @@ class Interactions:
     n_items: int
 
     @classmethod
-    def from_frame(cls, frame: pl.DataFrame, *, n_users: int, n_items: int) -> "Interactions":
-        """From a canonical ratings table (columns user, item, rating)."""
+    def from_frame(cls, frame: "pl.DataFrame", *, n_users: int, n_items: int) -> "Interactions":
+        """From a canonical ratings table (columns user, item, rating; polars, or any table whose
+        columns have ``.to_numpy()`` and ``.max()``)."""
         if len(frame) and (frame["user"].max() >= n_users or frame["item"].max() >= n_items):
             raise DivlibError(f"ids exceed the {n_users} users / {n_items} items of the dataset")
         return cls(
