@@ -7,8 +7,8 @@ of each model (66 at the default settings; ``--runs N`` takes N of them, spread 
 methods, βs and seeds). Both ways run in this one process, one after the other, on the same machine:
 
 * **one at a time**: every run in this process on one CPU thread, in turn;
-* **as the stage**: the stage's own grid (``stages/finetune.py``: ``grid``, ``finetune.devices``,
-  ``finetune.cpu_workers``).
+* **as the stage**: the stage's own grid (``stages/finetune.py``: the ``grid`` section, its
+  ``devices`` and ``cpu_workers``).
 
 Prints, per model, the steps per second of each way and their ratio, and checks that both gave the same
 runs (selected epoch and every record), so that the ratio compares equal work.

@@ -16,7 +16,8 @@
     metrics/D/[M/]NAME.json         per-run records: each experiment's runs, the sensitivity grid
                                     (plain outputs, not metrics)
     reports/D/                      figures/, tables/, report.ipynb, report.html
-    times/D/M/E.json                wall times of experiment E's runs (device, run, every step)
+    times/D/M/E.json                wall times of experiment E's runs (device, run, every step);
+                                    distributed-NAME.json for a data-parallel run
     times/stages.jsonl              each stage's wall time, one line per stage run
 
 Times are kept out of every output that git or ``dvc.lock`` tracks (``times/`` is in .gitignore and
@@ -124,7 +125,8 @@ class Layout:
         return self.reports(dataset) / f"report{suffix}"
 
     def times(self, dataset: str, model: str, experiment: str) -> Path:
-        """Wall times of one experiment's runs (:func:`divlib.experiment.run_times`)."""
+        """Wall times of one experiment's runs (:func:`divlib.experiment.run_times`), or with
+        ``experiment="distributed-NAME"`` of a data-parallel run."""
         return self.root / "times" / dataset / model / f"{experiment}.json"
 
     def stage_times(self) -> Path:

@@ -136,7 +136,7 @@ def ddro_and_dro(
     values, best = _ddro(scores, distance, soft, exclude=exclude, top_m=top_m)
     distance = as_item_distance(distance)
     with torch.no_grad():
-        if best is None:
+        if best is None or best.shape[1] < k:  # the full path, or a window narrower than k
             return values, dro(scores.detach(), distance=distance, k=k, exclude=exclude)
         return values, list_diversity(best[:, :k], distance)
 

@@ -148,10 +148,11 @@ class Finetune(Section):
 
 
 class GridBackend(Section):
-    """Where pretraining and fine-tuning runs go (never what they compute, so no stage depends on
-    it): ``local``, over ``devices`` (``auto``: every visible GPU, one worker each, else
-    ``cpu_workers`` CPU workers), or ``ray``, one Ray task per run on the cluster at ``address``
-    (empty: RAY_ADDRESS, else a local Ray instance)."""
+    """Where runs go (never what they compute, so no stage depends on it): pretraining and the
+    sensitivity grid over ``devices`` (``auto``: every visible GPU, one worker each, else
+    ``cpu_workers`` CPU workers); fine-tuning there too (``backend: local``), or with ``ray``, one
+    Ray task per run on the cluster at ``address`` (empty: RAY_ADDRESS, else a local Ray
+    instance)."""
 
     backend: Literal["local", "ray"]
     address: Annotated[str, AfterValidator(_ray_address)] | None

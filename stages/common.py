@@ -6,6 +6,7 @@ pass plain values and option objects on.
 
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from divlib.errors import DivlibError, TrainingDiverged
+from divlib.io import write_json
 from divlib.layout import Layout
 from divlib.params import Params, parse_params
 
@@ -81,13 +83,29 @@ def main_guard(main: Callable[[], None]) -> None:
 
 
 def record_stage_time(stage: str, seconds: float) -> None:
-    """Append the stage's wall time to ``times/stages.jsonl`` (outside git and DVC's outputs)."""
+    """Append the stage's wall time to ``times/stages.jsonl`` (outside git and DVC's outputs); once
+    per stage under torchrun (rank 0). A time that cannot be written is a warning, never a failure
+    of a stage whose outputs are complete."""
+    if os.environ.get("RANK", "0") != "0":
+        return
     path = LAYOUT.stage_times()
-    path.parent.mkdir(parents=True, exist_ok=True)
     line = {"stage": stage, "seconds": round(seconds, 1),
             "ended": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
-    with path.open("a") as file:
-        file.write(json.dumps(line) + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as file:
+            file.write(json.dumps(line) + "\n")
+    except OSError as error:
+        logging.warning("the stage's time was not recorded in %s (%s)", path, error)
+
+
+def record_run_times(times: dict, path: Path) -> None:
+    """Write runs' times (:func:`divlib.experiment.run_times`) to ``path`` under ``times/``; a time
+    that cannot be written is a warning, never a failure of a stage whose outputs are complete."""
+    try:
+        write_json(times, path)
+    except OSError as error:
+        logging.warning("the runs' times were not recorded in %s (%s)", path, error)
 
 
 def _interrupt(number: int, _frame) -> None:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from common import LAYOUT, learning_rate_named, load_params, main_guard
+from common import LAYOUT, learning_rate_named, load_params, main_guard, record_run_times
 
 from divlib.errors import DivlibError
 from divlib.experiment import describe_run, experiment_runs, run_times, save_runs, train_run
@@ -55,7 +55,9 @@ def main() -> None:
         outcomes = grid(run, specs, describe=describe_run)
     summary = save_runs(LAYOUT.runs(args.dataset, args.model, args.experiment), specs, outcomes)
     write_json(summary, LAYOUT.metrics(args.dataset, args.experiment, args.model))
-    write_json(run_times(specs, outcomes), LAYOUT.times(args.dataset, args.model, args.experiment))
+    record_run_times(
+        run_times(specs, outcomes), LAYOUT.times(args.dataset, args.model, args.experiment)
+    )
     logging.info("%s/%s/%s: %d runs in %.1f s", args.dataset, args.model, args.experiment,
                  len(specs), time.perf_counter() - start)  # fmt: skip
 

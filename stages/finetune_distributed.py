@@ -6,7 +6,8 @@ gloo on CPU, NCCL when CUDA is visible (process i uses cuda:i). Every rank draws
 and takes its share; the result equals one process on the same global batch (tests/test_ddp.py). The run
 is the run NAME of the finetune stage of EXPERIMENT (e.g. ``main_table nmf ddt-beta0.2-seed1``: same
 settings and seed, from :func:`divlib.experiment.experiment_runs`); rank 0 writes ``data/distributed/DATASET/MODEL/NAME/`` (as a finetune run's folder, with the world size in
-run.json), outside every DVC stage's inputs.
+run.json), outside every DVC stage's inputs, and its device and wall times to
+``times/DATASET/MODEL/distributed-NAME.json``.
 """
 
 import argparse
@@ -15,10 +16,10 @@ import os
 
 import torch
 import torch.distributed as dist
-from common import LAYOUT, learning_rate_named, load_params, main_guard
+from common import LAYOUT, learning_rate_named, load_params, main_guard, record_run_times
 
 from divlib.errors import DivlibError
-from divlib.experiment import describe_run, experiment_runs, save_run, train_run
+from divlib.experiment import describe_run, experiment_runs, run_times, save_run, train_run
 from divlib.io import atomic_path
 from divlib.params import EXPERIMENTS
 
@@ -48,6 +49,8 @@ def main() -> None:
             world = {"world_size": dist.get_world_size()}
             with atomic_path(LAYOUT.distributed(args.dataset, args.model, spec.name)) as out:
                 save_run(out, spec, outcome, extra=world)
+            times = LAYOUT.times(args.dataset, args.model, f"distributed-{spec.name}")
+            record_run_times(run_times([spec], [outcome]), times)
             print(f"{describe_run(spec, outcome)}, {world['world_size']} processes")
     finally:
         dist.destroy_process_group()

@@ -18,7 +18,7 @@ def test_two_gloo_ranks_equal_one_process(tmp_path, method):
         torch.testing.assert_close(together["state"][name], value, atol=1e-5, rtol=1e-4)
     # The logged losses and gradient norms are global sums: a missing all-reduce shows here even where
     # AdamW's sign-like first steps would hide it in the parameters.
-    logged = ["mse", "ddro", "beta"] + (["a", "b"] if method == "ddt-adaptive" else [])
+    logged = ["mse", "ddro", "dro", "beta"] + (["a", "b"] if method == "ddt-adaptive" else [])
     for key in logged:
         expected = [step[key] for step in alone["steps"]]
         assert [step[key] for step in together["steps"]] == pytest.approx(

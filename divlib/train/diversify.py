@@ -215,7 +215,9 @@ def finetune(
     train, val = train.to(device), val.to(device)
     limit = explosion_limit(model, val)
     every_user = options.users_per_step is None or options.users_per_step >= train.n_users
-    # a step that ranks every user needs the whole (n_users, m) mask anyway: build it once
+    # a step that ranks every user needs the whole (n_users, m) mask anyway: build it once (not
+    # under data parallelism, where each rank ranks only its share of the users)
+    every_user = every_user and world_size() == 1
     seen = train.seen() if every_user else train.seen_items()
     loss = DiversityLoss(distance.to(device), seen, diversity)
     generator = torch.Generator().manual_seed(options.seed)
