@@ -16,7 +16,7 @@ STUDY_PACKAGES = ("dvc", "papermill", "polars", "matplotlib", "pydantic", "yaml"
 
 def without_study(code: str, folder: Path) -> subprocess.CompletedProcess:
     """Run ``python -c code`` where none of the study's packages (nor numpy) exists, as in an
-    environment with torch and torchsort alone: without site (so no .pth file runs), on a path of
+    environment with torch and torchsort alone: without site (so no .pth file runs) and without writing bytecode into the project, on a path of
     links to this environment's site-packages less those packages, and the project's root."""
     folder.mkdir()
     (site,) = {Path(p) for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()}
@@ -25,7 +25,7 @@ def without_study(code: str, folder: Path) -> subprocess.CompletedProcess:
         if top not in STUDY_PACKAGES and not top.startswith("__editable__"):
             (folder / entry.name).symlink_to(entry)
     environment = {"PYTHONPATH": f"{folder}:{ROOT}", "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-S", "-B", "-c", code], capture_output=True, text=True,
                           timeout=120, env=environment)  # fmt: skip
 
 
