@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.divlib-installed
 export DVC_NO_ANALYTICS := 1
 export ITERATIVE_DO_NOT_TRACK := 1
 
-.PHONY: env test repro paper bench lint clean-env
+.PHONY: env test test-fast repro paper bench lint clean-env
 
 env: $(STAMP)
 
@@ -31,6 +31,10 @@ $(STAMP): pyproject.toml Makefile
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Everything but the tests marked slow (the tiny DVC pipeline end to end, a wheel build, …)
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
 
 bench: $(STAMP)
 	$(PY) bench/ddro.py

@@ -1,4 +1,6 @@
-"""The DVC pipeline end to end, through `dvc repro`, in a temporary git repository (tiny settings)."""
+"""The DVC pipeline end to end, through `dvc repro`, in a temporary git repository (tiny settings).
+
+Slow (minutes): ``make test-fast`` leaves it out, ``make test`` runs it."""
 
 import json
 import os
@@ -13,6 +15,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
 TINY = {"users": 60, "items": 80, "ratings": 1500, "categories": 6, "seed": 2}
 
 
@@ -27,8 +30,7 @@ def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
+def make_project(tmp_path: Path) -> Path:
     """A git + DVC repository holding this project's stages and dvc.yaml, set to the synthetic data."""
     for name in ("stages", "divlib", "notebooks", "reports/paper", "dvc.yaml", ".dvcignore",
                  ".gitignore"):  # fmt: skip
@@ -61,82 +63,118 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A fresh tiny project of its own."""
+    return make_project(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> Path:
+    """The tiny project after one ``dvc repro``, shared by the tests below in file order: those that
+    only read it first, ``test_the_readme_recipes`` (which commits and runs experiments) last."""
+    project = make_project(tmp_path_factory.mktemp("pipeline"))
+    first = run([sys.executable, "-m", "dvc", "repro"], project)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "stage finetune gain_beyond_k synthetic nmf done in" in first.stdout + first.stderr
+    return project
+
+
 def read_json(project: Path, path: str) -> dict:
     return json.loads((project / path).read_text())
 
 
-def test_dvc_repro_runs_every_stage_and_then_has_nothing_to_do(project):
-    first = run([sys.executable, "-m", "dvc", "repro"], project)
-    assert first.returncode == 0, first.stdout + first.stderr
-    assert "stage finetune gain_beyond_k synthetic nmf done in" in first.stdout + first.stderr
-    prepared = project / "data" / "prepared" / "synthetic"
+def test_prepared_data_and_similarity(pipeline):
+    prepared = pipeline / "data" / "prepared" / "synthetic"
     tables = {
         name: pl.read_parquet(prepared / f"{name}.parquet")
         for name in ("ratings", "train", "val", "test")
     }
     assert len(tables["train"]) + len(tables["val"]) + len(tables["test"]) == len(tables["ratings"])
-    assert (project / "data" / "similarity" / "synthetic" / "distance.pt").is_file()
-    pretrained = read_json(project, "metrics/synthetic/pretrain/nmf.json")
+    assert (pipeline / "data" / "similarity" / "synthetic" / "distance.pt").is_file()
+
+
+def test_one_pretrained_model_per_seed(pipeline):
+    pretrained = read_json(pipeline, "metrics/synthetic/pretrain/nmf.json")
     assert set(pretrained) == {"seed1", "seed2"}  # one model per seed, its epoch recorded
     for seed in pretrained.values():
         assert 1 <= seed["selected_epoch"] <= seed["epochs_run"] <= 4
-    swept = read_json(project, "metrics/synthetic/nmf/beta_sweep.json")
+
+
+def test_each_experiment_runs_its_grid_and_keeps_times_apart(pipeline):
+    swept = read_json(pipeline, "metrics/synthetic/nmf/beta_sweep.json")
     assert set(swept) == {f"ddt-beta{b}-seed{s}" for b in (0.5, 1) for s in (1, 2)}  # 1: control
-    runs = project / "models" / "synthetic" / "nmf"
+    runs = pipeline / "models" / "synthetic" / "nmf"
     for k in (5, 10):  # one fine-tuning per k, trained for it and evaluated at it
         run_json = read_json(runs, f"gain_beyond_k/ddt-beta0.5-k{k}-seed2/run.json")
         assert run_json["diversity"]["k"] == run_json["train_k"] == k
         assert run_json["options"]["select"] == "most-diverse" and run_json["selected_epoch"] >= 1
         steps = pl.read_parquet(runs / f"gain_beyond_k/ddt-beta0.5-k{k}-seed2/steps.parquet")
         assert "seconds" not in steps.columns and "wall_seconds" not in run_json  # times: apart
-        timed = read_json(project, "times/synthetic/nmf/gain_beyond_k.json")
+        timed = read_json(pipeline, "times/synthetic/nmf/gain_beyond_k.json")
         timed = timed[f"ddt-beta0.5-k{k}-seed2"]  # time to plan a sweep by
         assert len(timed["step_seconds"]) == steps.height and timed["device"] == "cpu"
         assert 0 < sum(timed["step_seconds"]) < timed["wall_seconds"]
-    gains = pl.read_parquet(project / "data/evaluation/synthetic/nmf/gain_beyond_k/summary.parquet")
-    own_k = gains.filter(pl.col("method") == "ddt", pl.col("k") == pl.col("train_k"))
-    assert sorted(own_k["k"].to_list()) == [5, 10]
     curves = {p.name for p in (runs / "training_curves").iterdir()}
     assert curves == {"ddt-beta0.2-seed1", "ddt-scratch-beta0.2-seed1"}  # its own seeds: [1]
-    baselines = pl.read_parquet(
-        project / "data/evaluation/synthetic/nmf/baselines/per_user.parquet"
-    )
+
+
+def test_evaluations_of_runs_baselines_and_sensitivity(pipeline):
+    evaluation = pipeline / "data" / "evaluation" / "synthetic" / "nmf"
+    gains = pl.read_parquet(evaluation / "gain_beyond_k" / "summary.parquet")
+    own_k = gains.filter(pl.col("method") == "ddt", pl.col("k") == pl.col("train_k"))
+    assert sorted(own_k["k"].to_list()) == [5, 10]
+    baselines = pl.read_parquet(evaluation / "baselines" / "per_user.parquet")
     methods = set(baselines["method"].unique())
     assert methods == {"base", "dum", "mmr", "dpp", "mmr-paper", "dpp-paper"}
     assert baselines.height == 2 * 6 * 2 * TINY["users"]  # seeds × methods × ks × users
     sensitivity = pl.read_parquet(
-        project / "data" / "sensitivity" / "synthetic" / "results.parquet"
+        pipeline / "data" / "sensitivity" / "synthetic" / "results.parquet"
     )
     assert sensitivity["eps_setting"].to_list() == ["auto", "0.01"]
-    report = (project / "reports" / "synthetic" / "report.html").read_text()
+
+
+def test_report_tables_and_byte_stable_figures(pipeline):
+    report = (pipeline / "reports" / "synthetic" / "report.html").read_text()
     assert "data:image/png;base64," in report and "synthetic" in report
-    tables_folder = project / "reports" / "synthetic" / "tables"
+    tables_folder = pipeline / "reports" / "synthetic" / "tables"
     for name in ("table3", "table4", "table5", "table6", "verdicts"):
         assert (tables_folder / f"{name}.md").is_file(), name
-    figures = sorted((project / "reports" / "synthetic" / "figures").glob("*.png"))
+    figures = sorted((pipeline / "reports" / "synthetic" / "figures").glob("*.png"))
     assert {"fig1_beta_sweep.png", "fig2_training_curves.png"} <= {f.name for f in figures}
     assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
     first_bytes = {f.name: f.read_bytes() for f in figures}
-    again = run([sys.executable, "stages/figures.py", "synthetic"], project)
+    again = run([sys.executable, "stages/figures.py", "synthetic"], pipeline)
     assert again.returncode == 0, again.stderr
     assert first_bytes == {f.name: f.read_bytes() for f in figures}  # byte-stable figures
+
+
+def test_a_torchrun_run_equals_the_grids(pipeline):
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
                 "--master-port", "29517", "stages/finetune_distributed.py", "beta_sweep",
                 "synthetic", "nmf", "ddt-beta0.5-seed1"]  # fmt: skip
-    distributed = run(torchrun, project)
+    distributed = run(torchrun, pipeline)
     assert distributed.returncode == 0, distributed.stderr
-    ddp = read_json(project, "data/distributed/synthetic/nmf/ddt-beta0.5-seed1/run.json")
-    grid_run = read_json(runs, "beta_sweep/ddt-beta0.5-seed1/run.json")
+    ddp = read_json(pipeline, "data/distributed/synthetic/nmf/ddt-beta0.5-seed1/run.json")
+    grid_run = read_json(pipeline, "models/synthetic/nmf/beta_sweep/ddt-beta0.5-seed1/run.json")
     for key in ("method", "param", "seed", "options", "diversity"):  # the grid's run and settings
         assert ddp[key] == grid_run[key], key
     assert ddp["world_size"] == 2 and abs(ddp["val_mse"] - grid_run["val_mse"]) < 1e-4
     assert abs(ddp["dro_after"] - grid_run["dro_after"]) < 1e-3  # the same run on two processes
-    second = run([sys.executable, "-m", "dvc", "repro"], project)
+    timed = read_json(pipeline, "times/synthetic/nmf/distributed-ddt-beta0.5-seed1.json")
+    assert set(timed["ddt-beta0.5-seed1"]) == {"device", "wall_seconds", "step_seconds"}
+
+
+def test_nothing_to_do_after_repro_and_each_stage_time_recorded(pipeline):
+    second = run([sys.executable, "-m", "dvc", "repro"], pipeline)
     assert second.returncode == 0 and "Data and pipelines are up to date" in second.stdout
     stages = [json.loads(line)["stage"] for line in
-              (project / "times" / "stages.jsonl").read_text().splitlines()]  # fmt: skip
+              (pipeline / "times" / "stages.jsonl").read_text().splitlines()]  # fmt: skip
     assert "finetune beta_sweep synthetic nmf" in stages and "report synthetic" in stages
-    readme_recipes(project)
+
+
+def test_the_readme_recipes(pipeline):
+    readme_recipes(pipeline)
 
 
 def dvc(project: Path, *arguments: str) -> subprocess.CompletedProcess:
