@@ -52,7 +52,7 @@ repro: $(STAMP)
 # Netflix and Yahoo! R2 must be placed by hand first (README, Data); GPUs are used when visible. Runs as a
 # DVC experiment; compare with `dvc exp show`.
 PAPER := -S 'datasets=[ml-1m,coat,kuairec,netflix,yahoo-r2]' -S 'seeds=[1,2,3,4,5,6,7,8,9,10]' \
-	-S 'training_curves.seeds=all'
+	-S 'main_table.seeds=all' -S 'training_curves.seeds=all'
 
 paper: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc exp run -n paper-scale $(PAPER)

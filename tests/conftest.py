@@ -1,14 +1,15 @@
 import pytest
 import torch
 
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
+# the devices that exist here, as torchsort's tests list them: CUDA only where it is present
+DEVICES = ["cpu"] + (
+    [pytest.param("cuda", marks=pytest.mark.gpu)] if torch.cuda.is_available() else []
+)
 
 
 @pytest.fixture(params=DEVICES)
 def device(request) -> torch.device:
     """Every device-aware test runs on CPU, and on CUDA when present."""
-    if request.param == "cuda" and not torch.cuda.is_available():
-        pytest.skip("CUDA is not available on this machine")
     return torch.device(request.param)
 
 
