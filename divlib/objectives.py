@@ -132,9 +132,9 @@ def ddro_and_dro(
     of them instead of a second top-k over the catalogue. Equal to the two calls up to the order of
     tied scores, which ``torch.topk`` breaks in its own way in each.
     """
+    distance = as_item_distance(distance)
     soft = SoftTopK(k=k, eps=eps, tau=tau, offset=offset)
     values, best = _ddro(scores, distance, soft, exclude=exclude, top_m=top_m)
-    distance = as_item_distance(distance)
     with torch.no_grad():
         if best is None or best.shape[1] < k:  # the full path, or a window narrower than k
             return values, dro(scores.detach(), distance=distance, k=k, exclude=exclude)

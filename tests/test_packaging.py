@@ -16,8 +16,9 @@ STUDY_PACKAGES = ("dvc", "papermill", "polars", "matplotlib", "pydantic", "yaml"
 
 def without_study(code: str, folder: Path) -> subprocess.CompletedProcess:
     """Run ``python -c code`` where none of the study's packages (nor numpy) exists, as in an
-    environment with torch and torchsort alone: without site (so no .pth file runs) and without writing bytecode into the project, on a path of
-    links to this environment's site-packages less those packages, and the project's root."""
+    environment with torch and torchsort alone: without site (so no .pth file runs), without writing
+    bytecode into the project, on a path of links to this environment's site-packages less those
+    packages, and the project's root."""
     folder.mkdir()
     (site,) = {Path(p) for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()}
     for entry in site.iterdir():

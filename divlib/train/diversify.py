@@ -55,7 +55,7 @@ from torch.profiler import record_function
 from divlib._validate import check_count, check_range
 from divlib.errors import DivlibError
 from divlib.methods import TRAINED
-from divlib.objectives import ddro, ddro_and_dro, dro
+from divlib.objectives import ddro_and_dro, dro
 from divlib.similarity import ItemDistance
 from divlib.tradeoff import adam_metric, combine_gradients, joint_loss
 from divlib.train.common import Step, TrainResult, explosion_limit, mean_squared_error, run_epochs
@@ -136,13 +136,7 @@ class DiversityLoss:
 
     def soft(self, scores: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
         """``(B,)`` DDRO of ``users``' soft top-k, differentiable in ``scores``."""
-        if not torch.isfinite(scores.detach().sum()):
-            return scores.sum(dim=1) * float("nan")
-        o = self.options
-        return ddro(
-            scores, distance=self.distance, k=o.k, eps=o.eps, tau=o.tau,
-            exclude=self.seen[users], offset=o.offset, top_m=o.top_m,
-        )  # fmt: skip
+        return self.soft_and_hard(scores, users)[0]
 
     def soft_and_hard(
         self, scores: torch.Tensor, users: torch.Tensor
@@ -214,11 +208,10 @@ def finetune(
     model.to(device)
     train, val = train.to(device), val.to(device)
     limit = explosion_limit(model, val)
-    every_user = options.users_per_step is None or options.users_per_step >= train.n_users
     # a step that ranks every user needs the whole (n_users, m) mask anyway: build it once (not
     # under data parallelism, where each rank ranks only its share of the users)
-    every_user = every_user and world_size() == 1
-    seen = train.seen() if every_user else train.seen_items()
+    every_user = options.users_per_step is None or options.users_per_step >= train.n_users
+    seen = train.seen() if every_user and world_size() == 1 else train.seen_items()
     loss = DiversityLoss(distance.to(device), seen, diversity)
     generator = torch.Generator().manual_seed(options.seed)
     monitor = torch.randperm(train.n_users, generator=generator)[: options.monitor_users]
