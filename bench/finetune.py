@@ -15,8 +15,8 @@ import time
 import torch
 
 from divlib import GroupedDistance
-from divlib.data import canonicalize, category_matrix, split_ratings, synthetic_ratings
 from divlib.models import build_model
+from divlib.study.data import canonicalize, category_matrix, split_ratings, synthetic_ratings
 from divlib.train import (
     DiversityOptions,
     FinetuneOptions,

@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
 from common import LAYOUT, load_params  # noqa: E402
 from finetune import grid_backend  # noqa: E402
 
-from divlib.experiment import diversity_options, experiment_runs, train_run  # noqa: E402
-from divlib.layout import load_splits  # noqa: E402
 from divlib.models import load_model  # noqa: E402
 from divlib.objectives import ddro_and_dro  # noqa: E402
 from divlib.similarity import load_distance  # noqa: E402
+from divlib.study.experiment import diversity_options, experiment_runs, train_run  # noqa: E402
+from divlib.study.layout import load_splits  # noqa: E402
 from divlib.train.grid import run_grid  # noqa: E402
 
 

@@ -5,7 +5,7 @@ a step, peak memory, and the bytes and flops of a step for a roofline.
         [--model nmf] [--dim 10] [--batch 80960] [--users-per-step 1024] [--steps N]
         [--pretrain-epochs 1] [--profile-steps 2] [--threads T] [--val-fraction 0.01] [--glibc-malloc]
 
-Data: :func:`divlib.data.synthetic_ratings` (int32 ids, float32 ratings, drawn in chunks of users); a
+Data: :func:`divlib.study.data.synthetic_ratings` (int32 ids, float32 ratings, drawn in chunks of users); a
 random ``--val-fraction`` of the ratings is held out (each column copied once, then the generated table
 freed) and the training ratings become :class:`~divlib.train.Interactions` with int32 ids, without a
 further copy. Model: ``--model`` of dimension ``--dim``, initialised from seed 0 and fitted for
@@ -43,8 +43,8 @@ from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
 from divlib import GroupedDistance
-from divlib.data import category_matrix, synthetic_ratings
 from divlib.models import build_model
+from divlib.study.data import category_matrix, synthetic_ratings
 from divlib.train import DiversityLoss, DiversityOptions, FinetuneOptions, PretrainOptions, pretrain
 from divlib.train.diversify import epoch_steps
 from divlib.train.interactions import Interactions

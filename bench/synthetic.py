@@ -7,7 +7,7 @@ import argparse
 import resource
 import time
 
-from divlib.data import split_ratings, synthetic_ratings
+from divlib.study.data import split_ratings, synthetic_ratings
 
 
 def main() -> None:

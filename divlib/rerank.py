@@ -25,8 +25,8 @@ grid: :func:`mmr_paper` (λ = 0.5, unscaled ratings) and :func:`dpp_paper` (kern
 They take one shared ``(m, m)`` similarity and an ``exclude`` mask and return item ids.
 
 :func:`rerank_all` runs the whole trade-off grid for every user of a model, in batches of users, with
-:func:`paper_rerankings`' two runs (:func:`divlib.evaluation.lists_frame` and
-:func:`~divlib.evaluation.frame_lists` convert its lists to and from the long table of
+:func:`paper_rerankings`' two runs (:func:`divlib.study.evaluation.lists_frame` and
+:func:`~divlib.study.evaluation.frame_lists` convert its lists to and from the long table of
 ``lists.parquet``).
 """
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import polars as pl
 from IPython.display import Image, Markdown, display
 
-from divlib.tables import frame_table, to_markdown
+from divlib.study.tables import frame_table, to_markdown
 
 # %% tags=["parameters"]
 dataset = "ml-100k"

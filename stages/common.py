@@ -1,6 +1,6 @@
 """Plumbing shared by the stage scripts: params.yaml, checked; the file layout; one-line errors.
 
-The library (divlib) never reads params.yaml; stages read it here, validated by :mod:`divlib.params`, and
+The library (divlib) never reads params.yaml; stages read it here, validated by :mod:`divlib.study.params`, and
 pass plain values and option objects on.
 """
 
@@ -19,8 +19,8 @@ import yaml
 
 from divlib.errors import DivlibError, TrainingDiverged
 from divlib.io import write_json
-from divlib.layout import Layout
-from divlib.params import Params, parse_params
+from divlib.study.layout import Layout
+from divlib.study.params import Params, parse_params
 
 PARAMS = Path("params.yaml")
 LAYOUT = Layout()
@@ -100,7 +100,7 @@ def record_stage_time(stage: str, seconds: float) -> None:
 
 
 def record_run_times(times: dict, path: Path) -> None:
-    """Write runs' times (:func:`divlib.experiment.run_times`) to ``path`` under ``times/``; a time
+    """Write runs' times (:func:`divlib.study.experiment.run_times`) to ``path`` under ``times/``; a time
     that cannot be written is a warning, never a failure of a stage whose outputs are complete."""
     try:
         write_json(times, path)

@@ -14,8 +14,8 @@ import time
 
 from common import LAYOUT, load_params, main_guard
 
-from divlib.data.registry import fetch_raw
 from divlib.io import atomic_path, write_json
+from divlib.study.data.registry import fetch_raw
 
 
 def main() -> None:

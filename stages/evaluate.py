@@ -9,7 +9,7 @@ it) or an experiment of params.yaml whose runs are evaluated (``beta_sweep``, ``
 the items a user did not rate in training or validation; every run is evaluated at every k (its own k
 is ``train_k``). Writes ``data/evaluation/DATASET/MODEL/EXPERIMENT/per_user.parquet`` (one row per run,
 k and user) and ``summary.parquet`` (mean (std) over seeds, gains and Wilcoxon p-values against the
-pretrained models, which an experiment's summary includes; see :mod:`divlib.evaluation`).
+pretrained models, which an experiment's summary includes; see :mod:`divlib.study.evaluation`).
 """
 
 import argparse
@@ -19,17 +19,17 @@ import time
 import polars as pl
 from common import LAYOUT, load_params, main_guard
 
-from divlib.evaluation import (
+from divlib.io import atomic_path
+from divlib.models import load_model
+from divlib.study.evaluation import (
     evaluate_baselines,
     evaluate_models,
     frame_lists,
+    load_evaluation,
     load_runs,
     summarize,
 )
-from divlib.io import atomic_path
-from divlib.layout import load_evaluation
-from divlib.models import load_model
-from divlib.params import EXPERIMENTS
+from divlib.study.params import EXPERIMENTS
 
 DEVICE = "cpu"  # the published evaluation was computed on the CPU
 BASELINES = "baselines"

@@ -7,7 +7,7 @@ Reads ``diversity.k`` and the models of ``beta_sweep``, ``training_curves``, ``a
 
 * ``figures/NAME.png`` and ``.pdf`` for NAME in fig1_beta_sweep, fig2_training_curves,
   fig_lemma3_adaptive_beta, tradeoff, sensitivity, fig4_beta_sweep_appendix and category_histogram
-  (see :mod:`divlib.plots`; the data: :mod:`divlib.figure_data`).
+  (see :mod:`divlib.study.plots`; the data: :mod:`divlib.study.figure_data`).
 """
 
 import argparse
@@ -15,8 +15,8 @@ import logging
 
 from common import LAYOUT, load_params, main_guard
 
-from divlib import plots
-from divlib.figure_data import load_figure_data
+from divlib.study import plots
+from divlib.study.figure_data import load_figure_data
 
 
 def main() -> None:

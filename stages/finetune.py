@@ -4,7 +4,7 @@
 
 EXPERIMENT is a section of params.yaml: ``beta_sweep`` (Q1), ``main_table`` (Q2), ``gain_beyond_k``
 (Q3, one run per k), ``training_curves`` (Q4, fine-tuned and from scratch) or ``adaptive_beta``
-(Lemma 3); see :func:`divlib.experiment.experiment_runs`. Reads that section, ``seeds``, ``diversity``
+(Lemma 3); see :func:`divlib.study.experiment.experiment_runs`. Reads that section, ``seeds``, ``diversity``
 (``eps: auto`` is 1/m, the ICLR advice) and ``finetune`` (the shared settings; ``select: most-diverse``
 keeps the epoch of highest DRO@k of the monitored users, as the paper). Each seed's runs start from the
 model pretrained with that seed. The runs are spread over ``grid.devices`` (``auto``: every visible
@@ -26,10 +26,10 @@ from functools import partial
 from common import LAYOUT, learning_rate_named, load_params, main_guard, record_run_times
 
 from divlib.errors import DivlibError
-from divlib.experiment import describe_run, experiment_runs, run_times, save_runs, train_run
 from divlib.io import write_json
-from divlib.layout import Layout
-from divlib.params import EXPERIMENTS, Params
+from divlib.study.experiment import describe_run, experiment_runs, run_times, save_runs, train_run
+from divlib.study.layout import Layout
+from divlib.study.params import EXPERIMENTS, Params
 from divlib.train.grid import placement, run_grid
 from divlib.train.ray_grid import ray_address, run_grid_on_ray
 

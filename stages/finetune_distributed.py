@@ -5,7 +5,7 @@
 gloo on CPU, NCCL when CUDA is visible (process i uses cuda:i). Every rank draws the same global batches
 and takes its share; the result equals one process on the same global batch (tests/test_ddp.py). The run
 is the run NAME of the finetune stage of EXPERIMENT (e.g. ``main_table nmf ddt-beta0.2-seed1``: same
-settings and seed, from :func:`divlib.experiment.experiment_runs`); rank 0 writes ``data/distributed/DATASET/MODEL/NAME/`` (as a finetune run's folder, with the world size in
+settings and seed, from :func:`divlib.study.experiment.experiment_runs`); rank 0 writes ``data/distributed/DATASET/MODEL/NAME/`` (as a finetune run's folder, with the world size in
 run.json), outside every DVC stage's inputs, and its device and wall times to
 ``times/DATASET/MODEL/distributed-NAME.json``.
 """
@@ -19,9 +19,9 @@ import torch.distributed as dist
 from common import LAYOUT, learning_rate_named, load_params, main_guard, record_run_times
 
 from divlib.errors import DivlibError
-from divlib.experiment import describe_run, experiment_runs, run_times, save_run, train_run
 from divlib.io import atomic_path
-from divlib.params import EXPERIMENTS
+from divlib.study.experiment import describe_run, experiment_runs, run_times, save_run, train_run
+from divlib.study.params import EXPERIMENTS
 
 
 def main() -> None:

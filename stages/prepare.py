@@ -14,10 +14,10 @@ import time
 
 from common import LAYOUT, load_params, main_guard
 
-from divlib.data import canonicalize, category_matrix, dataset_meta, split_ratings
-from divlib.data.registry import parse_raw
 from divlib.io import atomic_path, write_json
 from divlib.similarity import GroupedDistance
+from divlib.study.data import canonicalize, category_matrix, dataset_meta, split_ratings
+from divlib.study.data.registry import parse_raw
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
     python stages/pretrain.py DATASET MODEL
 
-Reads ``pretrain`` and ``seeds`` from params.yaml (see :func:`divlib.experiment.pretrain_run`: early
+Reads ``pretrain`` and ``seeds`` from params.yaml (see :func:`divlib.study.experiment.pretrain_run`: early
 stopping after ``pretrain.patience`` epochs without a lower validation MSE, at most ``max_epochs``); the
 seeds run on ``grid.devices``. The data split is the same for every seed (``data.seed``). Writes
 ``models/DATASET/MODEL/base/seedS.pt`` (load with ``divlib.models.load_model``), ``epochs.parquet``
@@ -18,9 +18,9 @@ from functools import partial
 import polars as pl
 from common import LAYOUT, learning_rate_named, load_params, main_guard
 
-from divlib.experiment import describe_pretraining, pretrain_run
 from divlib.io import atomic_path, write_json
 from divlib.models import save_model
+from divlib.study.experiment import describe_pretraining, pretrain_run
 from divlib.train.grid import placement, run_grid
 
 

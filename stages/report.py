@@ -19,8 +19,8 @@ import nbformat
 from common import LAYOUT, load_params, main_guard
 
 from divlib.io import atomic_path
-from divlib.notebook import execute, to_html
-from divlib.params import EXPERIMENTS, Params
+from divlib.study.notebook import execute, to_html
+from divlib.study.params import EXPERIMENTS, Params
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "report.py"
 

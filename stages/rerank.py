@@ -19,11 +19,10 @@ import time
 import polars as pl
 from common import LAYOUT, load_params, main_guard
 
-from divlib.evaluation import lists_frame
 from divlib.io import atomic_path
-from divlib.layout import load_evaluation
 from divlib.models import load_model
 from divlib.rerank import rerank_all
+from divlib.study.evaluation import lists_frame, load_evaluation
 
 DEVICE = "cpu"  # the published lists were computed on the CPU
 

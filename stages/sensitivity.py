@@ -3,7 +3,7 @@
     python stages/sensitivity.py DATASET
 
 Reads ``sensitivity`` (model, method, β, the ε and k grids, epochs) and the other run settings from
-``diversity`` and ``finetune`` (see :func:`divlib.experiment.sensitivity_runs`), from the model
+``diversity`` and ``finetune`` (see :func:`divlib.study.experiment.sensitivity_runs`), from the model
 pretrained with the first of ``seeds``. Each run is evaluated
 at its own k over all users, training items excluded: DRO@k, the paper's predicted relevance share @k,
 validation MSE. Writes ``data/sensitivity/DATASET/results.parquet`` and
@@ -15,8 +15,8 @@ import logging
 
 from common import LAYOUT, learning_rate_named, load_params, main_guard
 
-from divlib.experiment import describe_run, sensitivity_results, sensitivity_runs, train_run
 from divlib.io import atomic_path, write_json
+from divlib.study.experiment import describe_run, sensitivity_results, sensitivity_runs, train_run
 from divlib.train.grid import placement, run_grid
 
 

@@ -13,9 +13,9 @@ import time
 import polars as pl
 from common import LAYOUT, main_guard
 
-from divlib.data import catalogue_diversity, category_matrix
 from divlib.io import write_json
 from divlib.similarity import GroupedDistance, save_distance
+from divlib.study.data import catalogue_diversity, category_matrix
 
 
 def main() -> None:

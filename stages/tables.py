@@ -8,8 +8,8 @@ the baselines and of those experiments, the beta_sweep per-user rows, the traini
 adaptive_beta run logs, the main_table DDT run and its pretrained model (Table V), and the published
 numbers ``reports/paper/published.csv``. Writes ``reports/DATASET/tables/``: ``table3``, ``table4``
 (DDT), ``table6`` (MDR) and ``verdicts`` as ``.md`` and ``.tex``, and ``table5.md`` (see
-:mod:`divlib.tables`, :mod:`divlib.verdicts`); and ``metrics/DATASET/headline.json``, Table III's
-numbers keyed by role (:func:`divlib.tables.headline_metrics`), which ``dvc exp show`` and ``dvc
+:mod:`divlib.study.tables`, :mod:`divlib.study.verdicts`); and ``metrics/DATASET/headline.json``, Table III's
+numbers keyed by role (:func:`divlib.study.tables.headline_metrics`), which ``dvc exp show`` and ``dvc
 metrics diff`` compare. The chosen setting, shown by Table V and the headline, is the first β of
 ``main_table.betas``.
 """
@@ -22,16 +22,16 @@ import polars as pl
 from common import LAYOUT, load_params, main_guard
 
 from divlib.errors import DivlibError
-from divlib.evaluation import run_means
-from divlib.figure_data import (
+from divlib.io import atomic_path, write_json
+from divlib.study.evaluation import run_means
+from divlib.study.figure_data import (
     adaptive_steps,
     case_study_markdown,
     load_case_study,
     read_summaries,
     training_curves,
 )
-from divlib.io import atomic_path, write_json
-from divlib.tables import (
+from divlib.study.tables import (
     frame_table,
     gain_table,
     headline_metrics,
@@ -42,7 +42,7 @@ from divlib.tables import (
     to_latex,
     to_markdown,
 )
-from divlib.verdicts import (
+from divlib.study.verdicts import (
     adaptive_claims,
     beta_sweep_claims,
     curve_claims,

@@ -7,8 +7,8 @@ import torch
 import torch.distributed as dist
 
 from divlib import GroupedDistance
-from divlib.data import canonicalize, category_matrix, split_ratings, synthetic_ratings
 from divlib.models import build_model
+from divlib.study.data import canonicalize, category_matrix, split_ratings, synthetic_ratings
 from divlib.train import DiversityOptions, FinetuneOptions, Interactions, finetune
 
 

@@ -4,20 +4,20 @@ import raw_formats as rf
 import torch
 
 from divlib import jaccard_distance, load_distance, save_distance
-from divlib.data import RawTables, canonicalize, catalogue_diversity, category_matrix
-from divlib.data.handplaced import parse_netflix, parse_yahoo_r2
-from divlib.data.parsers import (
+from divlib.errors import DivlibError
+from divlib.io import atomic_path, file_digest
+from divlib.similarity import GroupedDistance
+from divlib.study.data import RawTables, canonicalize, catalogue_diversity, category_matrix
+from divlib.study.data.handplaced import parse_netflix, parse_yahoo_r2
+from divlib.study.data.parsers import (
     parse_coat,
     parse_kuairec,
     parse_ml1m,
     parse_ml100k_grouplens,
     parse_ml100k_recbole,
 )
-from divlib.data.registry import dataset_spec, fetch_raw
-from divlib.data.sources import PinnedFile, fetch_url
-from divlib.errors import DivlibError
-from divlib.io import atomic_path, file_digest
-from divlib.similarity import GroupedDistance
+from divlib.study.data.registry import dataset_spec, fetch_raw
+from divlib.study.data.sources import PinnedFile, fetch_url
 
 
 def test_both_ml100k_sources_give_the_same_canonical_tables(tmp_path):

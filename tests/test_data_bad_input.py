@@ -15,18 +15,18 @@ import pytest
 import raw_formats as rf
 import yaml
 
-from divlib.data import sources, synthetic_ratings
-from divlib.data.handplaced import parse_netflix
-from divlib.data.parsers import (
+from divlib.errors import DivlibError
+from divlib.io import atomic_path, file_digest
+from divlib.study.data import sources, synthetic_ratings
+from divlib.study.data.handplaced import parse_netflix
+from divlib.study.data.parsers import (
     parse_coat,
     parse_kuairec,
     parse_ml100k_grouplens,
     parse_ml100k_recbole,
 )
-from divlib.data.registry import ML1M_ZIP, fetch_raw, parse_raw
-from divlib.data.sources import PinnedFile, fetch_from_wheel, fetch_url
-from divlib.errors import DivlibError
-from divlib.io import atomic_path, file_digest
+from divlib.study.data.registry import ML1M_ZIP, fetch_raw, parse_raw
+from divlib.study.data.sources import PinnedFile, fetch_from_wheel, fetch_url
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"users": 60, "items": 80, "ratings": 1500, "categories": 6, "seed": 2}

@@ -12,15 +12,6 @@ import pytest
 import torch
 
 from divlib import DenseDistance, DivlibError
-from divlib.evaluation import (
-    EvaluationData,
-    evaluate_baselines,
-    evaluate_lists,
-    evaluate_models,
-    load_runs,
-    run_means,
-    summarize,
-)
 from divlib.metrics import (
     METRICS,
     distance_groups,
@@ -29,6 +20,15 @@ from divlib.metrics import (
 )
 from divlib.models import build_model, save_model
 from divlib.similarity import GroupedDistance
+from divlib.study.evaluation import (
+    EvaluationData,
+    evaluate_baselines,
+    evaluate_lists,
+    evaluate_models,
+    load_runs,
+    run_means,
+    summarize,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

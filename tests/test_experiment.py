@@ -5,14 +5,14 @@ from pathlib import Path
 
 import yaml
 
-from divlib.experiment import (
+from divlib.study.experiment import (
     derive_seed,
     diversity_options,
     experiment_runs,
     run_name,
     sensitivity_runs,
 )
-from divlib.params import parse_params
+from divlib.study.params import parse_params
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from divlib import DivlibError
-from divlib.figure_data import (
+from divlib.models import build_model, save_model
+from divlib.study.figure_data import (
     CaseStudy,
     adaptive_steps,
     case_run,
@@ -25,8 +26,7 @@ from divlib.figure_data import (
     read_summaries,
     training_curves,
 )
-from divlib.layout import Layout
-from divlib.models import build_model, save_model
+from divlib.study.layout import Layout
 
 USERS, ITEMS, K = 4, 8, 3
 CATEGORIES = [["Drama"], ["Drama", "War"], ["Comedy"], ["War"], ["Horror"], ["Drama"], ["Comedy"],

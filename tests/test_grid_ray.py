@@ -12,13 +12,13 @@ import pytest
 import torch
 import yaml
 
-from divlib.data import canonicalize, category_matrix, split_ratings, synthetic_ratings
 from divlib.errors import DivlibError, TrainingDiverged
-from divlib.experiment import experiment_runs, save_runs, train_run
-from divlib.layout import Layout
 from divlib.models import build_model, save_model
-from divlib.params import parse_params
 from divlib.similarity import GroupedDistance, save_distance
+from divlib.study.data import canonicalize, category_matrix, split_ratings, synthetic_ratings
+from divlib.study.experiment import experiment_runs, save_runs, train_run
+from divlib.study.layout import Layout
+from divlib.study.params import parse_params
 from divlib.train.grid import run_grid
 from divlib.train.ray_grid import ray_address, run_grid_on_ray
 

@@ -5,8 +5,9 @@ from typing import get_args
 import pytest
 
 from divlib import DivlibError
-from divlib.methods import BY_KEY, METHODS, ROWS, TRAINED, VARIANTS, lookup
-from divlib.params import Method
+from divlib.study.methods import BY_KEY, METHODS, ROWS, VARIANTS, lookup
+from divlib.study.params import Method
+from divlib.train.diversify import FINETUNE_METHODS
 
 
 def test_the_rows_are_the_papers_order_and_every_key_is_defined_once():
@@ -16,7 +17,8 @@ def test_the_rows_are_the_papers_order_and_every_key_is_defined_once():
 
 
 def test_the_trained_methods_are_those_finetune_and_params_yaml_accept():
-    assert TRAINED == ("ddt", "ddt-adaptive", "mdr") == get_args(Method)
+    trained = tuple(method.key for method in METHODS if method.trained)
+    assert trained == FINETUNE_METHODS == ("ddt", "ddt-adaptive", "mdr") == get_args(Method)
 
 
 def test_a_grid_method_has_a_parameter_symbol_and_every_method_its_own_colour():

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from divlib import DivlibError
-from divlib.evaluation import EvaluationData, evaluate_lists, summarize
 from divlib.metrics import (
     average_popularity,
     category_coverage,
@@ -17,6 +16,7 @@ from divlib.metrics import (
     rank_test_items,
 )
 from divlib.similarity import DenseDistance, GroupedDistance
+from divlib.study.evaluation import EvaluationData, evaluate_lists, summarize
 
 CATEGORIES = torch.tensor([[1, 0, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=torch.float32)
 

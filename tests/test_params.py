@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from divlib.errors import DivlibError
-from divlib.experiment import diversity_options
-from divlib.params import EXPERIMENTS, parse_params
+from divlib.study.experiment import diversity_options
+from divlib.study.params import EXPERIMENTS, parse_params
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
 

@@ -8,9 +8,10 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from divlib import DivlibError, plots
-from divlib.figure_data import FigureData
-from divlib.methods import BY_KEY
+from divlib import DivlibError
+from divlib.study import plots
+from divlib.study.figure_data import FigureData
+from divlib.study.methods import BY_KEY
 
 MODELS = ["nmf", "ncf"]
 BETAS = [0.0, 0.5, 1.0]

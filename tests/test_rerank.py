@@ -6,8 +6,8 @@ import torch
 from reference import FixedScores
 
 from divlib import DivlibError, GroupedDistance
-from divlib.evaluation import frame_lists, lists_frame
 from divlib.rerank import candidate_pool, dpp, dum, mmr, rerank_all
+from divlib.study.evaluation import frame_lists, lists_frame
 
 
 def gram_similarity(gen, batch, n, features=8):

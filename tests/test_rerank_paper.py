@@ -8,8 +8,8 @@ import torch
 from reference import FixedScores
 
 from divlib import DivlibError, GroupedDistance
-from divlib.methods import ROWS, lookup
 from divlib.rerank import PAPER_RUNS, dpp_paper, mmr_paper, paper_rerankings, rerank_all
+from divlib.study.methods import ROWS, lookup
 
 # References: EXPLORE's code per user, numpy, float64, with its candidates = unseen items in id order
 

@@ -7,8 +7,8 @@ import torch
 
 import divlib.train.interactions
 from divlib import GroupedDistance
-from divlib.data import canonicalize, category_matrix, split_ratings, synthetic_ratings
 from divlib.models import build_model
+from divlib.study.data import canonicalize, category_matrix, split_ratings, synthetic_ratings
 from divlib.train import DiversityLoss, DiversityOptions, FinetuneOptions, Interactions, finetune
 from divlib.train.diversify import epoch_steps
 

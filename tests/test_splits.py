@@ -1,8 +1,8 @@
 import polars as pl
 import pytest
 
-from divlib.data import split_ratings
 from divlib.errors import DivlibError
+from divlib.study.data import split_ratings
 
 
 def ratings_with_counts(counts: dict[int, int]) -> pl.DataFrame:

@@ -4,9 +4,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-import divlib.data.synthetic
-from divlib.data import synthetic_ratings
+import divlib.study.data.synthetic
 from divlib.errors import DivlibError
+from divlib.study.data import synthetic_ratings
 
 SIZE = {"users": 400, "items": 600, "ratings": 16000, "categories": 10}
 
@@ -76,7 +76,7 @@ def test_a_table_of_one_chunk_is_the_single_pass_generators():
 
 def test_chunks_of_users_give_a_table_like_the_single_chunks(monkeypatch):
     single = synthetic_ratings(**SIZE, seed=0)
-    monkeypatch.setattr(divlib.data.synthetic, "CHUNK_RATINGS", 1000)  # about 16 chunks
+    monkeypatch.setattr(divlib.study.data.synthetic, "CHUNK_RATINGS", 1000)  # about 16 chunks
     chunked = synthetic_ratings(**SIZE, seed=0)
     assert chunked.items.equals(single.items)  # the item side is drawn before the users
     assert digest(chunked.ratings) == digest(synthetic_ratings(**SIZE, seed=0).ratings)  # seeded
@@ -99,9 +99,9 @@ def test_chunks_of_users_give_a_table_like_the_single_chunks(monkeypatch):
 
 def test_chunks_cover_the_users_in_order():
     per_user = np.array([3, 900, 5, 2500, 1, 1, 700, 40])
-    chunked = divlib.data.synthetic._chunks
+    chunked = divlib.study.data.synthetic._chunks
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(divlib.data.synthetic, "CHUNK_RATINGS", 1000)
+        patch.setattr(divlib.study.data.synthetic, "CHUNK_RATINGS", 1000)
         bounds = chunked(per_user)
     assert bounds == [(0, 3), (3, 6), (6, 8)]  # cut at the users whose count passes 1000, 4000
     for low, high in bounds:

@@ -4,7 +4,7 @@ beside ours, Markdown and LaTeX."""
 import polars as pl
 import pytest
 
-from divlib.tables import (
+from divlib.study.tables import (
     frame_table,
     gain_table,
     headline_metrics,

@@ -8,9 +8,9 @@ from torch import nn
 from torch.func import functional_call
 
 from divlib import GroupedDistance, ddro, dro
-from divlib.data import canonicalize, category_matrix, split_ratings, synthetic_ratings
 from divlib.errors import DivlibError, TrainingDiverged
 from divlib.models import build_model
+from divlib.study.data import canonicalize, category_matrix, split_ratings, synthetic_ratings
 from divlib.train import (
     DiversityLoss,
     DiversityOptions,

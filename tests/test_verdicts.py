@@ -4,7 +4,7 @@ claim's numbers and verdict from hand-made frames."""
 import polars as pl
 import pytest
 
-from divlib.verdicts import (
+from divlib.study.verdicts import (
     COLUMNS,
     NOT_REPRODUCED,
     NOT_RUN,

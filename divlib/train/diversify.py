@@ -54,7 +54,6 @@ from torch.profiler import record_function
 
 from divlib._validate import check_count, check_range
 from divlib.errors import DivlibError
-from divlib.methods import TRAINED
 from divlib.objectives import ddro_and_dro, dro
 from divlib.similarity import ItemDistance
 from divlib.tradeoff import adam_metric, combine_gradients, joint_loss
@@ -68,6 +67,7 @@ ADAPTIVE_RULES = {  # rule: (β of combine_gradients, in AdamW's metric?)
     "min-norm-adam": ("min-norm", True),
     "normalized": ("normalized", True),
 }
+FINETUNE_METHODS = ("ddt", "ddt-adaptive", "mdr")  # DDT with a static β, DDT with β chosen per step, MDR
 SELECTIONS = ("last", "best", "most-diverse")
 
 
@@ -91,7 +91,7 @@ class DiversityOptions:
 class FinetuneOptions:
     """Settings of one run of :func:`finetune`."""
 
-    method: Literal["ddt", "ddt-adaptive", "mdr"]
+    method: Literal[FINETUNE_METHODS]
     beta: float  # β of eq. (10); ignored by "ddt-adaptive", which chooses β at every step
     epochs: int
     lr: float
@@ -99,15 +99,15 @@ class FinetuneOptions:
     users_per_step: int | None = None  # users in each L_DDRO batch; None: all users (the paper)
     weight_decay: float = 0.0
     seed: int = 0  # batch order and user batches
-    select: Literal["last", "best", "most-diverse"] = "last"  # "best": lowest validation L_JOINT;
+    select: Literal[SELECTIONS] = "last"  # "best": lowest validation L_JOINT;
     # "most-diverse": highest DRO@k of the monitored users (the paper's selection; no test data)
     monitor_users: int = 256  # fixed users on which DRO@k and DDRO are tracked per epoch
     meta_lr: float | None = None  # η of MDR's look-ahead step; None: lr
-    adaptive_rule: Literal["min-norm", "min-norm-adam", "normalized"] = "min-norm"  # ADAPTIVE_RULES
+    adaptive_rule: Literal[tuple(ADAPTIVE_RULES)] = "min-norm"
 
     def __post_init__(self):
-        if self.method not in TRAINED:
-            raise DivlibError(f"method must be one of {TRAINED}; got {self.method!r}")
+        if self.method not in FINETUNE_METHODS:
+            raise DivlibError(f"method must be one of {', '.join(FINETUNE_METHODS)}; got {self.method!r}")
         check_range("beta", self.beta, 0.0, 1.0)
         check_count("epochs", self.epochs)
         check_count("batch_size", self.batch_size)

@@ -22,7 +22,7 @@ class Interactions:
     Attributes:
         users, items: ``(N,)`` int64 ids in ``0..n_users-1`` and ``0..n_items-1`` (int32 also serves
             every trainer, with the same results: half the memory for very large splits, e.g. the
-            int32 columns of :func:`~divlib.data.synthetic_ratings` without a copy).
+            int32 columns of :func:`~divlib.study.data.synthetic_ratings` without a copy).
         ratings: ``(N,)`` float32.
     """
 

@@ -1,5 +1,5 @@
-"""The paper's figures, drawn from data prepared by :mod:`divlib.figure_data`, and :func:`save_figure` to
-write them reproducibly. Methods are named and styled as in :mod:`divlib.methods`.
+"""The paper's figures, drawn from data prepared by :mod:`divlib.study.figure_data`, and :func:`save_figure` to
+write them reproducibly. Methods are named and styled as in :mod:`divlib.study.methods`.
 
 Every builder takes polars frames (or arrays) and returns a :class:`matplotlib.figure.Figure` drawn on the
 Agg canvas, never through pyplot: no global state, no GUI backend, nothing to close. Frames that hold
@@ -21,10 +21,10 @@ from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import Bbox
 
 from divlib.errors import DivlibError
-from divlib.figure_data import FigureData, require_columns
 from divlib.io import atomic_path
-from divlib.methods import BY_KEY, lookup
 from divlib.metrics import metric_label
+from divlib.study.figure_data import FigureData, require_columns
+from divlib.study.methods import BY_KEY, lookup
 
 DPI = 150
 STABLE_RC = {"svg.hashsalt": "divlib"}  # SVG ids; PNG and PDF need only METADATA
@@ -183,7 +183,7 @@ def training_curves(curves: pl.DataFrame, *, k: int = 10) -> Figure:
     """The monitored users' soft DDRO (dashed) and hard DRO@k (solid) per epoch, fine-tuned from the
     pretrained model vs trained from scratch on L_JOINT (paper Fig. 2): rows models, columns methods;
     means over seeds, shaded ± the std where there is one. ``curves``: columns model, method, regime,
-    epoch, ddro, dro and optionally ddro_std, dro_std (:func:`divlib.figure_data.mean_curves`)."""
+    epoch, ddro, dro and optionally ddro_std, dro_std (:func:`divlib.study.figure_data.mean_curves`)."""
     frame = require_columns(
         curves, ["model", "method", "regime", "epoch", *CURVES], "training curves"
     )
@@ -214,7 +214,7 @@ def training_curves(curves: pl.DataFrame, *, k: int = 10) -> Figure:
 def adaptive_beta(steps: pl.DataFrame) -> Figure:
     """β per step of each adaptive rule (:data:`ADAPTIVE`) inside its feasible interval
     [β_low, β_high] (ICLR Lemma 3): rows models, columns rules; means over seeds. ``steps``: columns
-    model, method, step, beta, beta_low, beta_high (:func:`divlib.figure_data.mean_adaptive`)."""
+    model, method, step, beta, beta_low, beta_high (:func:`divlib.study.figure_data.mean_adaptive`)."""
     columns = ["model", "method", "step", "beta", "beta_low", "beta_high"]
     frame = require_columns(steps, columns, "adaptive β")
     unknown = set(frame["method"]) - set(ADAPTIVE)
@@ -279,7 +279,7 @@ def category_histogram(
     """Share of top-k slots per category before and after fine-tuning, as grouped bars.
 
     ``shares``: two entries (before, after), legend label to one share per category of ``names``
-    (:func:`divlib.figure_data.category_shares`).
+    (:func:`divlib.study.figure_data.category_shares`).
     """
     fig, axes = _grid(1, 1, panel=(max(6.0, 0.42 * len(names)), 3.2))
     ax = axes[0, 0]

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-import torch
 
 from divlib.errors import DivlibError
+from divlib.train import Interactions
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ class Layout:
         return self.reports(dataset) / f"report{suffix}"
 
     def times(self, dataset: str, model: str, experiment: str) -> Path:
-        """Wall times of one experiment's runs (:func:`divlib.experiment.run_times`), or with
+        """Wall times of one experiment's runs (:func:`divlib.study.experiment.run_times`), or with
         ``experiment="distributed-NAME"`` of a data-parallel run."""
         return self.root / "times" / dataset / model / f"{experiment}.json"
 
@@ -149,33 +149,9 @@ def read_runs(folder: Path) -> list[tuple[Path, dict]]:
 def load_splits(layout: Layout, dataset: str, *names: str) -> list:
     """The prepared splits ``names`` (of train, val, test) of ``dataset`` as
     :class:`divlib.train.Interactions`, in the order named."""
-    from divlib.train import Interactions
-
     folder = layout.prepared(dataset)
     meta = json.loads((folder / "meta.json").read_text())
     sizes = {"n_users": meta["users"], "n_items": meta["items"]}
     return [
         Interactions.from_frame(pl.read_parquet(folder / f"{n}.parquet"), **sizes) for n in names
     ]
-
-
-def load_evaluation(layout: Layout, dataset: str):
-    """Everything :func:`divlib.evaluation.evaluate_lists` needs for all users of ``dataset``, and the
-    ``(n_users, m)`` mask of the items never recommended (rated in training or validation)."""
-    from divlib.data import category_matrix
-    from divlib.evaluation import EvaluationData
-    from divlib.metrics import POSITIVE_RATING
-    from divlib.similarity import load_distance
-
-    train, val, test = load_splits(layout, dataset, "train", "val", "test")
-    categories, _ = category_matrix(pl.read_parquet(layout.items(dataset)))
-    test_ratings = torch.full((test.n_users, test.n_items), float("nan"))
-    test_ratings[test.users, test.items] = test.ratings
-    data = EvaluationData(
-        distance=load_distance(layout.distance(dataset)),
-        categories=categories,
-        popularity=torch.bincount(train.items, minlength=train.n_items),
-        positives=test_ratings >= POSITIVE_RATING,
-        test_ratings=test_ratings,
-    )
-    return data, train.seen() | val.seen()

@@ -1,9 +1,9 @@
 """Experiments as data: the runs a params section asks for, how one run is trained, and what it leaves.
 
 A grid (:func:`experiment_runs`, :func:`sensitivity_runs`) expands a checked params section
-(:mod:`divlib.params`) into :class:`RunSpec` objects, each with its name, seed, options and identity; a
+(:mod:`divlib.study.params`) into :class:`RunSpec` objects, each with its name, seed, options and identity; a
 new kind of run is a new expansion, not a new loop in a stage. :func:`train_run` trains one spec from
-the files of a :class:`~divlib.layout.Layout` on one device (``divlib.train.grid.run_grid`` spreads
+the files of a :class:`~divlib.study.layout.Layout` on one device (``divlib.train.grid.run_grid`` spreads
 specs over devices), and :func:`save_runs` writes the runs' folders.
 
 Seeds: each run's seed derives from its grid seed and its identity (dataset, model, run name) by a
@@ -21,13 +21,13 @@ import torch
 from torch import nn
 
 from divlib.io import atomic_path, write_json
-from divlib.layout import Layout, load_splits
 from divlib.metrics import predicted_relevance_share
 from divlib.models import build_model, load_model, save_model
 from divlib.objectives import dro
-from divlib.params import Diversity, Finetune, Params, Pretrain, Sensitivity
 from divlib.ranking import topk_items
 from divlib.similarity import load_distance
+from divlib.study.layout import Layout, load_splits
+from divlib.study.params import Diversity, Finetune, Params, Pretrain, Sensitivity
 from divlib.train import (
     DiversityOptions,
     FinetuneOptions,

@@ -1,4 +1,4 @@
-"""The paper's result tables from evaluation summaries (:func:`divlib.evaluation.summarize`), as Markdown
+"""The paper's result tables from evaluation summaries (:func:`divlib.study.evaluation.summarize`), as Markdown
 and LaTeX, each named after the paper's table.
 
 - :func:`table3` (Table III, Q2): per method, DRO@k and the predicted-relevance share (eq. 12) at
@@ -7,7 +7,7 @@ and LaTeX, each named after the paper's table.
   model in percentage points, 100 · (DRO − DRO_base), on ranks 1..k and k+1..2k of the run fine-tuned
   for that k, the paper's printed values beside.
 
-Methods are named as in :mod:`divlib.methods`. Published numbers (``reports/paper/published.csv``,
+Methods are named as in :mod:`divlib.study.methods`. Published numbers (``reports/paper/published.csv``,
 :func:`read_published`) are printed as the paper prints them. A dataset the paper lacks is shown beside
 the published dataset of :data:`PAPER_PROXY`, labelled as another dataset.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from divlib.methods import BY_KEY
+from divlib.study.methods import BY_KEY
 
 MODEL_ORDER = ("nmf", "mf", "ncf")
 PAPER_PROXY = {"ml-100k": "ml-1m"}  # the published dataset shown for one the paper lacks
@@ -206,7 +206,7 @@ def gain_table(
     """Table IV (``method`` ddt) or VI (mdr): rows k of ``ks``; per model of ``models`` the gain of the
     run fine-tuned for k (``train_k`` = k), evaluated at k, over the relevance-only model of its seed,
     in percentage points, on ranks 1..k and k+1..2k: "mean (std)" over seeds of the paired gains
-    (:func:`divlib.evaluation.summarize`); then the paper's printed values.
+    (:func:`divlib.study.evaluation.summarize`); then the paper's printed values.
 
     Args:
         summary: the gain_beyond_k experiment's summaries, stacked.

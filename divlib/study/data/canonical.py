@@ -11,9 +11,9 @@ is the set of rated items (as in the paper's Table II: 3,706 ML-1M items, not th
 import polars as pl
 import torch
 
-from divlib.data.parsers import RawTables
 from divlib.errors import DivlibError
 from divlib.similarity import GroupedDistance
+from divlib.study.data.parsers import RawTables
 
 
 def canonicalize(raw: RawTables, *, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -6,7 +6,7 @@ Every verdict comes from a ``rule_*`` function: it takes the few numbers a claim
 prints it. A claim without runs to judge (an empty input frame) gets :data:`NOT_RUN`. The functions read
 plain frames, never files:
 
-- :func:`beta_sweep_claims` (Q1, Fig. 1): per-run means over users (:func:`divlib.evaluation.run_means`)
+- :func:`beta_sweep_claims` (Q1, Fig. 1): per-run means over users (:func:`divlib.study.evaluation.run_means`)
   of the beta_sweep experiment.
 - :func:`dominance_claims` (Q2, Table III): the baselines' and main_table's summaries, stacked.
 - :func:`gain_claims` (Q3, Tables IV and VI): the gain_beyond_k summaries.
@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from divlib.methods import lookup
-from divlib.tables import PAPER_RERANKERS, PUBLISHED_KEY, summary_row
+from divlib.study.methods import lookup
+from divlib.study.tables import PAPER_RERANKERS, PUBLISHED_KEY, summary_row
 
 REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_RUN = "reproduced", "partly", "not reproduced", "not run"
 COLUMNS = ("claim", "experiment", "ours", "paper", "rule", "verdict")
@@ -114,7 +114,7 @@ def beta_sweep_claims(runs: pl.DataFrame, *, k: int) -> list[dict]:
     the relative change of recall_test@k (mean over seeds) against the control's at every β ≥ 0.3.
 
     Args:
-        runs: per-run means (:func:`divlib.evaluation.run_means`) with columns model, method, param,
+        runs: per-run means (:func:`divlib.study.evaluation.run_means`) with columns model, method, param,
             seed, k, dro, recall_test.
     """
     rows = []
@@ -175,11 +175,11 @@ def dominance_claims(
     summary: pl.DataFrame, *, k: int, betas: Sequence[float], published: pl.DataFrame | None
 ) -> list[dict]:
     """Q2, per model and β: DDT against the re-rankers as the paper ran them
-    (:data:`divlib.tables.PAPER_RERANKERS`), on mean DRO@k and relevance over seeds.
+    (:data:`divlib.study.tables.PAPER_RERANKERS`), on mean DRO@k and relevance over seeds.
 
     Args:
         summary: the baselines' and main_table's summaries, stacked.
-        published: the paper's rows of one dataset (:func:`divlib.tables.paper_rows`).
+        published: the paper's rows of one dataset (:func:`divlib.study.tables.paper_rows`).
     """
     rows = []
     for model in summary["model"].unique(maintain_order=True).to_list():
@@ -222,7 +222,7 @@ def gain_claims(
 
     Args:
         summary: the gain_beyond_k summaries, stacked.
-        published: the paper's rows of one dataset (:func:`divlib.tables.paper_rows`).
+        published: the paper's rows of one dataset (:func:`divlib.study.tables.paper_rows`).
     """
     rows = []
     trained = summary.filter(pl.col("method") != "base")

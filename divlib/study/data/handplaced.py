@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from divlib.data.parsers import (
+from divlib.study.data.parsers import (
     Conventions,
     RawTables,
     check_table,

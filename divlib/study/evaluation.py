@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 from divlib.errors import DivlibError
-from divlib.layout import read_runs
 from divlib.metrics import (
+    POSITIVE_RATING,
     average_popularity,
     distance_groups,
     hit_metrics,
@@ -44,7 +44,9 @@ from divlib.metrics import (
 from divlib.models import load_model
 from divlib.ranking import topk_items
 from divlib.rerank import Run
-from divlib.similarity import GroupedDistance, ItemDistance
+from divlib.similarity import GroupedDistance, ItemDistance, load_distance
+from divlib.study.data import category_matrix
+from divlib.study.layout import Layout, load_splits, read_runs
 
 # one evaluated run: "param" is β, λ or θ (null if none); "train_k" the k a run was trained for (null
 # for the pretrained models and the re-rankers); "seed" the grid seed (each seed has its own base model)
@@ -417,3 +419,20 @@ def _paired_pvalues(per_user: pl.DataFrame, groups: list[str], base: str) -> pl.
         rows.append(row)
     schema = {c: per_user.schema[c] for c in groups + SETTING}
     return pl.DataFrame(rows, schema_overrides=schema)
+
+
+def load_evaluation(layout: Layout, dataset: str) -> tuple[EvaluationData, torch.Tensor]:
+    """Everything :func:`evaluate_lists` needs for all users of ``dataset``, and the
+    ``(n_users, m)`` mask of the items never recommended (rated in training or validation)."""
+    train, val, test = load_splits(layout, dataset, "train", "val", "test")
+    categories, _ = category_matrix(pl.read_parquet(layout.items(dataset)))
+    test_ratings = torch.full((test.n_users, test.n_items), float("nan"))
+    test_ratings[test.users, test.items] = test.ratings
+    data = EvaluationData(
+        distance=load_distance(layout.distance(dataset)),
+        categories=categories,
+        popularity=torch.bincount(train.items, minlength=train.n_items),
+        positives=test_ratings >= POSITIVE_RATING,
+        test_ratings=test_ratings,
+    )
+    return data, train.seen() | val.seen()

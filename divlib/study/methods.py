@@ -16,6 +16,7 @@ kept so that the published figures and tables keep their bytes.
 from dataclasses import dataclass
 
 from divlib.errors import DivlibError
+from divlib.train.diversify import FINETUNE_METHODS
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,6 @@ class Method:
     """One method: its key in summaries and run names, its labels, parameter symbol and plot style.
 
     ``symbol``: the trade-off parameter of its grid (β, λ, θ); None for a method with one setting.
-    ``trained``: a method of :func:`divlib.train.finetune` (else a re-ranker or the base model).
     """
 
     key: str
@@ -32,7 +32,11 @@ class Method:
     symbol: str | None
     color: str
     marker: str
-    trained: bool = False
+
+    @property
+    def trained(self) -> bool:
+        """A method of :func:`divlib.train.finetune` (else a re-ranker or the base model)."""
+        return self.key in FINETUNE_METHODS
 
 
 METHODS: tuple[Method, ...] = (
@@ -42,9 +46,9 @@ METHODS: tuple[Method, ...] = (
     Method("dum", "DUM", "DUM", None, "tab:purple", "D"),
     Method("dpp", "DPP", "DPP", "θ", "tab:red", "v"),
     Method("dpp-paper", "DPP (q = r, EXPLORE)", "DPP, EXPLORE", None, "tab:pink", ">"),
-    Method("ddt", "DDT", "DDT", "β", "tab:blue", "o", trained=True),
-    Method("ddt-adaptive", "DDT-adaptive", "DDT, adaptive β", None, "tab:cyan", "*", trained=True),
-    Method("mdr", "MDR", "MDR", "β", "tab:orange", "s", trained=True),
+    Method("ddt", "DDT", "DDT", "β", "tab:blue", "o"),
+    Method("ddt-adaptive", "DDT-adaptive", "DDT, adaptive β", None, "tab:cyan", "*"),
+    Method("mdr", "MDR", "MDR", "β", "tab:orange", "s"),
 )
 VARIANTS: tuple[
     Method, ...
@@ -68,7 +72,6 @@ VARIANTS: tuple[
 )
 BY_KEY: dict[str, Method] = {method.key: method for method in (*METHODS, *VARIANTS)}
 ROWS: tuple[str, ...] = tuple(method.key for method in METHODS)  # the paper's row order
-TRAINED: tuple[str, ...] = tuple(method.key for method in METHODS if method.trained)
 
 
 def lookup(key: str) -> Method:

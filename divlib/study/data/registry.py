@@ -2,8 +2,8 @@
 
 ``fetch_raw`` puts verified raw files in a dataset's raw folder (a pinned file that cannot be downloaded
 is taken from the dataset's manual folder, where the user places it); ``parse_raw`` checks the files it
-reads against their digests again and reads them into :class:`~divlib.data.parsers.RawTables`, each
-value checked (:func:`~divlib.data.parsers.check_table`).
+reads against their digests again and reads them into :class:`~divlib.study.data.parsers.RawTables`, each
+value checked (:func:`~divlib.study.data.parsers.check_table`).
 
 Digests were checked here where the file could be fetched (recbole wheel and its two files: sha256
 computed on 2026-11-22); the others are the values published by several independent projects
@@ -20,18 +20,18 @@ from pathlib import Path
 
 import polars as pl
 
-from divlib.data import handplaced, parsers
-from divlib.data.parsers import Conventions, RawTables, check_table
-from divlib.data.sources import (
+from divlib.errors import DivlibError
+from divlib.io import atomic_path, file_digest
+from divlib.study.data import handplaced, parsers
+from divlib.study.data.parsers import Conventions, RawTables, check_table
+from divlib.study.data.sources import (
     PinnedFile,
     check_digest,
     fetch_from_wheel,
     fetch_url,
     require_files,
 )
-from divlib.data.synthetic import synthetic_ratings
-from divlib.errors import DivlibError
-from divlib.io import atomic_path, file_digest
+from divlib.study.data.synthetic import synthetic_ratings
 
 RECBOLE_WHEEL = PinnedFile(
     "recbole-1.2.1-py3-none-any.whl",

@@ -1,7 +1,7 @@
-"""The data behind the figures, read from the pipeline's outputs and aggregated: what :mod:`divlib.plots`
+"""The data behind the figures, read from the pipeline's outputs and aggregated: what :mod:`divlib.study.plots`
 draws.
 
-Each figure reads one experiment (a params.yaml section, :data:`divlib.params.EXPERIMENTS`):
+Each figure reads one experiment (a params.yaml section, :data:`divlib.study.params.EXPERIMENTS`):
 
 * Fig. 1 and 4 (Q1) and the trade-off: the ``beta_sweep`` evaluation summaries, means and stds over
   seeds (:func:`read_summaries`); the trade-off adds the ``baselines`` summaries (the pretrained models
@@ -25,12 +25,12 @@ import polars as pl
 import torch
 
 from divlib.errors import DivlibError
-from divlib.evaluation import long_lists
-from divlib.layout import Layout, load_splits, read_runs
-from divlib.methods import BY_KEY
 from divlib.models import load_model
 from divlib.ranking import topk_items
-from divlib.tables import frame_table, to_markdown
+from divlib.study.evaluation import long_lists
+from divlib.study.layout import Layout, load_splits, read_runs
+from divlib.study.methods import BY_KEY
+from divlib.study.tables import frame_table, to_markdown
 
 CASE_EXPERIMENT = "main_table"  # the experiment whose DDT run the case study shows
 CURVE_KEYS = ["model", "method", "regime", "seed"]  # one training_curves run

@@ -25,10 +25,9 @@ from pydantic import (
     model_validator,
 )
 
-from divlib.data.registry import DATASETS
 from divlib.errors import DivlibError
-from divlib.methods import TRAINED
-from divlib.train.diversify import ADAPTIVE_RULES, SELECTIONS
+from divlib.study.data.registry import DATASETS
+from divlib.train.diversify import ADAPTIVE_RULES, FINETUNE_METHODS, SELECTIONS
 
 
 def _not_bool(value: object) -> object:
@@ -82,7 +81,7 @@ ListSize = Annotated[int, Number, Field(ge=2)]  # a list length with at least on
 Positive = Annotated[int | float, Number, Field(gt=0)]
 NonNegative = Annotated[int | float, Number, Field(ge=0)]
 Fraction = Annotated[int | float, Number, Field(ge=0, le=1)]
-Method = Literal[TRAINED]  # the methods divlib.train.finetune trains
+Method = Literal[FINETUNE_METHODS]
 ModelName = Literal["nmf", "mf", "ncf"]
 Eps = Positive | Literal["auto"]
 Seeds = _settings(Whole)
@@ -96,7 +95,7 @@ class Section(BaseModel):
 
 
 class Data(Section):
-    """Per dataset (:data:`divlib.data.registry.DATASETS`): its source and its options (all counts or
+    """Per dataset (:data:`divlib.study.data.registry.DATASETS`): its source and its options (all counts or
     seeds); a dataset without options may leave them out."""
 
     seed: Whole

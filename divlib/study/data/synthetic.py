@@ -22,8 +22,8 @@ import numpy as np
 import polars as pl
 
 from divlib._validate import check_count
-from divlib.data.parsers import RawTables
 from divlib.errors import DivlibError
+from divlib.study.data.parsers import RawTables
 
 TOP_UP_ROUNDS = 8
 CHUNK_RATINGS = 1 << 22  # wanted ratings per chunk of users (the working arrays' length)
