@@ -15,13 +15,13 @@
 # (Q2), Tables IV and VI (Q3), Fig. 2 (Q4), Table V, Lemma 3, the verdicts, then the extras. It shows
 # the pipeline's outputs (figures, tables, metrics) and recomputes nothing.
 import json
-import re
 from pathlib import Path
 
 import polars as pl
 from IPython.display import Image, Markdown, display
 
-from divlib.study.tables import frame_table, to_markdown
+from divlib.study.layout import Layout
+from divlib.study.render import frame_table, read_table, to_markdown
 
 # %% tags=["parameters"]
 dataset = "ml-100k"
@@ -39,10 +39,8 @@ experiments = {  # each experiment's models, seeds and fine-tuning epochs, as in
 
 # %%
 base = Path(root)
-reports = base / "reports" / dataset
-figures = reports / "figures"
-tables = reports / "tables"
-metrics = base / "metrics" / dataset
+layout = Layout(base)
+figures = layout.figures(dataset)
 PAPER = {  # what each experiment reproduces
     "beta_sweep": "Q1: Fig. 1 and 4",
     "main_table": "Q2: Table III",
@@ -78,12 +76,12 @@ def epochs_of(name: str) -> str:
     return f"{experiments[name]['epochs']} epochs"
 
 
-def show_file(path: Path, what: str, lead: str) -> None:
-    """The tables stage's Markdown ``path`` under a one-line lead (**what.** lead), its headings below
-    this report's, or a note that it is missing."""
+def show_stored_table(name: str, what: str, lead: str) -> None:
+    """The tables stage's table ``name`` (its JSON, rendered here) under a one-line lead
+    (**what.** lead), or a note that it is missing."""
+    path = layout.table(dataset, name, ".json")
     if path.is_file():
-        text = re.sub(r"^(#+) ", r"##\1 ", path.read_text(), flags=re.MULTILINE)
-        show(f"**{what}.** {lead}\n\n{text}")
+        show(f"**{what}.** {lead}\n\n{to_markdown(read_table(path))}")
     else:
         show(f"*{what} is missing: {path.relative_to(base)} was not found.*")
 
@@ -124,7 +122,7 @@ show_table(
 # ## Dataset and pretraining
 
 # %%
-meta = read_json(base / "data" / "prepared" / dataset / "meta.json")
+meta = read_json(layout.meta(dataset))
 if meta is None:
     show("*data/prepared meta.json is missing.*")
 else:
@@ -143,7 +141,7 @@ else:
     }
     frame = pl.DataFrame({"property": list(facts), "value": [str(v) for v in facts.values()]})
     show_table(frame)
-pretrained = {model: read_json(metrics / "pretrain" / f"{model}.json") for model in models}
+pretrained = {model: read_json(layout.pretraining(dataset, model)) for model in models}
 rows = [
     {"model": model.upper(), "seed": seed.removeprefix("seed"), "validation MSE": v["val_mse"],
      "selected epoch": v["selected_epoch"], "epochs run": v["epochs_run"]}
@@ -175,8 +173,8 @@ show_figure(
 # ## Q2: diversity and relevance of every method (Table III)
 
 # %%
-show_file(
-    tables / "table3.md",
+show_stored_table(
+    "table3",
     "Table III",
     f"DRO@{k} and relevance@{k} of the pretrained model, the re-rankers and the "
     f"fine-tuned models ({epochs_of('main_table')}), mean (std) over {seeds_of('main_table')}.",
@@ -186,13 +184,13 @@ show_file(
 # ## Q3: diversity gain beyond the optimised top k (Tables IV and VI)
 
 # %%
-show_file(
-    tables / "table4.md",
+show_stored_table(
+    "table4",
     "Table IV",
     "DDT's diversity gain over the pretrained model within the top k it was trained "
     f"for (1∼k) and beyond it (k+1∼2k), {epochs_of('gain_beyond_k')}, {seeds_of('gain_beyond_k')}.",
 )
-show_file(tables / "table6.md", "Table VI", "The same for MDR.")
+show_stored_table("table6", "Table VI", "The same for MDR.")
 
 # %% [markdown]
 # ## Q4: soft DDRO tracks hard DRO during training (Fig. 2)
@@ -210,8 +208,8 @@ show_figure(
 # ## Case study (Table V)
 
 # %%
-show_file(
-    tables / "table5.md",
+show_stored_table(
+    "table5",
     "Table V",
     f"One user's top-{k} before and after DDT fine-tuning (the first seed's Table III "
     "run): the user whose pretrained list is most concentrated in one genre.",
@@ -232,8 +230,8 @@ show_figure(
 # ## Verdicts
 
 # %%
-show_file(
-    tables / "verdicts.md", "Verdict table", "Each of the paper's claims against our numbers."
+show_stored_table(
+    "verdicts", "Verdict table", "Each of the paper's claims against our numbers."
 )
 
 # %% [markdown]

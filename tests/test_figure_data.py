@@ -16,7 +16,7 @@ from divlib.study.figure_data import (
     adaptive_steps,
     case_run,
     case_study,
-    case_study_markdown,
+    case_study_table,
     category_shares,
     concentrated_user,
     load_case_study,
@@ -297,7 +297,6 @@ def test_the_case_study_shows_the_lists_of_the_user_most_concentrated_before_fin
     before = lists({0: [3, 2], 1: [0, 1]})  # user 1: all Drama
     after = lists({0: [0, 1], 1: [2, 3]})  # after, user 0 would be the concentrated one
     case = CaseStudy("mf", "ddt-beta0.2-seed1", 0.2, before, after, items)
-    heading, table = case_study_markdown(case, "toy", 2).split("\n\n")
-    assert heading == "# toy, user 1: top-2 of MF before and after ddt-beta0.2-seed1"
-    rows = [line.split(" | ")[1:4] for line in table.strip().split("\n")[2:]]
-    assert rows == [["Heat", "Drama", "Alien"], ["Fargo", "Drama", "Up"]]
+    table = case_study_table(case, "toy", 2)
+    assert table.caption == "toy, user 1: top-2 of MF before and after ddt-beta0.2-seed1"
+    assert [cells[:3] for _, cells in table.rows] == [("Heat", "Drama", "Alien"), ("Fargo", "Drama", "Up")]

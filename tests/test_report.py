@@ -12,20 +12,22 @@ import matplotlib
 import pytest
 import yaml
 
+from divlib.study.render import Table, write_table
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLES = {  # the tables stage's Markdown: file, a heading and a row only it has
-    "table3.md": "# Table III, toy\n\n| method | DRO@10 |\n| --- | ---: |\n| DDT (β = 0.2) | 0.97 |\n",
-    "table4.md": "# Table IV, toy\n\n| model | 1∼k k=5 |\n| --- | ---: |\n| NMF | 41.4 (13.1) |\n",
-    "table5.md": "# Table V, toy\n\n| rank | title_before |\n| --- | --- |\n| 1 | Heat (1995) |\n",
-    "verdicts.md": "# Verdicts\n\n| claim | verdict |\n| --- | --- |\n| Q1 | reproduced |\n",
+TABLES = {  # the tables stage's tables: name, a caption and a row only it has
+    "table3": Table("Table III, toy", "method", (), ("DRO@10",), (("DDT (β = 0.2)", ("0.97",)),)),
+    "table4": Table("Table IV, toy", "model", (), ("1∼k k=5",), (("NMF", ("41.4 (13.1)",)),)),
+    "table5": Table("Table V, toy", "rank", (), ("title_before",), (("1", ("Heat (1995)",)),)),
+    "verdicts": Table("Verdicts", "claim", (), ("verdict",), (("Q1", ("reproduced",)),)),
 }
 ORDER = [  # what the report shows, in the paper's order
     "Fig. 1.</strong>", "<td>DDT (β = 0.2)</td>", "41.4 (13.1)", "Table VI is missing",
     "Figure fig2_training_curves is missing", "Heat (1995)", "Lemma 3.</strong>",
-    "<td>reproduced</td>", "Figure tradeoff is missing", "Figure sensitivity is missing",
+    ">reproduced</td>", "Figure tradeoff is missing", "Figure sensitivity is missing",
     "Figure fig4_beta_sweep_appendix is missing", "Figure category_histogram is missing",
 ]  # fmt: skip
 
@@ -63,8 +65,8 @@ def tree(tmp_path: Path) -> Path:
                {"seed1": {"val_mse": 0.9123, "selected_epoch": 3, "epochs_run": 8}})  # fmt: skip
     reports = tmp_path / "reports" / "toy"
     (reports / "tables").mkdir(parents=True)
-    for name, text in TABLES.items():
-        (reports / "tables" / name).write_text(text)
+    for name, table in TABLES.items():
+        write_table(table, reports / "tables" / f"{name}.json")
     for name in ("fig1_beta_sweep", "fig_lemma3_adaptive_beta"):
         save_figure(reports / "figures" / f"{name}.png")
     return tmp_path
@@ -96,7 +98,7 @@ def test_the_report_follows_the_paper_and_states_seeds_and_epochs(tree):
         zip(ORDER, positions, strict=True)
     )
     assert text.count('src="data:image/png;base64,') == 2
-    assert '<h3 id="Table-III,-toy">' in text  # the table's heading below the report's (h2)
+    assert "<p>Table III, toy</p>" in text  # each table's caption, under the report's lead
     injected = json.loads(notebook)["metadata"]["papermill"]["parameters"]
     assert injected["seeds"] == [1, 2, 3] and injected["k"] == 10 and injected["models"] == ["nmf"]
     assert injected["experiments"]["training_curves"]["seeds"] == [1]

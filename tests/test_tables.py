@@ -1,21 +1,11 @@
 """The paper's tables from hand-made summaries: each cell's run, "mean (std)", the published values
-beside ours, Markdown and LaTeX."""
+beside ours (their rendering: tests/test_render.py)."""
 
 import polars as pl
 import pytest
 
-from divlib.study.tables import (
-    frame_table,
-    gain_table,
-    headline_metrics,
-    latex_escape,
-    model_order,
-    paper_rows,
-    published_value,
-    table3,
-    to_latex,
-    to_markdown,
-)
+from divlib.study.readers import paper_rows
+from divlib.study.tables import gain_table, headline_metrics, model_order, published_value, table3
 
 SCHEMA = {"param": pl.Float64, "train_k": pl.Int64, "dro_std": pl.Float64,
           "relevance_std": pl.Float64, "dro_gain": pl.Float64, "dro_gain_std": pl.Float64,
@@ -142,43 +132,6 @@ def test_published_value_is_printed_as_in_the_paper():
     assert published_value(PUBLISHED, method="mdr") == "–" and published_value(None) == "–"
     assert paper_rows(PUBLISHED, "coat")["mean"].to_list() == ["0.77"]
     assert paper_rows(PUBLISHED, "kuairec") is None
-
-
-def test_markdown_is_a_pipe_table_after_its_caption():
-    table = gain_table(gain_summary(), method="mdr", dataset="toy", models=["nmf"], ks=[10],
-                       beta=0.5, epochs=10, seeds=[1], published=None)  # fmt: skip
-    caption, body = to_markdown(table).split("\n\n")
-    assert caption == table.caption
-    assert body.strip().split("\n") == [
-        "| k | NMF ours 1..k | NMF ours k+1..2k |", "| --- | ---: | ---: |",
-        "| 10 | 50.0 (10.0) | 20.0 (10.0) |",
-    ]  # fmt: skip
-
-
-def test_latex_is_a_booktabs_tabular_with_spanning_groups():
-    table = gain_table(gain_summary(), method="ddt", dataset="ml_x", models=["nmf", "ncf"],
-                       ks=[10], beta=0.5, epochs=10, seeds=[1], published=None)  # fmt: skip
-    text = to_latex(table)
-    assert text.startswith("\\begin{table}[t]\n\\centering\n\\caption{Table IV")
-    assert "\\begin{tabular}{lrrrr}\n\\toprule\n" in text
-    assert " & \\multicolumn{2}{c}{NMF} & \\multicolumn{2}{c}{NCF} \\\\\n" in text
-    assert "\\cmidrule(lr){2-3} \\cmidrule(lr){4-5}\n" in text
-    assert "k & ours 1..k & ours k+1..2k & ours 1..k & ours k+1..2k \\\\\n\\midrule\n" in text
-    assert "10 & 11.0 (2.0) & $-$11.0 & 22.0 (3.0) & 11.0 (1.0) \\\\\n\\bottomrule\n" in text
-    assert text.endswith("\\end{tabular}\n\\end{table}\n")
-    assert "DDT ($\\beta$ = 0.5" in text and "on ml\\_x" in text
-
-
-def test_latex_escape():
-    assert latex_escape("50% of a_b & β − 1") == r"50\% of a\_b \& $\beta$ $-$ 1"
-    assert latex_escape("-0.5 (0.1)") == "$-$0.5 (0.1)"
-    assert latex_escape("|x| ≥ 1 ± 2 …") == r"$|$x$|$ $\geq$ 1 $\pm$ 2 \ldots{}"
-
-
-def test_frame_table_formats_floats_and_missing_values():
-    table = frame_table(pl.DataFrame({"run": ["a", "b"], "x": [0.123456, None], "n": [3, 4]}), "c")
-    assert table.stub == "run" and table.columns == ("x", "n")
-    assert table.rows == (("a", ("0.1235", "3")), ("b", ("–", "4")))
 
 
 def test_model_order_is_the_papers():

@@ -46,7 +46,7 @@ from divlib.ranking import topk_items
 from divlib.rerank import Run
 from divlib.similarity import GroupedDistance, ItemDistance, load_distance
 from divlib.study.data import category_matrix
-from divlib.study.layout import Layout, load_splits, read_runs
+from divlib.study.layout import Layout, load_splits, read_runs, run_file
 
 # one evaluated run: "param" is β, λ or θ (null if none); "train_k" the k a run was trained for (null
 # for the pretrained models and the re-rankers); "seed" the grid seed (each seed has its own base model)
@@ -267,7 +267,7 @@ def load_runs(folder: Path) -> Iterator[tuple[dict, nn.Module]]:
     """The fine-tuned runs under ``folder``, one at a time in name order: the identity
     (:data:`RUN_KEYS`) of each run's ``run.json`` and the model of its ``selected.pt``."""
     for run, identity in read_runs(folder):
-        model, _ = load_model(run / "selected.pt")
+        model, _ = load_model(run_file(run, "selected"))
         yield {key: identity[key] for key in RUN_KEYS}, model
 
 

@@ -26,7 +26,7 @@ from divlib.models import build_model, load_model, save_model
 from divlib.objectives import dro
 from divlib.ranking import topk_items
 from divlib.similarity import load_distance
-from divlib.study.layout import Layout, load_splits
+from divlib.study.layout import Layout, load_splits, run_file
 from divlib.study.params import Diversity, Finetune, Params, Pretrain, Sensitivity
 from divlib.train import (
     DiversityOptions,
@@ -255,14 +255,16 @@ def save_run(
     """One run's folder: selected.pt and final.pt (loadable by :func:`divlib.models.load_model`),
     steps.parquet, epochs.parquet and run.json (identity, record, options and ``extra``)."""
     model = build_model(spec.model, **{key: outcome.config[key] for key in ARCHITECTURE})
-    for state, file in ((outcome.result.selected_state, "selected.pt"),
-                        (outcome.result.final_state, "final.pt")):  # fmt: skip
+    for name, state in (
+        ("selected", outcome.result.selected_state),
+        ("final", outcome.result.final_state),
+    ):
         model.load_state_dict(state)
-        save_model(folder / file, model, name=spec.model, config=outcome.config)
-    pl.DataFrame(outcome.result.steps).write_parquet(folder / "steps.parquet")
-    pl.DataFrame(outcome.result.epochs).write_parquet(folder / "epochs.parquet")
+        save_model(run_file(folder, name), model, name=spec.model, config=outcome.config)
+    pl.DataFrame(outcome.result.steps).write_parquet(run_file(folder, "steps"))
+    pl.DataFrame(outcome.result.epochs).write_parquet(run_file(folder, "epochs"))
     run = spec.identity | outcome.record | {"options": spec.options.__dict__} | (extra or {})
-    write_json(run, folder / "run.json")
+    write_json(run, run_file(folder, "record"))
 
 
 def save_runs(folder: Path, specs: list[RunSpec], outcomes: list[RunOutcome]) -> dict:

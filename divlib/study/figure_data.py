@@ -4,11 +4,11 @@ draws.
 Each figure reads one experiment (a params.yaml section, :data:`divlib.study.params.EXPERIMENTS`):
 
 * Fig. 1 and 4 (Q1) and the trade-off: the ``beta_sweep`` evaluation summaries, means and stds over
-  seeds (:func:`read_summaries`); the trade-off adds the ``baselines`` summaries (the pretrained models
+  seeds (:func:`~divlib.study.readers.read_summaries`); the trade-off adds the ``baselines`` summaries (the pretrained models
   and the re-rankers).
 * Fig. 2 (Q4): the ``training_curves`` runs' per-epoch DDRO and DRO@k of the monitored users
-  (:func:`training_curves`), averaged over seeds (:func:`mean_curves`).
-* Lemma 3: the ``adaptive_beta`` runs' β per step and its feasible interval (:func:`adaptive_steps`,
+  (:func:`~divlib.study.readers.training_curves`), averaged over seeds (:func:`mean_curves`).
+* Lemma 3: the ``adaptive_beta`` runs' β per step and its feasible interval (:func:`~divlib.study.readers.adaptive_steps`,
   :func:`mean_adaptive`).
 * Table V and the category histogram: the first seed's ``main_table`` DDT run at the chosen β (the
   first of ``main_table.betas``, as the headline metrics) and that seed's pretrained model, every
@@ -28,15 +28,20 @@ from divlib.errors import DivlibError
 from divlib.models import load_model
 from divlib.ranking import topk_items
 from divlib.study.evaluation import long_lists
-from divlib.study.layout import Layout, load_splits, read_runs
+from divlib.study.layout import Layout, load_splits, read_runs, run_file
 from divlib.study.methods import BY_KEY
-from divlib.study.tables import frame_table, to_markdown
+from divlib.study.readers import (
+    BAND,
+    adaptive_steps,
+    read_summaries,
+    require_columns,
+    training_curves,
+)
+from divlib.study.render import Table, frame_table
 
 CASE_EXPERIMENT = "main_table"  # the experiment whose DDT run the case study shows
 CURVE_KEYS = ["model", "method", "regime", "seed"]  # one training_curves run
 ADAPTIVE_KEYS = ["model", "method", "seed"]  # one adaptive_beta run
-BAND = ["beta", "beta_low", "beta_high"]  # adaptive β and its feasible interval (Lemma 3)
-COUNTERS = ("epoch", "step")  # integer columns of the run logs; the others are read as floats
 
 
 @dataclass(frozen=True)
@@ -104,40 +109,9 @@ def load_figure_data(
     )
 
 
-def read_summaries(
-    layout: Layout, dataset: str, models: Sequence[str], experiment: str
-) -> pl.DataFrame:
-    """The evaluation summaries of ``experiment`` (or ``baselines``) for ``models``, one frame."""
-    frames = []
-    for model in models:
-        path = layout.summary(dataset, model, experiment)
-        if not path.is_file():
-            raise DivlibError(f"{path} is missing: run the evaluate stage of {experiment} first")
-        frames.append(pl.read_parquet(path).with_columns(model=pl.lit(model)))
-    return pl.concat(frames, how="diagonal_relaxed")
-
-
-def training_curves(layout: Layout, dataset: str, models: Sequence[str]) -> pl.DataFrame:
-    """Per epoch of every ``training_curves`` run of ``models``: the monitored users' soft DDRO and hard
-    DRO@k. Columns model, method, regime, seed, epoch, ddro, dro; models in the order given, runs in
-    name order."""
-    return _run_frames(
-        layout, dataset, models, "training_curves", "epochs", ["epoch", "ddro", "dro"]
-    )
-
-
-def adaptive_steps(layout: Layout, dataset: str, models: Sequence[str]) -> pl.DataFrame:
-    """Per step of every ``adaptive_beta`` run of ``models``: β, its feasible interval and the geometry
-    it was chosen from (a = ‖g_rel‖, b = ‖g_div‖, ρ = their cosine). Columns model, method, seed, step,
-    beta, beta_low, beta_high, a, b, rho."""
-    columns = ["step", *BAND, "a", "b", "rho"]
-    frame = _run_frames(layout, dataset, models, "adaptive_beta", "steps", columns)
-    return frame.drop("regime")
-
-
 def mean_curves(curves: pl.DataFrame) -> pl.DataFrame:
     """DDRO and DRO@k per epoch, mean and std over the seeds of each model, method and regime (std null
-    for one seed), in the order of ``curves`` (:func:`training_curves`)."""
+    for one seed), in the order of ``curves`` (:func:`~divlib.study.readers.training_curves`)."""
     frame = require_columns(curves, [*CURVE_KEYS, "epoch", "ddro", "dro"], "training curves")
     return frame.group_by([*CURVE_KEYS[:-1], "epoch"], maintain_order=True).agg(
         pl.col("ddro", "dro").mean(), pl.col("ddro", "dro").std().name.suffix("_std")
@@ -170,7 +144,7 @@ def load_case_study(layout: Layout, dataset: str, model: str, k: int, *, beta: f
     never = train.seen() | val.seen()
     before, after = (
         _top_lists(path, never, k, items)
-        for path in (layout.base(dataset, model, identity["seed"]), run / "selected.pt")
+        for path in (layout.base(dataset, model, identity["seed"]), run_file(run, "selected"))
     )
     return CaseStudy(model, run.name, identity["param"], before, after, items)
 
@@ -192,9 +166,9 @@ def case_label(case: CaseStudy) -> str:
     return f"{case.model.upper()}, {ddt.legend} {ddt.symbol} = {case.param:g}"
 
 
-def case_study_markdown(case: CaseStudy, dataset: str, k: int) -> str:
-    """The top-k before and after of the user whose pretrained list is most concentrated in one
-    category (:func:`concentrated_user`), as a Markdown table under a heading."""
+def case_study_table(case: CaseStudy, dataset: str, k: int) -> Table:
+    """Table V: the top-k before and after of the user whose pretrained list is most concentrated in
+    one category (:func:`concentrated_user`)."""
     user = concentrated_user(case.before)
     table = case_study(
         *(
@@ -204,10 +178,8 @@ def case_study_markdown(case: CaseStudy, dataset: str, k: int) -> str:
         case.items["title"].to_list(),
         case.items["categories"].to_list(),
     )
-    heading = (
-        f"# {dataset}, user {user}: top-{k} of {case.model.upper()} before and after {case.run}"
-    )
-    return to_markdown(frame_table(table, caption=heading))
+    caption = f"{dataset}, user {user}: top-{k} of {case.model.upper()} before and after {case.run}"
+    return frame_table(table, caption=caption)
 
 
 def category_shares(slots: pl.DataFrame, names: Sequence[str]) -> np.ndarray:
@@ -265,42 +237,6 @@ def case_study(
         columns[f"title_{when}"] = [titles[item] for item in items]
         columns[f"genres_{when}"] = [", ".join(categories[item]) for item in items]
     return pl.DataFrame(columns)
-
-
-def require_columns(frame: pl.DataFrame, columns: list[str], what: str) -> pl.DataFrame:
-    """``frame``, or a DivlibError naming the ``columns`` it lacks."""
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise DivlibError(f"{what}: missing columns {missing}; rerun the stage that writes it")
-    return frame
-
-
-def _run_frames(
-    layout: Layout,
-    dataset: str,
-    models: Sequence[str],
-    experiment: str,
-    log: str,
-    columns: list[str],
-) -> pl.DataFrame:
-    """``columns`` of the ``log`` (epochs or steps) of every run of ``experiment`` of ``models``,
-    tagged with model, method, regime and seed from each run's run.json."""
-    frames = []
-    for model in models:
-        for run, identity in read_runs(layout.runs(dataset, model, experiment)):
-            path = run / f"{log}.parquet"
-            rows = require_columns(pl.read_parquet(path), columns, str(path))
-            tags = [
-                pl.lit(model).alias("model"),
-                pl.lit(identity["method"]).alias("method"),
-                pl.lit(identity["regime"]).alias("regime"),
-                pl.lit(identity["seed"], dtype=pl.Int64).alias("seed"),
-            ]
-            values = [pl.col(c).cast(pl.Int64 if c in COUNTERS else pl.Float64) for c in columns]
-            frames.append(rows.select(*tags, *values))
-    if not frames:
-        raise DivlibError(f"{experiment}: no runs of {', '.join(models)}; run its finetune stage")
-    return pl.concat(frames)
 
 
 @torch.no_grad()

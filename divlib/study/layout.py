@@ -15,7 +15,7 @@
     metrics/D/pretrain/M.json       the pretraining record per seed (a plain output, not a metric)
     metrics/D/[M/]NAME.json         per-run records: each experiment's runs, the sensitivity grid
                                     (plain outputs, not metrics)
-    reports/D/                      figures/, tables/, report.ipynb, report.html
+    reports/D/                      figures/, tables/ (NAME.md, .tex, .json), report.ipynb, .html
     times/D/M/E.json                wall times of experiment E's runs (device, run, every step);
                                     distributed-NAME.json for a data-parallel run
     times/stages.jsonl              each stage's wall time, one line per stage run
@@ -35,6 +35,19 @@ import polars as pl
 from divlib.errors import DivlibError
 from divlib.train import Interactions
 
+RUN_FILES = {  # one fine-tuning run's folder (Layout.runs(D, M, E) / NAME)
+    "selected": "selected.pt",  # the selected epoch's model (divlib.models.load_model)
+    "final": "final.pt",  # the last epoch's model
+    "steps": "steps.parquet",  # one row per step
+    "epochs": "epochs.parquet",  # one row per epoch
+    "record": "run.json",  # identity, record and options
+}
+
+
+def run_file(run: Path, name: str) -> Path:
+    """The file ``name`` (a key of :data:`RUN_FILES`) of the run folder ``run``."""
+    return run / RUN_FILES[name]
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -51,6 +64,10 @@ class Layout:
 
     def prepared(self, dataset: str) -> Path:
         return self.root / "data" / "prepared" / dataset
+
+    def meta(self, dataset: str) -> Path:
+        """The prepared data's facts: sizes, split, source."""
+        return self.prepared(dataset) / "meta.json"
 
     def items(self, dataset: str) -> Path:
         """The catalogue: item, title, categories."""
@@ -117,8 +134,12 @@ class Layout:
         return self.reports(dataset) / "figures"
 
     def tables(self, dataset: str) -> Path:
-        """Markdown and LaTeX tables."""
+        """Markdown and LaTeX tables, and each table as JSON for the report."""
         return self.reports(dataset) / "tables"
+
+    def table(self, dataset: str, name: str, suffix: str) -> Path:
+        """Table ``name`` (table3, …, verdicts) as ``.md``, ``.tex`` or ``.json``."""
+        return self.tables(dataset) / f"{name}{suffix}"
 
     def report(self, dataset: str, suffix: str) -> Path:
         """The report: ``.ipynb`` (executed) or ``.html``."""
@@ -143,14 +164,15 @@ def read_runs(folder: Path) -> list[tuple[Path, dict]]:
     order."""
     if not folder.is_dir():
         raise DivlibError(f"{folder} is missing; run the finetune stage first")
-    return [(run, json.loads((run / "run.json").read_text())) for run in sorted(folder.iterdir())]
+    runs = sorted(folder.iterdir())
+    return [(run, json.loads(run_file(run, "record").read_text())) for run in runs]
 
 
 def load_splits(layout: Layout, dataset: str, *names: str) -> list:
     """The prepared splits ``names`` (of train, val, test) of ``dataset`` as
     :class:`divlib.train.Interactions`, in the order named."""
     folder = layout.prepared(dataset)
-    meta = json.loads((folder / "meta.json").read_text())
+    meta = json.loads(layout.meta(dataset).read_text())
     sizes = {"n_users": meta["users"], "n_items": meta["items"]}
     return [
         Interactions.from_frame(pl.read_parquet(folder / f"{n}.parquet"), **sizes) for n in names

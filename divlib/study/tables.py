@@ -8,22 +8,18 @@ and LaTeX, each named after the paper's table.
   for that k, the paper's printed values beside.
 
 Methods are named as in :mod:`divlib.study.methods`. Published numbers (``reports/paper/published.csv``,
-:func:`read_published`) are printed as the paper prints them. A dataset the paper lacks is shown beside
-the published dataset of :data:`PAPER_PROXY`, labelled as another dataset.
+:func:`divlib.study.readers.read_published`) are printed as the paper prints them. A dataset the paper lacks is shown beside
+the published dataset of :data:`divlib.study.readers.PAPER_PROXY`, labelled as another dataset.
 """
 
-import math
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 
 from divlib.study.methods import BY_KEY
+from divlib.study.render import MISSING, Table, is_number, mean_std
 
 MODEL_ORDER = ("nmf", "mf", "ncf")
-PAPER_PROXY = {"ml-100k": "ml-1m"}  # the published dataset shown for one the paper lacks
 PAPER_RERANKERS = ("mmr-paper", "dum", "dpp-paper")  # the re-rankers as the paper ran them
 PUBLISHED_KEY = {"mmr-paper": "mmr", "dpp-paper": "dpp"}  # our method → its row in published.csv
 NOT_IMPLEMENTED = {  # paper rows without a run here: label, reason
@@ -34,39 +30,6 @@ NOT_IMPLEMENTED = {  # paper rows without a run here: label, reason
 }
 TABLE3_ROWS = ("base", *PAPER_RERANKERS, "dgrec", "ddt", "mdr")  # the paper's row order
 GAIN_TABLES = {"ddt": "Table IV", "mdr": "Table VI"}
-MISSING = "–"
-_LATEX = {"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$", "–": "--", "−": "$-$",
-          "·": r"$\cdot$", "λ": r"$\lambda$", "θ": r"$\theta$", "β": r"$\beta$", "σ": r"$\sigma$",
-          "≈": r"$\approx$", "×": r"$\times$", "r̂": r"$\hat r$", "∼": r"$\sim$",
-          "≥": r"$\geq$", "≤": r"$\leq$", "±": r"$\pm$", "…": r"\ldots{}", "|": r"$|$"}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Table:
-    """A rendered-to-be table: a stub column of row labels, then value columns under spanning groups.
-
-    ``groups`` are ``(label, span)`` pairs over ``columns``; their spans sum to ``len(columns)``.
-    """
-
-    caption: str
-    stub: str
-    groups: tuple[tuple[str, int], ...]
-    columns: tuple[str, ...]
-    rows: tuple[tuple[str, tuple[str, ...]], ...]
-
-
-def read_published(path: str | Path) -> pl.DataFrame:
-    """``published.csv``, with mean and std kept as the printed strings (``1.00``, ``-0.0``)."""
-    return pl.read_csv(path, schema_overrides={"mean": pl.String, "std": pl.String})
-
-
-def paper_rows(published: pl.DataFrame, dataset: str) -> pl.DataFrame | None:
-    """The published rows of ``dataset``, else of its :data:`PAPER_PROXY`; None if neither exists."""
-    for name in (dataset, PAPER_PROXY.get(dataset, dataset)):
-        rows = published.filter(pl.col("dataset") == name)
-        if not rows.is_empty():
-            return rows
-    return None
 
 
 def model_order(models: Sequence[str]) -> list[str]:
@@ -162,7 +125,7 @@ def table3(
 
     Args:
         summary: the baselines' and the main_table experiment's summaries, stacked.
-        published: the paper's rows of one dataset (:func:`paper_rows`).
+        published: the paper's rows of one dataset (:func:`divlib.study.readers.paper_rows`).
     """
     paper = _main_rows(published, k)
     columns = (f"DRO@{k}", "Relevance")
@@ -179,7 +142,7 @@ def table3(
                 cells = []
                 for model in models:
                     row = summary_row(summary, model=model, method=method, k=k, param=param) or {}
-                    cells += [_mean_std(row.get(m), row.get(f"{m}_std"), digits)
+                    cells += [mean_std(row.get(m), row.get(f"{m}_std"), digits)
                               for m in ("dro", "relevance")]  # fmt: skip
             if paper is not None:
                 key = PUBLISHED_KEY.get(method, method)
@@ -210,7 +173,7 @@ def gain_table(
 
     Args:
         summary: the gain_beyond_k experiment's summaries, stacked.
-        published: the paper's rows of one dataset (:func:`paper_rows`).
+        published: the paper's rows of one dataset (:func:`divlib.study.readers.paper_rows`).
     """
     paper = _gain_rows(published, method, beta)
     sources = ["ours"] + ([_paper_label(paper, dataset)] if paper is not None else [])
@@ -230,64 +193,11 @@ def gain_table(
     return Table(caption, "k", groups, columns * len(models), tuple(rows))
 
 
-def frame_table(frame: pl.DataFrame, caption: str = "", digits: int = 4) -> Table:
-    """A frame as a table: its first column the stub, floats to ``digits`` significant digits."""
-    stub, *columns = frame.columns
-    rows = tuple(
-        (str(row[0]), tuple(_cell(value, digits) for value in row[1:])) for row in frame.iter_rows()
-    )
-    return Table(caption, stub, (), tuple(columns), rows)
-
-
-def to_markdown(table: Table) -> str:
-    """A pipe table (group labels prefixed to their columns) after the caption, as a paragraph."""
-    header = [table.stub, *_flat_columns(table)]
-    lines = [
-        _pipe(header),
-        _pipe(["---"] + ["---:"] * len(table.columns)),
-        *[_pipe([label, *cells]) for label, cells in table.rows],
-    ]
-    return (f"{table.caption}\n\n" if table.caption else "") + "\n".join(lines) + "\n"
-
-
-def to_latex(table: Table) -> str:
-    """A ``table`` float holding a booktabs ``tabular``, with a spanning header row for the groups."""
-    lines = [r"\begin{table}[t]", r"\centering"]
-    if table.caption:
-        lines.append(rf"\caption{{{latex_escape(table.caption)}}}")
-    lines += [rf"\begin{{tabular}}{{l{'r' * len(table.columns)}}}", r"\toprule"]
-    if table.groups:
-        spans = [rf"\multicolumn{{{span}}}{{c}}{{{latex_escape(g)}}}" for g, span in table.groups]
-        lines.append(" & ".join(["", *spans]) + r" \\")
-        lines.append(" ".join(_cmidrules(table.groups)))
-    lines.append(" & ".join(latex_escape(c) for c in (table.stub, *table.columns)) + r" \\")
-    lines.append(r"\midrule")
-    lines += [
-        " & ".join(latex_escape(c) for c in (label, *cells)) + r" \\" for label, cells in table.rows
-    ]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return "\n".join(lines) + "\n"
-
-
-def latex_escape(text: str) -> str:
-    """``text`` with LaTeX's special characters escaped, the Greek letters used here and a number's
-    leading minus as math."""
-    for plain, latex in _LATEX.items():
-        text = text.replace(plain, latex)
-    return re.sub(r"^-(?=[0-9.])", "$-$", text)
-
-
-def _mean_std(mean: float | None, std: float | None, digits: int) -> str:
-    if not _number(mean):
-        return MISSING
-    return f"{mean:.{digits}f}" + (f" ({std:.{digits}f})" if _number(std) else "")
-
-
 def _points(row: dict | None, metric: str) -> str:
     """A gain in percentage points, "mean (std)" over seeds; :data:`MISSING` if it did not run."""
     row = row or {}
     gain, std = row.get(f"{metric}_gain"), row.get(f"{metric}_gain_std")
-    return _mean_std(100 * gain if _number(gain) else None, 100 * std if _number(std) else None, 1)
+    return mean_std(100 * gain if is_number(gain) else None, 100 * std if is_number(std) else None, 1)
 
 
 def _main_rows(published: pl.DataFrame | None, k: int) -> pl.DataFrame | None:
@@ -386,30 +296,3 @@ def _gain_caption(
     )
 
 
-def _number(value: float | None) -> bool:
-    return value is not None and not math.isnan(value)
-
-
-def _cell(value: object, digits: int) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return MISSING
-    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
-
-
-def _flat_columns(table: Table) -> list[str]:
-    owners = [group for group, span in table.groups for _ in range(span)]
-    if not owners:
-        return list(table.columns)
-    return [f"{owner} {column}" for owner, column in zip(owners, table.columns, strict=True)]
-
-
-def _pipe(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(cell.replace("|", r"\|") for cell in cells) + " |"
-
-
-def _cmidrules(groups: Sequence[tuple[str, int]]) -> list[str]:
-    rules, start = [], 2
-    for _, span in groups:
-        rules.append(rf"\cmidrule(lr){{{start}-{start + span - 1}}}")
-        start += span
-    return rules

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from divlib.study.methods import lookup
+from divlib.study.render import mean_std, number
 from divlib.study.tables import PAPER_RERANKERS, PUBLISHED_KEY, summary_row
 
 REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_RUN = "reproduced", "partly", "not reproduced", "not run"
@@ -159,8 +160,8 @@ def beta_sweep_claims(runs: pl.DataFrame, *, k: int) -> list[dict]:
             "no such β" if worst is None else f"worst {100 * recall[worst]:+.1f} % (β = {worst:g})"
         )
         ours = (
-            f"DRO@{k} gain over β = 1: {_mean_std(low['mean'], low['std'], signed=True)} at "
-            f"β = {low['param']:g} to {_mean_std(high['mean'], high['std'], signed=True)} at "
+            f"DRO@{k} gain over β = 1: {mean_std(low['mean'], low['std'], signed=True)} at "
+            f"β = {low['param']:g} to {mean_std(high['mean'], high['std'], signed=True)} at "
             f"β = {high['param']:g}; > 0 in {positive}/{sum(map(len, gains.values()))} seed × β; "
             f"recall_test@{k} vs control at β ≥ {RECALL_FROM_BETA:g}: {recall_text}; "
             f"{_seeds(swept['seed'].n_unique())}"
@@ -179,7 +180,7 @@ def dominance_claims(
 
     Args:
         summary: the baselines' and main_table's summaries, stacked.
-        published: the paper's rows of one dataset (:func:`divlib.study.tables.paper_rows`).
+        published: the paper's rows of one dataset (:func:`divlib.study.readers.paper_rows`).
     """
     rows = []
     for model in summary["model"].unique(maintain_order=True).to_list():
@@ -203,8 +204,8 @@ def dominance_claims(
                 f"{lookup(m).label} {means[m][0]:.3f} / {means[m][1]:.3f}" for m in rivals
             )
             ours = (
-                f"DDT DRO@{k} {_mean_std(ddt['dro'], ddt['dro_std'])}, relevance "
-                f"{_mean_std(ddt['relevance'], ddt['relevance_std'])}; re-rankers with relevance "
+                f"DDT DRO@{k} {mean_std(ddt['dro'], ddt['dro_std'])}, relevance "
+                f"{mean_std(ddt['relevance'], ddt['relevance_std'])}; re-rankers with relevance "
                 f"≥ DDT's: {compared or 'none'} (of {', '.join(lookup(m).label for m in rerankers)}); "
                 f"{_seeds(ddt['seeds'])}"
             )
@@ -222,7 +223,7 @@ def gain_claims(
 
     Args:
         summary: the gain_beyond_k summaries, stacked.
-        published: the paper's rows of one dataset (:func:`divlib.study.tables.paper_rows`).
+        published: the paper's rows of one dataset (:func:`divlib.study.readers.paper_rows`).
     """
     rows = []
     trained = summary.filter(pl.col("method") != "base")
@@ -276,9 +277,9 @@ def curve_claims(curves: pl.DataFrame, *, k: int) -> list[dict]:
         reached = _epochs_to_reach(frame)
         epochs = {regime: float(reached[regime].mean()) for regime in ("finetune", "scratch")}
         ours = (
-            f"mean |DDRO − DRO@{k}| {gap:.3f}, Pearson r {_number(correlation, 2)}; epochs to "
-            f"{REACH:.0%} of the from-scratch final DRO@{k}: fine-tuned {_number(epochs['finetune'], 1)},"
-            f" from scratch {_number(epochs['scratch'], 1)}; {_seeds(frame['seed'].n_unique())}"
+            f"mean |DDRO − DRO@{k}| {gap:.3f}, Pearson r {number(correlation, 2)}; epochs to "
+            f"{REACH:.0%} of the from-scratch final DRO@{k}: fine-tuned {number(epochs['finetune'], 1)},"
+            f" from scratch {number(epochs['scratch'], 1)}; {_seeds(frame['seed'].n_unique())}"
         )
         verdict = rule_training_curves(
             gap, math.nan if correlation is None else correlation, *epochs.values()
@@ -420,7 +421,7 @@ def _published_gains(published: pl.DataFrame | None, model: str, method: str, be
 def _points_range(cells: Mapping[int, dict], metric: str) -> str:
     """The smallest and largest mean gain over ``cells`` (by k) in percentage points, with std."""
     points = {
-        k: _mean_std(
+        k: mean_std(
             100 * row[f"{metric}_gain"], _scaled(row[f"{metric}_gain_std"]), 1, signed=True
         )
         for k, row in cells.items()
@@ -432,17 +433,6 @@ def _points_range(cells: Mapping[int, dict], metric: str) -> str:
 
 def _scaled(std: float | None) -> float | None:
     return None if std is None else 100 * std
-
-
-def _mean_std(mean: float, std: float | None, digits: int = 3, *, signed: bool = False) -> str:
-    text = f"{mean:+.{digits}f}" if signed else f"{mean:.{digits}f}"
-    return text + ("" if std is None or math.isnan(std) else f" ({std:.{digits}f})")
-
-
-def _number(value: float | None, digits: int) -> str:
-    if value is None or math.isnan(value):
-        return "–"
-    return "never" if math.isinf(value) else f"{value:.{digits}f}"
 
 
 def _seeds(count: int) -> str:

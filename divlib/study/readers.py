@@ -1,0 +1,105 @@
+"""Readers of the pipeline's outputs and of the paper's printed numbers, for the tables, verdicts and
+figures."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from divlib.errors import DivlibError
+from divlib.study.layout import Layout, read_runs, run_file
+
+PAPER_PROXY = {"ml-100k": "ml-1m"}  # the published dataset shown for one the paper lacks
+BAND = ["beta", "beta_low", "beta_high"]  # adaptive β and its feasible interval (Lemma 3)
+COUNTERS = ("epoch", "step")  # integer columns of the run logs; the others are read as floats
+
+
+def read_published(path: str | Path) -> pl.DataFrame:
+    """``published.csv``, with mean and std kept as the printed strings (``1.00``, ``-0.0``)."""
+    return pl.read_csv(path, schema_overrides={"mean": pl.String, "std": pl.String})
+
+
+def paper_rows(published: pl.DataFrame, dataset: str) -> pl.DataFrame | None:
+    """The published rows of ``dataset``, else of its :data:`PAPER_PROXY`; None if neither exists."""
+    for name in (dataset, PAPER_PROXY.get(dataset, dataset)):
+        rows = published.filter(pl.col("dataset") == name)
+        if not rows.is_empty():
+            return rows
+    return None
+
+
+def read_summaries(
+    layout: Layout, dataset: str, models: Sequence[str], experiment: str
+) -> pl.DataFrame:
+    """The evaluation summaries of ``experiment`` (or ``baselines``) for ``models``, one frame."""
+    frames = []
+    for model in models:
+        path = layout.summary(dataset, model, experiment)
+        if not path.is_file():
+            raise DivlibError(f"{path} is missing: run the evaluate stage of {experiment} first")
+        frames.append(pl.read_parquet(path).with_columns(model=pl.lit(model)))
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def read_per_user(
+    layout: Layout, dataset: str, models: Sequence[str], experiment: str
+) -> pl.DataFrame:
+    """The per-user evaluation rows of ``experiment`` for ``models``, one frame."""
+    return pl.concat(
+        [pl.read_parquet(layout.per_user(dataset, model, experiment)) for model in models],
+        how="diagonal_relaxed",
+    )
+
+
+def training_curves(layout: Layout, dataset: str, models: Sequence[str]) -> pl.DataFrame:
+    """Per epoch of every ``training_curves`` run of ``models``: the monitored users' soft DDRO and hard
+    DRO@k. Columns model, method, regime, seed, epoch, ddro, dro; models in the order given, runs in
+    name order."""
+    return _run_frames(
+        layout, dataset, models, "training_curves", "epochs", ["epoch", "ddro", "dro"]
+    )
+
+
+def adaptive_steps(layout: Layout, dataset: str, models: Sequence[str]) -> pl.DataFrame:
+    """Per step of every ``adaptive_beta`` run of ``models``: β, its feasible interval and the geometry
+    it was chosen from (a = ‖g_rel‖, b = ‖g_div‖, ρ = their cosine). Columns model, method, seed, step,
+    beta, beta_low, beta_high, a, b, rho."""
+    columns = ["step", *BAND, "a", "b", "rho"]
+    frame = _run_frames(layout, dataset, models, "adaptive_beta", "steps", columns)
+    return frame.drop("regime")
+
+
+def require_columns(frame: pl.DataFrame, columns: list[str], what: str) -> pl.DataFrame:
+    """``frame``, or a DivlibError naming the ``columns`` it lacks."""
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise DivlibError(f"{what}: missing columns {missing}; rerun the stage that writes it")
+    return frame
+
+
+def _run_frames(
+    layout: Layout,
+    dataset: str,
+    models: Sequence[str],
+    experiment: str,
+    log: str,
+    columns: list[str],
+) -> pl.DataFrame:
+    """``columns`` of the ``log`` (epochs or steps) of every run of ``experiment`` of ``models``,
+    tagged with model, method, regime and seed from each run's run.json."""
+    frames = []
+    for model in models:
+        for run, identity in read_runs(layout.runs(dataset, model, experiment)):
+            path = run_file(run, log)
+            rows = require_columns(pl.read_parquet(path), columns, str(path))
+            tags = [
+                pl.lit(model).alias("model"),
+                pl.lit(identity["method"]).alias("method"),
+                pl.lit(identity["regime"]).alias("regime"),
+                pl.lit(identity["seed"], dtype=pl.Int64).alias("seed"),
+            ]
+            values = [pl.col(c).cast(pl.Int64 if c in COUNTERS else pl.Float64) for c in columns]
+            frames.append(rows.select(*tags, *values))
+    if not frames:
+        raise DivlibError(f"{experiment}: no runs of {', '.join(models)}; run its finetune stage")
+    return pl.concat(frames)

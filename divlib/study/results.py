@@ -1,0 +1,104 @@
+"""The tables stage's work for one dataset: Tables III–VI, the verdicts on the paper's claims and the
+headline metrics, read from the pipeline's outputs (:mod:`~divlib.study.readers`), built by
+:mod:`~divlib.study.tables` and :mod:`~divlib.study.verdicts`, rendered by :mod:`~divlib.study.render`.
+
+The chosen setting, shown by Table V and the headline, is the first β of ``main_table.betas``.
+"""
+
+import polars as pl
+
+from divlib.io import atomic_path, write_json
+from divlib.study.evaluation import run_means
+from divlib.study.figure_data import case_study_table, load_case_study
+from divlib.study.layout import Layout
+from divlib.study.params import Params
+from divlib.study.readers import (
+    adaptive_steps,
+    paper_rows,
+    read_per_user,
+    read_published,
+    read_summaries,
+    training_curves,
+)
+from divlib.study.render import Table, frame_table, to_latex, to_markdown, write_table
+from divlib.study.tables import gain_table, headline_metrics, model_order, table3
+from divlib.study.verdicts import (
+    adaptive_claims,
+    beta_sweep_claims,
+    curve_claims,
+    dominance_claims,
+    gain_claims,
+    verdict_frame,
+)
+
+RENDERINGS = {".md": to_markdown, ".tex": to_latex}
+MARKDOWN_ONLY = ("table5",)  # the case study: titles and genres, no numbers to typeset
+
+
+def paper_tables(layout: Layout, params: Params, dataset: str) -> tuple[dict[str, Table], dict]:
+    """Every table of ``dataset`` by name (table3, table4, table6, verdicts, table5) and the headline
+    metrics (:func:`~divlib.study.tables.headline_metrics`)."""
+    k, main_table, gains = params.diversity.k, params.main_table, params.gain_beyond_k
+    beta, chosen = gains.betas[0], main_table.betas[0]
+    published = paper_rows(read_published(layout.published()), dataset)
+    main_models, gain_models = model_order(main_table.models), model_order(gains.models)
+    compared = pl.concat(
+        [read_summaries(layout, dataset, main_models, name) for name in ("baselines", "main_table")],
+        how="diagonal_relaxed",
+    )
+    gain_summary = read_summaries(layout, dataset, gain_models, "gain_beyond_k")
+    tables = {
+        "table3": table3(
+            compared,
+            dataset=dataset,
+            models=main_models,
+            k=k,
+            betas=main_table.betas,
+            epochs=main_table.epochs,
+            seeds=params.seeds_of("main_table"),
+            select=params.finetune.select,
+            published=published,
+        )
+    }
+    for name, method in (("table4", "ddt"), ("table6", "mdr")):
+        tables[name] = gain_table(
+            gain_summary,
+            method=method,
+            dataset=dataset,
+            models=gain_models,
+            ks=gains.ks,
+            beta=beta,
+            epochs=gains.epochs,
+            seeds=params.seeds_of("gain_beyond_k"),
+            published=published,
+        )
+    sweep = read_per_user(layout, dataset, model_order(params.beta_sweep.models), "beta_sweep")
+    curves = training_curves(layout, dataset, model_order(params.training_curves.models))
+    verdicts = verdict_frame(
+        beta_sweep_claims(run_means(sweep), k=k),
+        dominance_claims(compared, k=k, betas=main_table.betas, published=published),
+        gain_claims(gain_summary, ks=gains.ks, beta=beta, published=published),
+        curve_claims(curves, k=k),
+        adaptive_claims(adaptive_steps(layout, dataset, model_order(params.adaptive_beta.models))),
+    )
+    tables["verdicts"] = frame_table(
+        verdicts,
+        f"The paper's claims on {dataset}: our numbers, the paper's, and the rule that decides.",
+    )
+    case = load_case_study(layout, dataset, main_models[0], k, beta=chosen)
+    tables["table5"] = case_study_table(case, dataset, k)
+    return tables, headline_metrics(compared, models=main_models, k=k, beta=chosen)
+
+
+def write_tables(layout: Layout, params: Params, dataset: str) -> None:
+    """Write :func:`paper_tables` of ``dataset``: each table as Markdown, LaTeX (but
+    :data:`MARKDOWN_ONLY`) and JSON under ``reports/DATASET/tables/``, and the headline metrics to
+    ``metrics/DATASET/headline.json``, which ``dvc exp show`` and ``dvc metrics diff`` compare."""
+    tables, headline = paper_tables(layout, params, dataset)
+    for name, table in tables.items():
+        for suffix, render in RENDERINGS.items():
+            if suffix == ".md" or name not in MARKDOWN_ONLY:
+                with atomic_path(layout.table(dataset, name, suffix)) as temporary:
+                    temporary.write_text(render(table))
+        write_table(table, layout.table(dataset, name, ".json"))
+    write_json(headline, layout.metrics(dataset, "headline"))
