@@ -1,4 +1,5 @@
-"""Users/s of the batched re-rankers (divlib.rerank) against a per-user numpy loop, at MovieLens-1M size.
+"""Users/s of the batched re-rankers (divlib.rerank.greedy) against a per-user numpy loop, at
+MovieLens-1M size.
 
 python bench/rerank.py [--users 6040] [--candidates 200] [--k 10] [--batch 1024] [--loop-users 300]
                        [--device cpu] [--threads 1]

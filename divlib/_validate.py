@@ -3,11 +3,16 @@
 import torch
 
 from divlib.errors import DivlibError
+from divlib.similarity import ItemDistance
+
+
+def check_tensor(name: str, value: torch.Tensor) -> None:
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(value).__name__}")
 
 
 def check_scores(scores: torch.Tensor) -> None:
-    if not isinstance(scores, torch.Tensor):
-        raise TypeError(f"scores must be a torch.Tensor; got {type(scores).__name__}")
+    check_tensor("scores", scores)
     if scores.dim() != 2 or scores.shape[1] == 0:
         raise DivlibError(
             f"scores must have shape (B, m) with m >= 1 (one row per user); got {tuple(scores.shape)}"
@@ -80,3 +85,98 @@ def check_range(name: str, value, low: float, high: float | None = None, *, clos
     if not ok:
         bounds = f"[{low}, {high}]" if high is not None else (f">= {low}" if closed else f"> {low}")
         raise DivlibError(f"{name} must be a number {bounds}; got {value!r}")
+
+
+def check_relevance(relevance: torch.Tensor, k: int) -> None:
+    """relevance (B, N) finite float; 1 <= k <= N."""
+    if not isinstance(relevance, torch.Tensor) or not relevance.is_floating_point():
+        raise TypeError("relevance must be a float torch.Tensor")
+    if relevance.dim() != 2 or relevance.shape[1] == 0:
+        raise DivlibError(
+            f"relevance must have shape (B, N) with N >= 1 candidates; got {tuple(relevance.shape)}"
+        )
+    check_finite("relevance", relevance, "check the model output before re-ranking")
+    n = relevance.shape[1]
+    check_count("k", k, None)
+    if k > n:
+        raise DivlibError(
+            f"k = {k} exceeds the N = {n} candidates per user; lower k or pass a pool of at least "
+            f"k candidates (candidate_pool(..., n=k) or more)"
+        )
+
+
+def check_pool_similarity(similarity: torch.Tensor, relevance: torch.Tensor) -> None:
+    """similarity (B, N, N) on the device of relevance (B, N), finite."""
+    check_tensor("similarity", similarity)
+    shape = (*relevance.shape, relevance.shape[1])
+    if similarity.shape != shape or similarity.device != relevance.device:
+        raise DivlibError(
+            f"similarity must have shape {shape} on {relevance.device} to go with relevance; got "
+            f"{tuple(similarity.shape)} on {similarity.device}; pass 1 - distance.block(items)"
+        )
+    check_finite(
+        "similarity", similarity, "build it as 1 - distance.block(items) of a finite distance"
+    )
+
+
+def check_pool_categories(categories: torch.Tensor, relevance: torch.Tensor) -> None:
+    """categories (B, N, C >= 1) bool on the device of relevance (B, N)."""
+    if not isinstance(categories, torch.Tensor) or categories.dtype != torch.bool:
+        found = (
+            categories.dtype if isinstance(categories, torch.Tensor) else type(categories).__name__
+        )
+        raise TypeError(f"categories must be a bool tensor; got {found}")
+    if categories.dim() != 3 or categories.shape[:2] != relevance.shape or categories.shape[2] == 0:
+        raise DivlibError(
+            f"categories must have shape ({', '.join(map(str, relevance.shape))}, C) with C >= 1 to "
+            "go with relevance; "
+            f"got {tuple(categories.shape)}; pass the candidates' rows of the item × category "
+            "matrix, categories[items] > 0"
+        )
+    if categories.device != relevance.device:
+        raise DivlibError(
+            f"categories are on {categories.device} but relevance on {relevance.device}; "
+            "move them with categories.to(relevance.device)"
+        )
+
+
+def check_catalogue(
+    ratings: torch.Tensor, similarity: torch.Tensor, exclude: torch.Tensor, k: int
+) -> None:
+    """ratings (B, m) finite float; similarity (m, m) and exclude (B, m) bool on its device; each row has
+    at least k >= 1 candidates."""
+    check_scores(ratings)
+    m = ratings.shape[1]
+    check_tensor("similarity", similarity)
+    if similarity.shape != (m, m) or similarity.device != ratings.device:
+        raise DivlibError(
+            f"similarity must be the ({m}, {m}) item matrix on {ratings.device} to go with ratings "
+            f"{tuple(ratings.shape)}; got {tuple(similarity.shape)} on {similarity.device}"
+        )
+    check_finite("similarity", similarity, "build it as 1 - distance.dense() of a finite distance")
+    check_exclude(exclude, ratings)
+    check_count("k", k, m)
+    check_candidates(exclude, k)
+
+
+def check_items(
+    exclude: torch.Tensor, distance: ItemDistance, categories: torch.Tensor | None = None
+) -> None:
+    """exclude (n_users, m); distance over the same m items; categories (m, C >= 1), finite."""
+    if not isinstance(exclude, torch.Tensor) or exclude.dim() != 2:
+        raise TypeError("exclude must be an (n_users, m) bool tensor")
+    m = exclude.shape[1]
+    if distance.n_items != m:
+        raise DivlibError(
+            f"distance covers {distance.n_items} items but exclude has {m} (one column per item); "
+            "load both from the same prepared dataset"
+        )
+    if categories is None:
+        return
+    check_tensor("categories", categories)
+    if categories.dim() != 2 or categories.shape[0] != m or categories.shape[1] == 0:
+        raise DivlibError(
+            f"categories must be the ({m}, C) item × category matrix with C >= 1; got "
+            f"{tuple(categories.shape)}; load it from the same prepared dataset as exclude"
+        )
+    check_finite("categories", categories, "rebuild the item × category matrix")

@@ -74,3 +74,61 @@ class FixedScores(torch.nn.Module):
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         return self.scores[users]
+
+
+def naive_dpp(quality, similarity, k):
+    """Greedy log-determinant selection, one slogdet per candidate and step."""
+    kernel = quality[:, None] * similarity * quality[None, :]
+    chosen = []
+    for _ in range(k):
+        best, best_value = None, -math.inf
+        for i in range(len(quality)):
+            if i in chosen:
+                continue
+            idx = torch.tensor(chosen + [i])
+            sign, logdet = torch.linalg.slogdet(kernel[idx][:, idx])
+            value = logdet.item() if sign > 0 else -math.inf
+            if value > best_value:
+                best, best_value = i, value
+        chosen.append(best)
+    return chosen
+
+
+def loop_mmr(relevance, similarity, k, lam):
+    """MMR for one user, relevance min-max scaled (all 0 when constant); ties to the lower index."""
+    r, s = relevance.tolist(), similarity.tolist()
+    lo, hi = min(r), max(r)
+    scaled = [(x - lo) / (hi - lo) if hi > lo else 0.0 for x in r]
+    chosen = [max(range(len(r)), key=lambda i: (r[i], -i))]
+    while len(chosen) < k:
+        gains = {
+            i: lam * scaled[i] - (1 - lam) * max(s[i][j] for j in chosen)
+            for i in range(len(r))
+            if i not in chosen
+        }
+        chosen.append(max(gains, key=lambda i: (gains[i], -i)))
+    return chosen
+
+
+def loop_dum(relevance, categories, k):
+    """DUM for one user: walk by descending relevance (ties to the lower index) and take each item
+    that adds a category, then fill up to k in that order."""
+    r = relevance.tolist()
+    order = sorted(range(len(r)), key=lambda i: (-r[i], i))
+    sets = [set(row.nonzero().flatten().tolist()) for row in categories]
+    chosen, covered = [], set()
+    for i in order:
+        if len(chosen) < k and sets[i] - covered:
+            chosen.append(i)
+            covered |= sets[i]
+    chosen += [i for i in order if i not in chosen][: k - len(chosen)]
+    return chosen
+
+
+def dpp_quality(relevance, theta):
+    """DPP's quality q: the relevance (θ None), else exp(θ / (2(1 − θ)) · relevance min-max
+    scaled)."""
+    if theta is None:
+        return relevance
+    low, high = relevance.min(), relevance.max()
+    return torch.exp(theta / (2 * (1 - theta)) * (relevance - low) / (high - low))

@@ -1,6 +1,7 @@
 """The evaluation of models and re-rankings on a hand-worked example; every k's windows against
 metrics computed window by window with loops; summaries' gains paired by seed and p-values by exact
-enumeration, on hand-made frames; the metrics file's labels and keys; the metric vocabulary."""
+enumeration, on hand-made frames; the metrics file's labels and keys; the metric vocabulary; the
+re-ranked lists' long table and back."""
 
 import itertools
 import json
@@ -25,6 +26,8 @@ from divlib.study.evaluation import (
     evaluate_baselines,
     evaluate_lists,
     evaluate_models,
+    frame_lists,
+    lists_frame,
     load_runs,
     run_means,
     summarize,
@@ -378,3 +381,19 @@ def test_load_runs_reads_each_runs_identity_and_selected_model(tmp_path):
     for identity, model in runs:
         expected = saved[tuple(identity.values())]
         assert torch.equal(model.score_all(torch.arange(3)), expected)
+
+
+def test_lists_frame_layout_and_its_inverse():
+    lists = {
+        ("dum", None): torch.tensor([[4, 2, 7], [1, 0, 3]]),
+        ("mmr", 0.3): torch.tensor([[2, 4, 5], [3, 1, 6]]),
+    }
+    frame = lists_frame(lists)
+    assert frame.schema == pl.Schema({"method": pl.String, "param": pl.Float64, "user": pl.Int64,
+                                      "rank": pl.Int64, "item": pl.Int64})  # fmt: skip
+    assert frame.rows()[:4] == [("dum", None, 0, 1, 4), ("dum", None, 0, 2, 2),
+                                ("dum", None, 0, 3, 7), ("dum", None, 1, 1, 1)]  # fmt: skip
+    assert frame.rows()[-1] == ("mmr", 0.3, 1, 3, 6) and frame.height == 12
+    back = frame_lists(frame.sample(fraction=1.0, shuffle=True, seed=3).sort("method", "param"))
+    assert list(back) == [("dum", None), ("mmr", 0.3)]
+    assert all(torch.equal(back[run], lists[run]) for run in lists)
