@@ -21,7 +21,6 @@ import time
 import polars as pl
 from common import LAYOUT, load_params, main_guard
 
-from divlib.errors import DivlibError
 from divlib.io import atomic_path, write_json
 from divlib.study.evaluation import run_means
 from divlib.study.figure_data import (
@@ -59,9 +58,7 @@ def main() -> None:
     params = load_params()
     start = time.perf_counter()
     k, main_table, gains = params.diversity.k, params.main_table, params.gain_beyond_k
-    if len(gains.betas) != 1:
-        raise DivlibError(f"the gain tables show one β; gain_beyond_k.betas lists {gains.betas}")
-    beta = gains.betas[0]
+    (beta,) = gains.betas  # one β: params checks it
     published = paper_rows(read_published(LAYOUT.published()), dataset)
     main_models, gain_models = model_order(main_table.models), model_order(gains.models)
     compared = pl.concat(
@@ -108,7 +105,7 @@ def main() -> None:
         for suffix, render in ((".md", to_markdown), (".tex", to_latex)):
             with atomic_path(out / f"{name}{suffix}") as temporary:
                 temporary.write_text(render(table))
-    chosen = main_table.betas[0]
+    chosen = params.chosen_beta
     headline = headline_metrics(compared, models=main_models, k=k, beta=chosen)
     write_json(headline, LAYOUT.metrics(dataset, "headline"))
     case = load_case_study(LAYOUT, dataset, main_models[0], k, beta=chosen)
