@@ -1,5 +1,11 @@
 """Checks at divlib's public boundary: each names the argument, what it got, and the fix."""
 
+import math
+from dataclasses import dataclass, fields
+from functools import cache
+from types import UnionType
+from typing import Annotated, Literal, Union, get_args, get_origin, get_type_hints
+
 import torch
 
 from divlib.errors import DivlibError
@@ -180,3 +186,94 @@ def check_items(
             f"{tuple(categories.shape)}; load it from the same prepared dataset as exclude"
         )
     check_finite("categories", categories, "rebuild the item × category matrix")
+
+
+@dataclass(frozen=True)
+class Range:
+    """Bounds of a number in an option field's annotation (``Annotated[float, Range(gt=0)]``): at
+    least ``ge`` or above ``gt``, and at most ``le``. :func:`check_fields` enforces them, and the
+    study's params schema is built from them (:mod:`divlib.study.params`): each is written once."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+
+    def holds(self, value: float) -> bool:
+        low = value >= self.ge if self.gt is None else value > self.gt
+        return low and (self.le is None or value <= self.le)
+
+    def __str__(self) -> str:
+        """``>= 1``, ``> 0``, ``in [0, 1]``."""
+        if self.le is None:
+            return f">= {self.ge}" if self.gt is None else f"> {self.gt}"
+        low = f"[{self.ge}" if self.gt is None else f"({self.gt}"
+        return f"in {low}, {self.le}]"
+
+
+Count = Annotated[int, Range(ge=1)]
+ListLength = Annotated[int, Range(ge=2)]  # k of a pairwise diversity: at least one pair
+Positive = Annotated[float, Range(gt=0)]
+NonNegative = Annotated[float, Range(ge=0)]
+Fraction = Annotated[float, Range(ge=0, le=1)]
+
+
+def check_fields(options: object) -> None:
+    """Each field of the dataclass ``options`` holds what its annotation allows: a name its
+    ``Literal`` lists, None where the annotation admits it, an int (not a bool) for ``int``, a
+    finite int or float for ``float``, within the field's :class:`Range`; else one line naming the
+    field, what it allows and what it got."""
+    for name, annotation in _field_types(type(options)).items():
+        value = getattr(options, name)
+        union = get_origin(annotation) in (Union, UnionType)
+        choices = get_args(annotation) if union else [annotation]
+        if not any(_allows(choice, value) for choice in choices):
+            allowed = [_describe(choice) for choice in choices]
+            allowed = ", ".join(allowed[:-1]) + " or " * (len(allowed) > 1) + allowed[-1]
+            raise DivlibError(f"{name} must be {allowed}; got {value!r}")
+
+
+def check_window(top_m: object, k: int) -> None:
+    """A window of ``top_m`` best items (an int) must hold more than the ``k`` of the list."""
+    if isinstance(top_m, int) and not isinstance(top_m, bool) and top_m <= k:
+        raise DivlibError(
+            f'top_m = {top_m} must exceed k = {k}; raise top_m, or make it "auto" or None'
+        )
+
+
+@cache
+def _field_types(options: type) -> dict[str, object]:
+    """The annotation of each field of the dataclass type ``options``, ``Annotated`` bounds kept."""
+    hints = get_type_hints(options, include_extras=True)
+    return {field.name: hints[field.name] for field in fields(options)}
+
+
+def _allows(annotation: object, value: object) -> bool:
+    base, ranges = _split(annotation)
+    if get_origin(base) is Literal:
+        return value in get_args(base)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if base is int:
+        ok = number and isinstance(value, int)
+    elif base is float:
+        ok = number and math.isfinite(value)
+    else:
+        ok = isinstance(value, base)
+    return ok and all(bound.holds(value) for bound in ranges)
+
+
+def _describe(annotation: object) -> str:
+    """``an int >= 1``, ``a number in [0, 1]``, ``one of last, best``, ``'auto'``, ``None``."""
+    base, ranges = _split(annotation)
+    if get_origin(base) is Literal:
+        names = get_args(base)
+        return repr(names[0]) if len(names) == 1 else f"one of {', '.join(map(str, names))}"
+    kind = {int: "an int", float: "a number", type(None): "None"}.get(base, base.__name__)
+    return " ".join([kind, *map(str, ranges)])
+
+
+def _split(annotation: object) -> tuple[object, list[Range]]:
+    """``Annotated[int, Range(ge=1)]`` as ``(int, [Range(ge=1)])``; a bare type with no ranges."""
+    if get_origin(annotation) is not Annotated:
+        return annotation, []
+    base, *extras = get_args(annotation)
+    return base, [extra for extra in extras if isinstance(extra, Range)]

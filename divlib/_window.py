@@ -27,6 +27,7 @@ from typing import Literal, NamedTuple
 
 import torch
 
+from divlib._validate import check_window
 from divlib.errors import DivlibError
 from divlib.ranking import push_excluded_below, soft_rank, topk_membership
 
@@ -91,14 +92,14 @@ def window_size(top_m: int | Literal["auto"] | None, soft: SoftTopK, *, m: int) 
         top_m = _auto_window(soft, m)
     elif isinstance(top_m, bool) or not isinstance(top_m, int):
         raise DivlibError(f'top_m must be an int, "auto" or None; got {top_m!r}')
-    elif top_m <= soft.k:
-        raise DivlibError(f"top_m = {top_m} must exceed k = {soft.k}; raise top_m or pass None")
-    elif 2 * top_m < m and (left_out := _tail_bound(top_m, soft, m)) > TAIL_MASS * soft.k:
-        raise DivlibError(
-            f"top_m = {top_m} may leave {left_out:.2g} of the soft top-{soft.k} membership outside "
-            f"the window (τ = {soft.tau:g}, m = {m}), above {TAIL_MASS:g}·k: DDRO would be inexact; "
-            f'pass top_m="auto" (M = {_auto_window(soft, m)} here) or None'
-        )
+    else:
+        check_window(top_m, soft.k)
+        if 2 * top_m < m and (left_out := _tail_bound(top_m, soft, m)) > TAIL_MASS * soft.k:
+            raise DivlibError(
+                f"top_m = {top_m} may leave {left_out:.2g} of the soft top-{soft.k} membership "
+                f"outside the window (τ = {soft.tau:g}, m = {m}), above {TAIL_MASS:g}·k: DDRO "
+                f'would be inexact; pass top_m="auto" (M = {_auto_window(soft, m)} here) or None'
+            )
     return top_m if 2 * top_m < m else None
 
 

@@ -32,7 +32,7 @@ def main() -> None:
         curves=params.training_curves.models,
         adaptive=params.adaptive_beta.models,
         case=params.main_table.models[0],
-        beta=params.main_table.betas[0],
+        beta=params.chosen_beta,
         k=k,
     )
     missing = sorted(set(plots.APPENDIX_METRICS) - set(plots.appendix_metrics(data.sweep)))

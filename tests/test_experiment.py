@@ -92,7 +92,7 @@ def test_seeds_depend_on_the_run_not_on_the_devices_or_the_grid():
     spread = [
         params_with(grid={"devices": "auto"}),
         params_with(grid={"devices": ["cpu", "cpu"], "cpu_workers": 1}),
-        params_with(beta_sweep={"betas": [0.5], "methods": ["ddt"]}),  # a smaller grid, same run
+        params_with(beta_sweep={"betas": [0.5, 1], "methods": ["ddt"]}),  # a smaller grid, same run
     ]
     seeds = [
         {s.name: s.options.seed for s in experiment_runs(p, "beta_sweep", dataset="d", model="nmf")}

@@ -1,14 +1,17 @@
 """params.yaml at the boundary: every section strict, every failure one line naming the key path."""
 
 import copy
+import dataclasses
 from pathlib import Path
 
+import pydantic
 import pytest
 import yaml
 
 from divlib.errors import DivlibError
 from divlib.study.experiment import diversity_options
-from divlib.study.params import EXPERIMENTS, parse_params
+from divlib.study.params import EXPERIMENTS, Params, parse_params
+from divlib.train import DiversityOptions, FinetuneOptions, PretrainOptions
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
 
@@ -25,6 +28,12 @@ def test_the_repository_params_parse():
     assert params.diversity.eps == "auto" and params.finetune.select == "most-diverse"
     assert params.seeds_of("beta_sweep") == params.seeds and len(params.seeds) >= 3
     assert params.seeds_of("training_curves") == params.training_curves.seeds
+    assert params.chosen_beta == params.main_table.betas[0] == 0.2
+
+
+def test_the_chosen_beta_is_the_first_of_the_main_table():
+    params = parse_params(edited(lambda p: p["main_table"].update(betas=[0.3, 0.2])))
+    assert params.chosen_beta == 0.3
 
 
 @pytest.mark.parametrize(
@@ -174,6 +183,15 @@ def both(*changes):
          "it there"),
         (both(setting("evaluate.ks", [5, 10]), setting("gain_beyond_k.ks", [5, 20])),
          "params.yaml: gain_beyond_k.ks: DRO@20 is never measured, as evaluate.ks [5, 10] lacks 20"),
+        # β: the sweep's control β = 1 and a β below it; one β for the gain tables
+        (setting("beta_sweep.betas", [0, 0.5]),
+         "params.yaml: beta_sweep.betas: lacks the control β = 1 (relevance only) that every β < 1 "
+         "is measured against; add 1"),
+        (setting("beta_sweep.betas", [1]),
+         "params.yaml: beta_sweep.betas: has no β below the control 1; add one (e.g. 0.5)"),
+        (setting("gain_beyond_k.betas", [0.2, 0.5]),
+         "params.yaml: gain_beyond_k.betas: lists 2 βs; the gain tables (IV and VI) show one: keep "
+         "one"),
         (both(setting("evaluate.ks", [5, 10, 20, 30, 40]), setting("rerank.pool", 50)),
          "params.yaml: rerank.pool: 50 candidates are fewer than the 80 items a re-ranked list "
          "holds (2 · max(evaluate.ks)); raise it to at least that"),
@@ -228,3 +246,41 @@ def test_many_problems_are_listed_on_one_line():
 
     message = str(pytest.raises(DivlibError, parse_params, edited(break_four)).value)
     assert message.count(": ") >= 4 and "and 1 more" in message and "\n" not in message
+
+
+def option_keys():
+    """(params key, option dataclass, field) of every key that sets an option field."""
+    sections = (("pretrain", PretrainOptions, {"max_epochs": "epochs"}),
+                ("diversity", DiversityOptions, {}), ("finetune", FinetuneOptions, {}))  # fmt: skip
+    for section, options, renamed in sections:
+        for key in Params.model_fields[section].annotation.model_fields:
+            if key != "dim":  # the model's embedding size, not a training option
+                yield f"{section}.{key}", options, renamed.get(key, key)
+
+
+RUN = {"method": "ddt", "beta": 0.5, "epochs": 1, "lr": 0.1, "batch_size": 1}
+BASE = {PretrainOptions: {"epochs": 1, "lr": 0.1, "batch_size": 1}, DiversityOptions: {},
+        FinetuneOptions: RUN}  # fmt: skip
+
+
+@pytest.mark.parametrize(("key", "options", "field"), list(option_keys()))
+def test_a_params_key_takes_exactly_what_its_option_field_takes(key, options, field):
+    """One schema: the sections are built from the library's option dataclasses, so a section
+    refuses a value exactly when the option would (``eps: auto``, resolved per catalogue, aside)."""
+    section, name = key.split(".")
+    model = Params.model_fields[section].annotation
+    assert field in {f.name for f in dataclasses.fields(options)}
+    for value in (-1, 0, 0.5, 1, 2, 11, 1.5, None, True, "auto", "best", float("inf")):
+        try:
+            model.model_validate(PARAMS[section] | {name: value})
+        except pydantic.ValidationError:
+            in_params = False
+        else:
+            in_params = True
+        try:
+            options(**BASE[options] | {field: value})
+        except DivlibError:
+            in_library = key == "diversity.eps" and value == "auto"
+        else:
+            in_library = True
+        assert in_params == in_library, (key, value)

@@ -375,21 +375,57 @@ def test_the_epoch_line_gives_the_values_the_elapsed_time_and_an_eta():
     assert epoch_line("run", summary | {"epoch": 20}, 20, 41.0, at_most=False).endswith(", 41.0 s")
 
 
+def run_options(**change) -> FinetuneOptions:
+    return FinetuneOptions(**{"method": "ddt", "beta": 0.5, "epochs": 1, "lr": 0.1, "batch_size": 1}
+                           | change)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: FinetuneOptions(method="ddt", beta=1.5, epochs=1, lr=0.1, batch_size=1),
-         r"beta must be a number \[0.0, 1.0\]; got 1.5"),
-        (lambda: FinetuneOptions(method="sgd", beta=0.5, epochs=1, lr=0.1, batch_size=1),
-         "method must be one of"),
-        (lambda: DiversityOptions(eps=0.0), "eps must be a number > 0.0"),
-        (lambda: DiversityOptions(tau=-1.0), "tau must be a number > 0.0"),
-        (lambda: PretrainOptions(epochs=0, lr=0.1, batch_size=1), "epochs must be an int >= 1"),
+        (lambda: run_options(beta=1.5), r"beta must be a number in \[0, 1\]; got 1.5"),
+        (lambda: run_options(method="sgd"),
+         "method must be one of ddt, ddt-adaptive, mdr; got 'sgd'"),
+        (lambda: run_options(lr=float("inf")), "lr must be a number > 0; got inf"),
+        (lambda: run_options(batch_size=True), "batch_size must be an int >= 1; got True"),
+        (lambda: run_options(users_per_step=0),
+         "users_per_step must be an int >= 1 or None; got 0"),
+        (lambda: run_options(weight_decay=-0.1), "weight_decay must be a number >= 0; got -0.1"),
+        (lambda: run_options(select="first"),
+         "select must be one of last, best, most-diverse; got 'first'"),
+        (lambda: run_options(monitor_users=2.0), r"monitor_users must be an int >= 1; got 2.0"),
+        (lambda: run_options(meta_lr=0), "meta_lr must be a number > 0 or None; got 0"),
+        (lambda: run_options(adaptive_rule="mean"),
+         "adaptive_rule must be one of min-norm, min-norm-adam, normalized; got 'mean'"),
+        (lambda: DiversityOptions(k=1), "k must be an int >= 2; got 1"),
+        (lambda: DiversityOptions(eps=0.0), "eps must be a number > 0; got 0.0"),
+        (lambda: DiversityOptions(tau=-1.0), "tau must be a number > 0; got -1.0"),
+        (lambda: DiversityOptions(offset=2), r"offset must be a number in \[0, 1\]; got 2"),
+        (lambda: DiversityOptions(top_m="all"),
+         "top_m must be an int >= 1, 'auto' or None; got 'all'"),
+        (lambda: DiversityOptions(k=10, top_m=10),
+         'top_m = 10 must exceed k = 10; raise top_m, or make it "auto" or None'),
+        (lambda: PretrainOptions(epochs=0, lr=0.1, batch_size=1),
+         "epochs must be an int >= 1; got 0"),
+        (lambda: PretrainOptions(epochs=1, lr=0.1, batch_size=1, patience=0),
+         "patience must be an int >= 1 or None; got 0"),
+        (lambda: PretrainOptions(epochs=1, lr=0.1, batch_size=1, l2=float("nan")),
+         "l2 must be a number >= 0; got nan"),
     ],
 )  # fmt: skip
 def test_bad_options_fail_before_training(make, message):
-    with pytest.raises(DivlibError, match=message):
+    """Each field's annotation is its check: one line naming the field, what it allows, the
+    value."""
+    with pytest.raises(DivlibError, match=f"^{message}$"):
         make()
+
+
+def test_the_options_take_their_defaults_and_numbers_of_either_kind():
+    assert DiversityOptions() == DiversityOptions(k=10, eps=1e-3, tau=1.0, offset=0.0, top_m="auto")
+    assert DiversityOptions(top_m=None).top_m is None and DiversityOptions(top_m=11).top_m == 11
+    options = run_options(beta=1, lr=1, weight_decay=0, meta_lr=None, users_per_step=None)
+    assert (options.beta, options.lr) == (1, 1)  # an int where a float is asked: kept as written
+    assert PretrainOptions(epochs=1, lr=0.1, batch_size=1, patience=None).patience is None
 
 
 def test_k_at_least_the_catalogue_fails_before_training(problem):

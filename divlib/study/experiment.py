@@ -133,7 +133,7 @@ def _spec(
     label = method + ("" if rule in (None, "min-norm") else f"-{rule}")
     label += "-scratch" if regime == "scratch" else ""
     name = run_name(label, beta, seed, k=k)
-    settings = params.finetune.settings() | {"epochs": section.epochs}
+    settings = params.finetune.model_dump() | {"epochs": section.epochs}
     if regime == "scratch":
         settings["batch_size"] = section.scratch_batch_size
     options = FinetuneOptions(
@@ -156,7 +156,7 @@ def sensitivity_runs(
 ) -> list[RunSpec]:
     """The grid ε × k of the ``sensitivity`` section: one model (the one pretrained with ``seed``),
     method and β, the settings of the ``finetune`` section for ``sensitivity.epochs``."""
-    settings = finetune_section.settings() | {"epochs": section.epochs}
+    settings = finetune_section.model_dump() | {"epochs": section.epochs}
     specs = []
     for eps in section.eps:
         for k in section.ks:

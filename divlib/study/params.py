@@ -1,18 +1,27 @@
 """The workflow's parameters (``params.yaml``), checked at the boundary: one typed model per section.
 
-Every section rejects unknown keys, reports missing ones, and bounds its values; numbers must be finite
-and not ``true``/``false``, lists must not repeat a value. YAML 1.1 reads ``1e-3`` as a string, which is
-coerced to the number it spells. Keys that must agree across sections are checked last (a dataset has a
-source, experiments fine-tune pretrained models and seeds, every k is evaluated). :func:`parse_params`
-turns the first problems into one :class:`~divlib.errors.DivlibError` line naming each key path and what
-is allowed, e.g. ``params.yaml: finetune.betas.0: Input should be less than or equal to 1 (got 1.5)``.
+Every section rejects unknown keys, reports missing ones, and bounds its values; numbers must be
+finite and not ``true``/``false``, lists must not repeat a value. YAML 1.1 reads ``1e-3`` as a
+string, which is coerced to the number it spells. Keys that must agree are checked next (the window
+exceeds k, the β sweep holds its control β = 1, the gain tables one β), those across sections last
+(a dataset has a source, experiments fine-tune pretrained models and seeds, every k is evaluated).
+:func:`parse_params` turns the first problems into one :class:`~divlib.errors.DivlibError` line
+naming each key path and what is allowed, e.g. ``params.yaml: main_table.betas.0: Input should be
+less than or equal to 1 (got 1.5)``.
 
-The library's own option dataclasses (:class:`divlib.train.FinetuneOptions`, …) do not know these key
-names; the sections build them (:meth:`Diversity.options`).
+The training settings are defined once, by the library's option dataclasses
+(:class:`~divlib.train.PretrainOptions`, :class:`~divlib.train.DiversityOptions`,
+:class:`~divlib.train.FinetuneOptions`): each field's annotation gives its type, its bounds
+(:class:`divlib._validate.Range`) and its names (``Literal``). The sections ``pretrain``,
+``diversity`` and ``finetune`` are built from those fields (:func:`_from_options`), and every other
+key that sets one of them (an experiment's ``betas``, ``methods``, ``epochs``, …) has the field's
+type.
 """
 
+import dataclasses
 import re
-from typing import Annotated, Literal
+from types import UnionType
+from typing import Annotated, Literal, Union, get_args, get_origin, get_type_hints
 
 import torch
 from pydantic import (
@@ -22,12 +31,15 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    create_model,
     model_validator,
 )
 
+from divlib import _validate
 from divlib.errors import DivlibError
+from divlib.models import MODELS
 from divlib.study.data.registry import DATASETS
-from divlib.train.diversify import ADAPTIVE_RULES, FINETUNE_METHODS, SELECTIONS
+from divlib.train import DiversityOptions, FinetuneOptions, PretrainOptions
 
 
 def _not_bool(value: object) -> object:
@@ -74,24 +86,60 @@ def _ray_address(address: str) -> str:
 
 
 Number = BeforeValidator(_not_bool)
-Count = Annotated[int, Number, Field(ge=1)]
+
+
+def _params_type(annotation: object) -> object:
+    """The params.yaml type of a library option's annotation: its bounds
+    (:class:`divlib._validate.Range`) as pydantic's, ``float`` as an int or a float (a number keeps
+    the type it is written with: ``betas: [0, 1]`` names runs ``beta0``, ``beta1``), YAML's
+    ``true``/``false`` refused as numbers; names (``Literal``) and None as they are."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        ranges = [vars(bound) for bound in args[1:] if isinstance(bound, _validate.Range)]
+        limits = [Field(**{key: v for key, v in r.items() if v is not None}) for r in ranges]
+        return Annotated[(_params_type(args[0]), *limits)] if limits else _params_type(args[0])
+    if origin in (Union, UnionType):
+        return Union[tuple(map(_params_type, args))]  # noqa: UP007 (a union built from a tuple)
+    if annotation is float:
+        return Annotated[int | float, Number]
+    return Annotated[int, Number] if annotation is int else annotation
+
+
+def _option_types(options: type) -> dict[str, object]:
+    """The params.yaml type of each field of the option dataclass ``options``, in field order."""
+    hints = get_type_hints(options, include_extras=True)
+    return {field.name: _params_type(hints[field.name]) for field in dataclasses.fields(options)}
+
+
+DIVERSITY, FINETUNE = _option_types(DiversityOptions), _option_types(FinetuneOptions)
+Count = _params_type(_validate.Count)
 Whole = Annotated[int, Number, Field(ge=0)]  # a seed, or a dataset option (each a count or a seed)
-ListSize = Annotated[int, Number, Field(ge=2)]  # a list length with at least one pair (k of DRO@k)
-# Numbers keep the type they are written with (``betas: [0, 1]`` names runs ``beta0``, ``beta1``)
-Positive = Annotated[int | float, Number, Field(gt=0)]
-NonNegative = Annotated[int | float, Number, Field(ge=0)]
-Fraction = Annotated[int | float, Number, Field(ge=0, le=1)]
-Method = Literal[FINETUNE_METHODS]
-ModelName = Literal["nmf", "mf", "ncf"]
-Eps = Positive | Literal["auto"]
+Fraction = _params_type(_validate.Fraction)
+ListLength = DIVERSITY["k"]  # k of DRO@k
+Eps = DIVERSITY["eps"] | Literal["auto"]
+Method, Beta, Epochs, BatchSize, Rule = (
+    FINETUNE[key] for key in ("method", "beta", "epochs", "batch_size", "adaptive_rule")
+)
+ModelName = Literal[tuple(MODELS)]
 Seeds = _settings(Whole)
-EXPERIMENTS = ("beta_sweep", "main_table", "gain_beyond_k", "training_curves", "adaptive_beta")
 
 
 class Section(BaseModel):
     """A params.yaml section: unknown keys are errors, values are checked, the object is read-only."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _from_options(
+    options: type, *, leave_out: tuple = (), rename: dict | None = None, **more: object
+) -> type[Section]:
+    """A section with one key per field of the option dataclass ``options`` (less ``leave_out``;
+    ``rename``: field → key), typed and bounded as the field is, then the keys ``more`` (key: type;
+    one that names a field retypes it)."""
+    types = {(rename or {}).get(name, name): kind for name, kind in _option_types(options).items()
+             if name not in leave_out}  # fmt: skip
+    fields = {key: (kind, ...) for key, kind in (types | more).items()}
+    return create_model(f"{options.__name__}Keys", __base__=Section, **fields)
 
 
 class Data(Section):
@@ -105,45 +153,29 @@ class Data(Section):
     options: dict[str, dict[str, Whole] | None]
 
 
-class Pretrain(Section):
-    max_epochs: Count
-    patience: Count
-    lr: Positive
-    batch_size: Count
-    weight_decay: NonNegative
-    l2: NonNegative
-    dim: Count
+class Pretrain(
+    _from_options(PretrainOptions, leave_out=("seed",), rename={"epochs": "max_epochs"}, dim=Count)
+):
+    """:class:`~divlib.train.PretrainOptions` less the seed (each run's derives from its
+    identity): at most ``max_epochs`` epochs, early stopping after ``patience`` (null: none);
+    ``dim``: the embedding size."""
 
 
-class Diversity(Section):
-    k: ListSize
-    eps: Eps
-    tau: Positive
-    offset: Fraction
-    top_m: Count | Literal["auto"] | None
+class Diversity(_from_options(DiversityOptions, eps=Eps)):
+    """:class:`~divlib.train.DiversityOptions`; ``eps: auto`` is 1/m, resolved per catalogue
+    (:func:`divlib.study.experiment.diversity_options`)."""
 
     @model_validator(mode="after")
     def _window_exceeds_k(self):
-        if isinstance(self.top_m, int) and self.top_m <= self.k:
-            raise ValueError(f"top_m = {self.top_m} must exceed k = {self.k}, or be auto or null")
+        _validate.check_window(self.top_m, self.k)
         return self
 
 
-class Finetune(Section):
-    """The settings every fine-tuning experiment shares (FinetuneOptions without method, β, epochs,
-    rule and seed)."""
-
-    lr: Positive
-    batch_size: Count
-    users_per_step: Count | None
-    weight_decay: NonNegative
-    select: Literal[SELECTIONS]
-    monitor_users: Count
-    meta_lr: Positive | None
-
-    def settings(self) -> dict:
-        """The shared run settings, as keyword arguments of FinetuneOptions."""
-        return self.model_dump()
+class Finetune(
+    _from_options(FinetuneOptions, leave_out=("method", "beta", "epochs", "seed", "adaptive_rule"))
+):
+    """The settings every fine-tuning experiment shares: :class:`~divlib.train.FinetuneOptions`
+    less those of each run (method, β, epochs, seed, rule)."""
 
 
 class GridBackend(Section):
@@ -168,7 +200,7 @@ class Experiment(Section):
     """One of the paper's experiments: the models it fine-tunes, for how long, over which seeds."""
 
     models: _settings(ModelName)
-    epochs: Count
+    epochs: Epochs
     seeds: Seeds | Literal["all"]  # all: the top-level seeds
 
 
@@ -176,25 +208,55 @@ class Grid(Experiment):
     """The grid method × β × seed."""
 
     methods: _settings(Method)
-    betas: _settings(Fraction)
+    betas: _settings(Beta)
+
+
+CONTROL_BETA = 1.0  # β = 1: L_JOINT = L_MSE, the same fine-tuning for relevance only
+
+
+def _with_control(betas: list) -> list:
+    """The β sweep measures every β < 1 against the control β = 1 of the same seed (the verdicts
+    of :mod:`divlib.study.verdicts`)."""
+    if CONTROL_BETA not in betas:
+        raise ValueError(
+            f"lacks the control β = {CONTROL_BETA:g} (relevance only) that every β < 1 is measured "
+            f"against; add {CONTROL_BETA:g}"
+        )
+    if min(betas) >= CONTROL_BETA:
+        raise ValueError(f"has no β below the control {CONTROL_BETA:g}; add one (e.g. 0.5)")
+    return betas
+
+
+def _one_beta(betas: list) -> list:
+    """The gain tables (IV and VI) show one β."""
+    if len(betas) > 1:
+        raise ValueError(f"lists {len(betas)} βs; the gain tables (IV and VI) show one: keep one")
+    return betas
+
+
+class Sweep(Grid):
+    """The grid method × β × seed, with the control β = 1 and at least one β below it."""
+
+    betas: Annotated[_settings(Beta), AfterValidator(_with_control)]
 
 
 class PerK(Grid):
-    """The grid method × β × seed once per list length k (each run trained for its own k)."""
+    """The grid method × one β × seed once per list length k (each run trained for its own k)."""
 
-    ks: _settings(ListSize)
+    betas: Annotated[_settings(Beta), AfterValidator(_one_beta)]
+    ks: _settings(ListLength)
 
 
 class Curves(Grid):
     """The grid method × β × seed fine-tuned and from scratch (a fresh model, this batch size)."""
 
-    scratch_batch_size: Count
+    scratch_batch_size: BatchSize
 
 
 class Adaptive(Experiment):
     """ddt-adaptive once per rule of choosing β (:data:`divlib.train.diversify.ADAPTIVE_RULES`)."""
 
-    rules: _settings(Literal[tuple(ADAPTIVE_RULES)])
+    rules: _settings(Rule)
 
 
 class Rerank(Section):
@@ -204,16 +266,16 @@ class Rerank(Section):
 
 
 class Evaluate(Section):
-    ks: _settings(ListSize)
+    ks: _settings(ListLength)
 
 
 class Sensitivity(Section):
     model: ModelName
     method: Method
-    beta: Fraction
+    beta: Beta
     eps: _settings(Eps)
-    ks: _settings(ListSize)
-    epochs: Count
+    ks: _settings(ListLength)
+    epochs: Epochs
 
 
 class Params(Section):
@@ -227,7 +289,7 @@ class Params(Section):
     diversity: Diversity
     finetune: Finetune
     grid: GridBackend
-    beta_sweep: Grid
+    beta_sweep: Sweep
     main_table: Grid
     gain_beyond_k: PerK
     training_curves: Curves
@@ -256,6 +318,18 @@ class Params(Section):
         """The seeds of experiment ``name``: its own, or the top-level ``seeds`` (``all``)."""
         seeds = self.experiment(name).seeds
         return list(self.seeds) if seeds == "all" else list(seeds)
+
+    @property
+    def chosen_beta(self) -> float:
+        """The chosen β: the first of ``main_table.betas`` (the headline metrics, Table V and the
+        case-study figure)."""
+        return self.main_table.betas[0]
+
+
+EXPERIMENTS = tuple(
+    name for name, field in Params.model_fields.items()
+    if isinstance(field.annotation, type) and issubclass(field.annotation, Experiment)
+)  # fmt: skip
 
 
 def _data_problems(params: Params) -> list[str]:

@@ -39,7 +39,7 @@ def paper_tables(layout: Layout, params: Params, dataset: str) -> tuple[dict[str
     """Every table of ``dataset`` by name (table3, table4, table6, verdicts, table5) and the headline
     metrics (:func:`~divlib.study.tables.headline_metrics`)."""
     k, main_table, gains = params.diversity.k, params.main_table, params.gain_beyond_k
-    beta, chosen = gains.betas[0], main_table.betas[0]
+    (beta,), chosen = gains.betas, params.chosen_beta  # one gain β: params checks it
     published = paper_rows(read_published(layout.published()), dataset)
     main_models, gain_models = model_order(main_table.models), model_order(gains.models)
     compared = pl.concat(

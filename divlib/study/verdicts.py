@@ -24,12 +24,12 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from divlib.study.methods import lookup
+from divlib.study.params import CONTROL_BETA
 from divlib.study.render import mean_std, number
 from divlib.study.tables import PAPER_RERANKERS, PUBLISHED_KEY, summary_row
 
 REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_RUN = "reproduced", "partly", "not reproduced", "not run"
 COLUMNS = ("claim", "experiment", "ours", "paper", "rule", "verdict")
-CONTROL_BETA = 1.0  # β = 1: the same fine-tuning, relevance only
 RECALL_FROM_BETA, RECALL_TOLERANCE = 0.3, 0.05
 TRACK_GAP, TRACK_CORRELATION, REACH = 0.05, 0.9, 0.95
 FEASIBLE_PARTLY = 0.9

@@ -52,7 +52,15 @@ from torch.autograd.functional import jvp
 from torch.func import functional_call
 from torch.profiler import record_function
 
-from divlib._validate import check_count, check_range
+from divlib._validate import (
+    Count,
+    Fraction,
+    ListLength,
+    NonNegative,
+    Positive,
+    check_fields,
+    check_window,
+)
 from divlib.errors import DivlibError
 from divlib.objectives import ddro_and_dro, dro
 from divlib.similarity import ItemDistance
@@ -73,53 +81,41 @@ SELECTIONS = ("last", "best", "most-diverse")
 
 @dataclass(frozen=True)
 class DiversityOptions:
-    """The DDRO settings; see :func:`divlib.objectives.ddro`."""
+    """The DDRO settings; see :func:`divlib.objectives.ddro`. Each field's annotation is its check
+    (:func:`divlib._validate.check_fields`) and the schema of params.yaml's ``diversity``."""
 
-    k: int = 10
-    eps: float = 1e-3
-    tau: float = 1.0
-    offset: float = 0.0
-    top_m: int | str | None = "auto"
+    k: ListLength = 10
+    eps: Positive = 1e-3
+    tau: Positive = 1.0
+    offset: Fraction = 0.0
+    top_m: Count | Literal["auto"] | None = "auto"  # more than k
 
     def __post_init__(self):
-        check_count("k", self.k)
-        check_range("eps", self.eps, 0.0, closed=False)
-        check_range("tau", self.tau, 0.0, closed=False)
+        check_fields(self)
+        check_window(self.top_m, self.k)
 
 
 @dataclass(frozen=True)
 class FinetuneOptions:
-    """Settings of one run of :func:`finetune`."""
+    """Settings of one run of :func:`finetune`; each field's annotation is its check
+    (:func:`divlib._validate.check_fields`) and the schema of params.yaml's ``finetune`` section."""
 
     method: Literal[FINETUNE_METHODS]
-    beta: float  # β of eq. (10); ignored by "ddt-adaptive", which chooses β at every step
-    epochs: int
-    lr: float
-    batch_size: int
-    users_per_step: int | None = None  # users in each L_DDRO batch; None: all users (the paper)
-    weight_decay: float = 0.0
+    beta: Fraction  # β of eq. (10); ignored by "ddt-adaptive", which chooses β at every step
+    epochs: Count
+    lr: Positive
+    batch_size: Count
+    users_per_step: Count | None = None  # users in each L_DDRO batch; None: all users (the paper)
+    weight_decay: NonNegative = 0.0
     seed: int = 0  # batch order and user batches
     select: Literal[SELECTIONS] = "last"  # "best": lowest validation L_JOINT;
     # "most-diverse": highest DRO@k of the monitored users (the paper's selection; no test data)
-    monitor_users: int = 256  # fixed users on which DRO@k and DDRO are tracked per epoch
-    meta_lr: float | None = None  # η of MDR's look-ahead step; None: lr
+    monitor_users: Count = 256  # fixed users on which DRO@k and DDRO are tracked per epoch
+    meta_lr: Positive | None = None  # η of MDR's look-ahead step; None: lr
     adaptive_rule: Literal[tuple(ADAPTIVE_RULES)] = "min-norm"
 
     def __post_init__(self):
-        if self.method not in FINETUNE_METHODS:
-            raise DivlibError(f"method must be one of {', '.join(FINETUNE_METHODS)}; got {self.method!r}")
-        check_range("beta", self.beta, 0.0, 1.0)
-        check_count("epochs", self.epochs)
-        check_count("batch_size", self.batch_size)
-        check_range("lr", self.lr, 0.0, closed=False)
-        if self.users_per_step is not None:
-            check_count("users_per_step", self.users_per_step)
-        if self.adaptive_rule not in ADAPTIVE_RULES:
-            raise DivlibError(
-                f"adaptive_rule must be one of {', '.join(ADAPTIVE_RULES)}; got {self.adaptive_rule!r}"
-            )
-        if self.select not in SELECTIONS:
-            raise DivlibError(f"select must be one of {', '.join(SELECTIONS)}; got {self.select!r}")
+        check_fields(self)
 
 
 @dataclass(frozen=True)

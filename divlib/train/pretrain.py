@@ -13,31 +13,26 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from divlib._validate import check_count, check_range
+from divlib._validate import Count, NonNegative, Positive, check_fields
 from divlib.train.common import Step, TrainResult, explosion_limit, mean_squared_error, run_epochs
 from divlib.train.interactions import Interactions
 
 
 @dataclass(frozen=True)
 class PretrainOptions:
-    """Settings of :func:`pretrain`."""
+    """Settings of :func:`pretrain`; each field's annotation is its check
+    (:func:`divlib._validate.check_fields`) and the schema of params.yaml's ``pretrain`` section."""
 
-    epochs: int  # at most
-    lr: float
-    batch_size: int
-    weight_decay: float = 0.01  # AdamW's decoupled decay (the paper's code used AdamW's default)
-    l2: float = 0.0  # λ of the explicit penalty λ‖Θ‖²
+    epochs: Count  # at most
+    lr: Positive
+    batch_size: Count
+    weight_decay: NonNegative = 0.01  # AdamW's decoupled decay (the paper's code: AdamW's default)
+    l2: NonNegative = 0.0  # λ of the explicit penalty λ‖Θ‖²
     seed: int = 0  # order of the mini-batches
-    patience: int | None = None  # stop after this many epochs without a lower validation MSE
+    patience: Count | None = None  # stop after this many epochs without a lower validation MSE
 
     def __post_init__(self):
-        check_count("epochs", self.epochs)
-        if self.patience is not None:
-            check_count("patience", self.patience)
-        check_count("batch_size", self.batch_size)
-        check_range("lr", self.lr, 0.0, closed=False)
-        check_range("weight_decay", self.weight_decay, 0.0)
-        check_range("l2", self.l2, 0.0)
+        check_fields(self)
 
 
 def pretrain(
