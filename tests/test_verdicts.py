@@ -6,8 +6,8 @@ import pytest
 
 from divlib.study.verdicts import (
     COLUMNS,
+    NOT_DECIDED,
     NOT_REPRODUCED,
-    NOT_RUN,
     PARTLY,
     REPRODUCED,
     adaptive_claims,
@@ -92,7 +92,7 @@ def test_beta_sweep_claims_compare_each_seed_with_its_own_control():
 
 def test_beta_sweep_claims_without_swept_runs_are_not_run():
     runs = pl.DataFrame(sweep_runs("nmf", {1.0: [0.7, 0.6]}, {1.0: 0.2}))
-    assert beta_sweep_claims(runs, k=10)[0]["verdict"] == NOT_RUN
+    assert beta_sweep_claims(runs, k=10)[0]["verdict"] == NOT_DECIDED
 
 
 PUBLISHED = pl.DataFrame({
@@ -135,7 +135,7 @@ def test_dominance_claims_judge_ddt_against_the_more_relevant_rerankers():
     assert nmf["paper"] == (
         "Table III DRO@10 / relevance: DDT 1.00 / 1.00, MMR 0.94 / 0.95, DUM 0.93 / 0.91 (ml-1m)"
     )
-    assert dominance_claims(summary, k=10, betas=[0.5], published=None)[0]["verdict"] == NOT_RUN
+    assert dominance_claims(summary, k=10, betas=[0.5], published=None)[0]["verdict"] == NOT_DECIDED
 
 
 def gain_rows(model: str, method: str, within: list[float], beyond: list[float]) -> list[dict]:
@@ -190,7 +190,7 @@ def test_curve_claims_measure_tracking_and_epochs_to_the_scratch_diversity():
     )  # fmt: skip
     nmf_ddt, nmf_mdr, ncf_ddt, mf_ddt = curve_claims(frame, k=10)
     assert [c["verdict"] for c in (nmf_ddt, nmf_mdr, ncf_ddt, mf_ddt)] == [
-        REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_RUN,
+        REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_DECIDED,
     ]  # fmt: skip
     assert nmf_ddt["ours"] == (
         "mean |DDRO − DRO@10| 0.010, Pearson r 1.00; epochs to 95% of the from-scratch final "
@@ -215,7 +215,7 @@ def test_adaptive_claims_count_the_steps_inside_the_interval():
     )
     nmf, ncf, mf, zz = adaptive_claims(frame)
     assert [c["verdict"] for c in (nmf, ncf, mf, zz)] == [
-        REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_RUN,
+        REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_DECIDED,
     ]  # fmt: skip
     assert nmf["ours"] == (
         "inside [β_low, β_high] at 100.0 % of 10 steps; 1 seed; normalized variant: 75.0 %"

@@ -3,7 +3,8 @@ paper's, the rule that decides and its verdict.
 
 Every verdict comes from a ``rule_*`` function: it takes the few numbers a claim turns on and returns
 :data:`REPRODUCED`, :data:`PARTLY` or :data:`NOT_REPRODUCED`; its docstring is the rule as the table
-prints it. A claim without runs to judge (an empty input frame) gets :data:`NOT_RUN`. The functions read
+prints it. Each row says on how many comparisons its verdict rests (``comparisons``); a claim with
+nothing to compare (no runs) gets :data:`NOT_DECIDED`. The functions read
 plain frames, never files:
 
 - :func:`beta_sweep_claims` (Q1, Fig. 1): per-run means over users (:func:`divlib.study.evaluation.run_means`)
@@ -28,8 +29,9 @@ from divlib.study.params import CONTROL_BETA
 from divlib.study.render import mean_std, number
 from divlib.study.tables import PAPER_RERANKERS, PUBLISHED_KEY, summary_row
 
-REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_RUN = "reproduced", "partly", "not reproduced", "not run"
-COLUMNS = ("claim", "experiment", "ours", "paper", "rule", "verdict")
+REPRODUCED, PARTLY, NOT_REPRODUCED = "reproduced", "partly", "not reproduced"
+NOT_DECIDED = "not decided"  # nothing to compare: no runs, or none of the compared methods
+COLUMNS = ("claim", "experiment", "ours", "paper", "comparisons", "rule", "verdict")
 RECALL_FROM_BETA, RECALL_TOLERANCE = 0.3, 0.05
 TRACK_GAP, TRACK_CORRELATION, REACH = 0.05, 0.9, 0.95
 FEASIBLE_PARTLY = 0.9
@@ -131,7 +133,7 @@ def beta_sweep_claims(runs: pl.DataFrame, *, k: int) -> list[dict]:
             f"β < 1, recall_test@{k} within {RECALL_TOLERANCE:.0%} of it for β ≥ {RECALL_FROM_BETA:g}"
         )
         if swept.is_empty():
-            rows.append(_not_run(claim, "beta_sweep", rule_beta_sweep))
+            rows.append(_not_decided(claim, "beta_sweep", rule_beta_sweep))
             continue
         by_beta = (
             swept.with_columns(gain=pl.col("dro") - pl.col("control_dro"))
@@ -168,7 +170,8 @@ def beta_sweep_claims(runs: pl.DataFrame, *, k: int) -> list[dict]:
         )
         verdict = rule_beta_sweep(gains, recall)
         paper = _paper(*_PAPER_TEXT["beta_sweep"])
-        rows.append(_row(claim, "beta_sweep", ours, paper, rule_beta_sweep, verdict))
+        comparisons = sum(map(len, gains.values())) + len(recall)
+        rows.append(_row(claim, "beta_sweep", ours, paper, rule_beta_sweep, verdict, comparisons))
     return rows
 
 
@@ -196,7 +199,7 @@ def dominance_claims(
                 if (row := summary_row(summary, model=model, method=method, k=k)) is not None
             }
             if ddt is None or not rerankers:
-                rows.append(_not_run(claim, "main_table", rule_dominance))
+                rows.append(_not_decided(claim, "main_table", rule_dominance))
                 continue
             means = {method: (row["dro"], row["relevance"]) for method, row in rerankers.items()}
             rivals = [m for m, (_, relevance) in means.items() if relevance >= ddt["relevance"]]
@@ -211,7 +214,9 @@ def dominance_claims(
             )
             verdict = rule_dominance((ddt["dro"], ddt["relevance"]), means)
             paper = _published_main(published, k)
-            rows.append(_row(claim, "main_table", ours, paper, rule_dominance, verdict))
+            rows.append(
+                _row(claim, "main_table", ours, paper, rule_dominance, verdict, len(means))
+            )
     return rows
 
 
@@ -238,7 +243,7 @@ def gain_claims(
         }
         cells = {k: row for k, row in cells.items() if row is not None}
         if not cells:
-            rows.append(_not_run(claim, "gain_beyond_k", rule_gain_beyond_k))
+            rows.append(_not_decided(claim, "gain_beyond_k", rule_gain_beyond_k))
             continue
         within = {k: row["dro_gain"] for k, row in cells.items()}
         beyond = {k: row["dro_beyond_gain"] for k, row in cells.items()}
@@ -251,7 +256,10 @@ def gain_claims(
         )
         verdict = rule_gain_beyond_k(within, beyond)
         paper = _published_gains(published, model, method, beta)
-        rows.append(_row(claim, "gain_beyond_k", ours, paper, rule_gain_beyond_k, verdict))
+        comparisons = 2 * len(cells)
+        rows.append(
+            _row(claim, "gain_beyond_k", ours, paper, rule_gain_beyond_k, verdict, comparisons)
+        )
     return rows
 
 
@@ -270,7 +278,7 @@ def curve_claims(curves: pl.DataFrame, *, k: int) -> list[dict]:
         )
         regimes = set(frame["regime"].to_list())
         if not {"finetune", "scratch"} <= regimes:
-            rows.append(_not_run(claim, "training_curves", rule_training_curves))
+            rows.append(_not_decided(claim, "training_curves", rule_training_curves))
             continue
         gap = float((frame["ddro"] - frame["dro"]).abs().mean())
         correlation = frame.select(pl.corr("ddro", "dro")).item()
@@ -285,7 +293,10 @@ def curve_claims(curves: pl.DataFrame, *, k: int) -> list[dict]:
             gap, math.nan if correlation is None else correlation, *epochs.values()
         )
         paper = _paper(*_PAPER_TEXT["training_curves"])
-        rows.append(_row(claim, "training_curves", ours, paper, rule_training_curves, verdict))
+        comparisons = 2  # tracking (gap and correlation), speed (epochs to reach)
+        rows.append(
+            _row(claim, "training_curves", ours, paper, rule_training_curves, verdict, comparisons)
+        )
     return rows
 
 
@@ -309,7 +320,7 @@ def adaptive_claims(steps: pl.DataFrame) -> list[dict]:
         found = {row["method"]: row for row in shares.filter(pl.col("model") == model).to_dicts()}
         rule_of_paper = found.get(PAPER_ADAPTIVE)
         if rule_of_paper is None:
-            rows.append(_not_run(claim, "adaptive_beta", rule_feasible_beta))
+            rows.append(_not_decided(claim, "adaptive_beta", rule_feasible_beta))
             continue
         variant = found.get(VARIANT_ADAPTIVE)
         ours = (
@@ -319,7 +330,10 @@ def adaptive_claims(steps: pl.DataFrame) -> list[dict]:
         )
         verdict = rule_feasible_beta(rule_of_paper["share"])
         paper = _paper(*_PAPER_TEXT["adaptive_beta"])
-        rows.append(_row(claim, "adaptive_beta", ours, paper, rule_feasible_beta, verdict))
+        steps = rule_of_paper["steps"]
+        rows.append(
+            _row(claim, "adaptive_beta", ours, paper, rule_feasible_beta, verdict, steps)
+        )
     return rows
 
 
@@ -333,14 +347,15 @@ def rule_text(rule) -> str:
     return " ".join(rule.__doc__.split())
 
 
-def _row(claim: str, experiment: str, ours: str, paper: str, rule, verdict: str) -> dict:
-    return dict(
-        zip(COLUMNS, (claim, experiment, ours, paper, rule_text(rule), verdict), strict=True)
-    )
+def _row(
+    claim: str, experiment: str, ours: str, paper: str, rule, verdict: str, comparisons: int
+) -> dict:
+    values = (claim, experiment, ours, paper, comparisons, rule_text(rule), verdict)
+    return dict(zip(COLUMNS, values, strict=True))
 
 
-def _not_run(claim: str, experiment: str, rule) -> dict:
-    return _row(claim, experiment, "no runs", "–", rule, NOT_RUN)
+def _not_decided(claim: str, experiment: str, rule) -> dict:
+    return _row(claim, experiment, "no runs", "–", rule, NOT_DECIDED, 0)
 
 
 def _paper(text: str, dataset: str) -> str:

@@ -1,0 +1,57 @@
+r"""Paired comparisons over seeds: the mean of per-seed differences, its 95 % t interval and its sign.
+
+Each seed pretrains its own model, so a method is compared with its reference seed by seed: for the
+differences :math:`d_1, …, d_n` with mean :math:`\bar d` and sample standard deviation :math:`s`,
+
+.. math:: \bar d \pm t_{(1+\ell)/2,\, n-1} \, \frac{s}{\sqrt n}
+
+at level :math:`\ell` (0.95; :data:`scipy.stats.t`). The difference is *positive* when the whole
+interval lies above 0, *negative* when below, else *inconclusive*; one seed gives no interval and is
+inconclusive.
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import scipy.stats
+
+LEVEL = 0.95
+POSITIVE, NEGATIVE, INCONCLUSIVE = "positive", "negative", "inconclusive"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """``mean`` of ``n`` paired differences and its interval ``[low, high]`` (NaN for n < 2)."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+    @property
+    def sign(self) -> str:
+        """:data:`POSITIVE`, :data:`NEGATIVE` or :data:`INCONCLUSIVE`."""
+        if self.low > 0:
+            return POSITIVE
+        return NEGATIVE if self.high < 0 else INCONCLUSIVE
+
+    def text(self, scale: float = 1.0, digits: int = 3) -> str:
+        """``+0.012 [+0.004, +0.020]`` (the values times ``scale``); the mean alone for one seed."""
+        mean = f"{scale * self.mean:+.{digits}f}"
+        if math.isnan(self.low):
+            return mean
+        return f"{mean} [{scale * self.low:+.{digits}f}, {scale * self.high:+.{digits}f}]"
+
+
+def paired_interval(differences: Sequence[float], level: float = LEVEL) -> Interval:
+    """The :class:`Interval` of the per-seed ``differences`` (at least one)."""
+    n = len(differences)
+    if n == 0:
+        raise ValueError("paired_interval needs at least one difference")
+    mean = math.fsum(differences) / n
+    if n == 1:
+        return Interval(mean, math.nan, math.nan, 1)
+    std = math.sqrt(math.fsum((d - mean) ** 2 for d in differences) / (n - 1))
+    half = scipy.stats.t.ppf((1 + level) / 2, n - 1) * std / math.sqrt(n)
+    return Interval(mean, mean - half, mean + half, n)
