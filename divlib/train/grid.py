@@ -46,16 +46,6 @@ def placement(devices: str | list[str], cpu_workers: int = 1) -> list[torch.devi
     return [torch.device(device) for device in devices]
 
 
-def resolve_device(requested: str) -> torch.device:
-    """``"auto"``: the first CUDA device if there is one, else the CPU; otherwise the named device."""
-    if requested == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(requested)
-    log.info("device: %s", device)
-    return device
-
-
 def run_grid(
     function: Callable[[Job, torch.device], Result],
     jobs: Sequence[Job],
