@@ -7,8 +7,8 @@ of each model (66 at the default settings; ``--runs N`` takes N of them, spread 
 methods, βs and seeds). Both ways run in this one process, one after the other, on the same machine:
 
 * **one at a time**: every run in this process on one CPU thread, in turn;
-* **as the stage**: the stage's own grid (``stages/finetune.py``: the ``grid`` section, its
-  ``devices`` and ``cpu_workers``).
+* **as the stage**: the stage's own grid (:func:`divlib.study.experiment.grid_backend`: the ``grid``
+  section, its ``devices`` and ``cpu_workers``).
 
 Prints, per model, the steps per second of each way and their ratio, and checks that both gave the same
 runs (selected epoch and every record), so that the ratio compares equal work.
@@ -21,21 +21,17 @@ and backward, what a step spends most on) of R runs' scores for all users as one
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
-
-from common import LAYOUT, load_params  # noqa: E402
-from finetune import grid_backend  # noqa: E402
-
-from divlib.models import load_model  # noqa: E402
-from divlib.objectives import ddro_and_dro  # noqa: E402
-from divlib.similarity import load_distance  # noqa: E402
-from divlib.study.experiment import diversity_options, experiment_runs, train_run  # noqa: E402
-from divlib.study.layout import load_splits  # noqa: E402
-from divlib.train.grid import run_grid  # noqa: E402
+from divlib.models import load_model
+from divlib.objectives import ddro_and_dro
+from divlib.similarity import load_distance
+from divlib.study.cli import load_params
+from divlib.study.experiment import diversity_options, experiment_runs, grid_backend, train_run
+from divlib.study.layout import HERE as LAYOUT
+from divlib.study.layout import load_splits
+from divlib.train.grid import run_grid
 
 
 def main() -> None:
@@ -51,7 +47,7 @@ def main() -> None:
     if args.stacked:
         for model in args.models:
             stacked_ddro(params, args.dataset, model, args.stacked)
-    grid, where = grid_backend(params)
+    grid, where = grid_backend(params.grid)
     print(
         f"{args.dataset}, beta_sweep; the stage's grid: {where}; {torch.get_num_threads()} threads"
     )

@@ -5,17 +5,13 @@
 Reads ``data.sources.DATASET`` and ``data.options.DATASET`` from params.yaml; hand-placed files are taken
 from ``data/manual/DATASET/``, and so is a file that cannot be downloaded, once the user puts it there
 (under the name the error gives) and it matches its pinned digest. Writes ``data/raw/DATASET/`` (all or
-nothing) with ``digests.json``.
+nothing) with ``digests.json`` (:func:`divlib.study.data.registry.download_raw`).
 """
 
 import argparse
-import logging
-import time
 
-from common import LAYOUT, load_params, main_guard
-
-from divlib.io import atomic_path, write_json
-from divlib.study.data.registry import fetch_raw
+from divlib.study.cli import load_params, main_guard
+from divlib.study.data.registry import download_raw
 
 
 def main() -> None:
@@ -23,23 +19,7 @@ def main() -> None:
     parser.add_argument("dataset")
     dataset = parser.parse_args().dataset
     data = load_params().data
-    source, options = data.sources[dataset], data.options.get(dataset) or {}
-    start = time.perf_counter()
-    with atomic_path(LAYOUT.raw(dataset)) as raw_dir:
-        logging.info("fetching %s from %s", dataset, source)
-        digests = fetch_raw(
-            dataset,
-            source=source,
-            raw_dir=raw_dir,
-            manual_dir=LAYOUT.manual(dataset),
-            options=options,
-        )
-        write_json(
-            {"dataset": dataset, "source": source, "files": digests}, raw_dir / "digests.json"
-        )
-    logging.info(
-        "%s: %d verified files in %.1f s", dataset, len(digests), time.perf_counter() - start
-    )
+    download_raw(dataset, source=data.sources[dataset], options=data.options.get(dataset) or {})
 
 
 if __name__ == "__main__":

@@ -11,39 +11,17 @@ Reads ``diversity.k`` and the models of ``beta_sweep``, ``training_curves``, ``a
 """
 
 import argparse
-import logging
 
-from common import LAYOUT, load_params, main_guard
-
-from divlib.study import plots
-from divlib.study.figure_data import load_figure_data
+from divlib.study.cli import load_params, main_guard
+from divlib.study.layout import HERE
+from divlib.study.plots import write_figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset")
-    dataset = parser.parse_args().dataset
-    params = load_params()
-    k = params.diversity.k
-    data = load_figure_data(
-        LAYOUT,
-        dataset,
-        sweep=params.beta_sweep.models,
-        curves=params.training_curves.models,
-        adaptive=params.adaptive_beta.models,
-        case=params.main_table.models[0],
-        beta=params.chosen_beta,
-        k=k,
-    )
-    missing = sorted(set(plots.APPENDIX_METRICS) - set(plots.appendix_metrics(data.sweep)))
-    if missing:
-        logging.info(
-            "fig4_beta_sweep_appendix: no %s in the summaries; left out", ", ".join(missing)
-        )
-    figures = LAYOUT.figures(dataset)
-    for name, figure in plots.paper_figures(data, k=k):
-        paths = plots.save_figure(figure, figures / name)
-        logging.info("%s: %s", name, ", ".join(map(str, paths)))
+
+    write_figures(HERE, load_params(), parser.parse_args().dataset)
 
 
 if __name__ == "__main__":

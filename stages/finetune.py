@@ -14,24 +14,15 @@ results do not depend on the spread. Writes one folder per run under ``models/DA
 (selected.pt, final.pt, steps.parquet, epochs.parquet, run.json) and
 ``metrics/DATASET/MODEL/EXPERIMENT.json`` (per run: DRO@k before and after, the selected epoch and its
 validation MSE). The runs' devices and wall times (per run and per step) go to
-``times/DATASET/MODEL/EXPERIMENT.json``, outside git and DVC's outputs.
+``times/DATASET/MODEL/EXPERIMENT.json``, outside git and DVC's outputs
+(:func:`divlib.study.experiment.run_experiment`).
 """
 
 import argparse
-import logging
-import time
-from collections.abc import Callable
-from functools import partial
 
-from common import LAYOUT, learning_rate_named, load_params, main_guard, record_run_times
-
-from divlib.errors import DivlibError
-from divlib.io import write_json
-from divlib.study.experiment import describe_run, experiment_runs, run_times, save_runs, train_run
-from divlib.study.layout import Layout
-from divlib.study.params import EXPERIMENTS, Params
-from divlib.train.grid import placement, run_grid
-from divlib.train.ray_grid import ray_address, run_grid_on_ray
+from divlib.study.cli import load_params, main_guard
+from divlib.study.experiment import run_experiment
+from divlib.study.params import EXPERIMENTS
 
 
 def main() -> None:
@@ -40,38 +31,7 @@ def main() -> None:
     parser.add_argument("dataset")
     parser.add_argument("model")
     args = parser.parse_args()
-    params = load_params()
-    start = time.perf_counter()
-    specs = experiment_runs(params, args.experiment, dataset=args.dataset, model=args.model)
-    if not specs:
-        raise DivlibError(
-            f"{args.experiment}.models does not list {args.model}; add it there to fine-tune it"
-        )
-    grid, where = grid_backend(params)
-    logging.info("%s: %d runs on %s", args.experiment, len(specs), where)
-    # each run reads its inputs at this absolute path (on a Ray cluster: a shared file system)
-    run = partial(train_run, layout=Layout(LAYOUT.root.resolve()))
-    with learning_rate_named("finetune.lr", params.finetune.lr):
-        outcomes = grid(run, specs, describe=describe_run)
-    summary = save_runs(LAYOUT.runs(args.dataset, args.model, args.experiment), specs, outcomes)
-    write_json(summary, LAYOUT.metrics(args.dataset, args.experiment, args.model))
-    record_run_times(
-        run_times(specs, outcomes), LAYOUT.times(args.dataset, args.model, args.experiment)
-    )
-    logging.info("%s/%s/%s: %d runs in %.1f s", args.dataset, args.model, args.experiment,
-                 len(specs), time.perf_counter() - start)  # fmt: skip
-
-
-def grid_backend(params: Params) -> tuple[Callable, str]:
-    """The grid function of ``grid.backend`` (run_grid's arguments less the devices), and where it
-    runs, for the log."""
-    if params.grid.backend == "ray":
-        address = ray_address(params.grid.address)
-        return partial(run_grid_on_ray, address=address), (
-            f"Ray at {address}" if address else "a local Ray instance"
-        )
-    devices = placement(params.grid.devices, params.grid.cpu_workers)
-    return partial(run_grid, devices=devices), ", ".join(map(str, devices))
+    run_experiment(load_params(), args.experiment, dataset=args.dataset, model=args.model)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from common import LAYOUT, load_params, main_guard
-
+from divlib.study.cli import load_params, main_guard
+from divlib.study.layout import HERE
 from divlib.study.report import write_report
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "report.py"
@@ -25,9 +25,8 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "report.py"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset")
-    dataset = parser.parse_args().dataset
     logging.getLogger("papermill").setLevel(logging.WARNING)
-    write_report(LAYOUT, load_params(), dataset, NOTEBOOK)
+    write_report(HERE, load_params(), parser.parse_args().dataset, NOTEBOOK)
 
 
 if __name__ == "__main__":

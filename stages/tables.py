@@ -13,22 +13,17 @@ and ``.json``; and ``metrics/DATASET/headline.json``, Table III's numbers keyed 
 """
 
 import argparse
-import logging
-import time
 
-from common import LAYOUT, load_params, main_guard
-
+from divlib.study.cli import load_params, main_guard
+from divlib.study.layout import HERE
 from divlib.study.results import write_tables
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset")
-    dataset = parser.parse_args().dataset
-    start = time.perf_counter()
-    write_tables(LAYOUT, load_params(), dataset)
-    elapsed = time.perf_counter() - start
-    logging.info("%s: tables written to %s in %.1f s", dataset, LAYOUT.tables(dataset), elapsed)
+
+    write_tables(HERE, load_params(), parser.parse_args().dataset)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,8 @@ def hidden(folder: Path) -> list[str]:
 
 
 def python(script: str, cwd: Path) -> subprocess.Popen:
-    """``script`` in a new Python process, run in ``cwd``, with the stages' modules importable."""
-    env = os.environ | {"PYTHONPATH": str(ROOT / "stages")}
+    """``script`` in a new Python process, run in ``cwd``, with this checkout's divlib importable."""
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
@@ -69,7 +69,7 @@ def test_sigterm_in_a_stage_removes_what_was_being_written_and_prints_one_line(t
     stage = python(
         """
         import time
-        from common import main_guard
+        from divlib.study.cli import main_guard
         from divlib.io import atomic_path
 
         def main():

@@ -186,9 +186,9 @@ def dvc(project: Path, *arguments: str) -> subprocess.CompletedProcess:
 def readme_recipes(project: Path) -> None:
     """The README's `dvc exp` recipes on the committed tiny pipeline: an experiment reruns only what
     depends on its params; metrics diff gives numeric deltas of the headline numbers; the reset
-    restores params and outputs; after a β and a k experiment, `dvc exp show --only-changed` fits a
-    terminal and shows the changed params; values at different k never share a name; plots diff
-    writes the figures of both experiments as images."""
+    restores params and outputs; after a β and a k experiment, `dvc exp show --only-changed` (less
+    the inputs' hashes) fits a terminal and shows the changed params; values at different k never
+    share a name; plots diff writes the figures of both experiments as images."""
     for command in (["git", "add", "-A"], ["git", "commit", "-qm", "tiny"]):
         assert run(command, project).returncode == 0
     rerun = ["finetune-beta-sweep@synthetic-nmf", "rerank@synthetic-nmf", "sensitivity@synthetic",
@@ -208,8 +208,10 @@ def readme_recipes(project: Path) -> None:
     beta = dvc(project, "exp", "run", "-n", "beta", "-S", "main_table.betas=[0.5]")
     ran = {name.split("@")[0] for name in re.findall(r"Running stage '([^']+)'", beta.stdout)}
     assert {"finetune-main-table", "evaluate-main-table", "tables", "report"} <= ran
+    others = ("baselines", "beta-sweep", "gain-beyond-k", "adaptive-beta")  # their own runs only
     assert not ran & {"pretrain", "rerank", "finetune-beta-sweep", "finetune-gain-beyond-k",
-                      "finetune-training-curves", "finetune-adaptive-beta", "sensitivity"}  # fmt: skip
+                      "finetune-training-curves", "finetune-adaptive-beta", "sensitivity",
+                      *(f"evaluate-{other}" for other in others)}  # fmt: skip
     moved = json.loads(dvc(project, "metrics", "diff", "--json").stdout)
     moved = moved["metrics/synthetic/headline.json"]
     assert moved and set(moved) <= {f"nmf.{m}.{v}@10" for m in ("ddt", "mdr")
@@ -219,7 +221,8 @@ def readme_recipes(project: Path) -> None:
         assert run(command, project).returncode == 0
     assert ((project / "params.yaml").read_text(), headline.read_text()) == committed
     dvc(project, "exp", "run", "-n", "k5", "-S", "diversity.k=5")
-    table = dvc(project, "exp", "show", "--only-changed", "--md", "--no-pager").stdout
+    hashes = ["--drop", "(data|models|reports)/"]  # the inputs' hashes (one column per input)
+    table = dvc(project, "exp", "show", "--only-changed", *hashes, "--md", "--no-pager").stdout
     columns = [cell.strip() for cell in table.splitlines()[0].strip("|").split("|")]  # as printed
     assert len(columns) <= 30 and {"main_table.betas", "diversity.k"} <= set(columns), columns
     assert {"nmf.ddt.dro@10", "nmf.ddt.dro@5"} <= set(columns)  # never one name for two ks

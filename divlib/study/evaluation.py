@@ -18,6 +18,8 @@ seeds), per metric.
 fine-tuned runs.
 """
 
+import logging
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,6 +32,7 @@ import torch
 from torch import nn
 
 from divlib.errors import DivlibError
+from divlib.io import atomic_path
 from divlib.metrics import (
     POSITIVE_RATING,
     average_popularity,
@@ -43,10 +46,11 @@ from divlib.metrics import (
 )
 from divlib.models import load_model
 from divlib.ranking import topk_items
-from divlib.rerank import Run
+from divlib.rerank import Run, rerank_all
 from divlib.similarity import GroupedDistance, ItemDistance, load_distance
 from divlib.study.data import category_matrix
-from divlib.study.layout import Layout, load_splits, read_runs, run_file
+from divlib.study.layout import HERE, Layout, load_splits, read_runs, run_file
+from divlib.study.params import Rerank
 
 # one evaluated run: "param" is β, λ or θ (null if none); "train_k" the k a run was trained for (null
 # for the pretrained models and the re-rankers); "seed" the grid seed (each seed has its own base model)
@@ -54,6 +58,10 @@ SETTING = ["method", "param", "train_k"]  # a run setting, summarised over its s
 RUN_KEYS = [*SETTING, "seed"]
 GAIN_METRICS = ("dro", "dro_beyond", "coverage", "relevance")
 BASE = {"method": "base", "param": None, "train_k": None}  # the relevance-only model's run identity
+BASELINES = "baselines"  # the evaluation of the pretrained models and their re-rankings
+DEVICE = "cpu"  # the published lists and evaluations were computed on the CPU
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -436,3 +444,103 @@ def load_evaluation(layout: Layout, dataset: str) -> tuple[EvaluationData, torch
         test_ratings=test_ratings,
     )
     return data, train.seen() | val.seen()
+
+
+# The stages' work: each function below is the one call of a stage script (stages/*.py).
+
+
+def rerank_baselines(
+    section: Rerank,
+    seeds: list[int],
+    ks: list[int],
+    *,
+    dataset: str,
+    model: str,
+    layout: Layout = HERE,
+) -> None:
+    """The ``rerank`` stage: each seed's pretrained model re-ranked with MMR, DUM and DPP
+    (:func:`divlib.rerank.rerank_all`: the trade-off grids of ``section`` over each user's top
+    ``section.pool`` candidates, and the paper's parametrisation), 2·max(``ks``) items per user
+    (greedy selections are prefix-consistent, so every k reads a prefix). Writes
+    ``data/rerank/D/M/lists.parquet`` (seed, method, param, user, rank, item)."""
+    data, never = load_evaluation(layout, dataset)
+    start = time.perf_counter()
+    frames = []
+    for seed in seeds:
+        network, _ = load_model(layout.base(dataset, model, seed))
+        lists = rerank_all(
+            network,
+            never,
+            data.distance,
+            data.categories,
+            pool=section.pool,
+            length=2 * max(ks),
+            mmr_lambdas=section.mmr_lambdas,
+            dpp_thetas=section.dpp_thetas,
+            device=DEVICE,
+        )
+        frames.append(lists_frame(lists).select(pl.lit(seed).alias("seed"), pl.all()))
+    with atomic_path(layout.rerank(dataset, model)) as temporary:
+        pl.concat(frames).write_parquet(temporary)
+    log.info(
+        "%s/%s: %d seeds re-ranked in %.1f s",
+        dataset,
+        model,
+        len(frames),
+        time.perf_counter() - start,
+    )
+
+
+def evaluate_experiment(
+    experiment: str,
+    ks: list[int],
+    seeds: list[int],
+    *,
+    dataset: str,
+    model: str,
+    layout: Layout = HERE,
+) -> None:
+    """The ``evaluate`` stage: the runs of ``experiment`` on one dataset × model at every k of
+    ``ks``, or (:data:`BASELINES`) each seed's pretrained model (method ``base``) and the
+    re-rankers' lists of it. Lists are ranked over the items a user did not rate in training or
+    validation. Writes ``data/evaluation/D/M/E/per_user.parquet`` (one row per run, k and user) and
+    ``summary.parquet`` (:func:`summarize`, against the pretrained models, which an experiment's
+    summary includes). ``seeds``: the pretrained models' (the runs' seeds are in their run.json)."""
+    start = time.perf_counter()
+    data, never = load_evaluation(layout, dataset)
+    if experiment == BASELINES:
+        lists = pl.read_parquet(layout.rerank(dataset, model))
+        frames = []
+        for seed in seeds:
+            base, _ = load_model(layout.base(dataset, model, seed))
+            reranked = frame_lists(lists.filter(pl.col("seed") == seed).drop("seed"))
+            frames.append(
+                evaluate_baselines(base, reranked, data, never, seed=seed, ks=ks, device=DEVICE)
+            )
+        per_user = _tagged(pl.concat(frames, how="diagonal_relaxed"), dataset, model)
+        compared = per_user
+    else:
+        runs = load_runs(layout.runs(dataset, model, experiment))
+        per_user = _tagged(evaluate_models(runs, data, never, ks=ks, device=DEVICE), dataset, model)
+        baselines = pl.read_parquet(layout.per_user(dataset, model, BASELINES))
+        bases = baselines.filter(pl.col("method") == "base")
+        compared = pl.concat([bases, per_user], how="diagonal_relaxed")
+    summary = summarize(compared)
+    for frame, path in (
+        (per_user, layout.per_user(dataset, model, experiment)),
+        (summary, layout.summary(dataset, model, experiment)),
+    ):
+        with atomic_path(path) as temporary:
+            frame.write_parquet(temporary)
+    log.info(
+        "%s/%s/%s: %d settings evaluated in %.1f s",
+        dataset,
+        model,
+        experiment,
+        summary.filter(pl.col("k") == ks[0]).height,
+        time.perf_counter() - start,
+    )
+
+
+def _tagged(per_user: pl.DataFrame, dataset: str, model: str) -> pl.DataFrame:
+    return per_user.select(pl.lit(dataset).alias("dataset"), pl.lit(model).alias("model"), pl.all())

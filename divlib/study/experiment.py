@@ -11,23 +11,30 @@ stable digest, so results do not depend on how runs are spread over devices or p
 """
 
 import hashlib
+import logging
+import os
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import torch
+import torch.distributed as dist
 from torch import nn
 
+from divlib.errors import DivlibError, TrainingDiverged
 from divlib.io import atomic_path, write_json
 from divlib.metrics import predicted_relevance_share
 from divlib.models import build_model, load_model, save_model
 from divlib.objectives import dro
 from divlib.ranking import topk_items
 from divlib.similarity import load_distance
-from divlib.study.layout import Layout, load_splits, run_file
-from divlib.study.params import Diversity, Finetune, Params, Pretrain, Sensitivity
+from divlib.study.layout import HERE, Layout, load_splits, run_file
+from divlib.study.params import Diversity, Finetune, GridBackend, Params, Pretrain, Sensitivity
 from divlib.train import (
     DiversityOptions,
     FinetuneOptions,
@@ -36,9 +43,12 @@ from divlib.train import (
     finetune,
     pretrain,
 )
+from divlib.train.grid import placement, run_grid
+from divlib.train.ray_grid import ray_address, run_grid_on_ray
 
-HERE = Layout()  # the working directory's files
 ARCHITECTURE = ("n_users", "n_items", "dim", "seed", "mean")  # what a fresh model is built from
+
+log = logging.getLogger(__name__)
 
 
 def derive_seed(root: int, *identity: object) -> int:
@@ -323,3 +333,176 @@ def _relevance_share(model, seen: torch.Tensor, k: int) -> float:
     scores = model.score_all(torch.arange(seen.shape[0]))
     items = topk_items(scores, k=k, exclude=seen)
     return round(float(predicted_relevance_share(scores.gather(1, items)).mean()), 6)
+
+
+# The stages' work: each function below is the one call of a stage script (stages/*.py).
+
+
+def pretrain_models(
+    section: Pretrain,
+    seeds: list[int],
+    grid: GridBackend,
+    *,
+    dataset: str,
+    model: str,
+    layout: Layout = HERE,
+) -> None:
+    """The ``pretrain`` stage: pretrain ``model`` on ``dataset`` once per seed (:func:`pretrain_run`),
+    spread over ``grid.devices``. Writes ``models/D/M/base/`` (``seedS.pt`` and every seed's
+    ``epochs.parquet``; all or nothing) and ``metrics/D/pretrain/M.json`` (per seed: the epoch chosen,
+    its validation MSE and the epochs run)."""
+    start = time.perf_counter()
+    train = partial(pretrain_run, section=section, dataset=dataset, model=model, layout=layout)
+    devices = placement(grid.devices, grid.cpu_workers)
+    with learning_rate_named("pretrain.lr", section.lr):
+        outcomes = run_grid(train, seeds, devices, describe=describe_pretraining)
+    summary, epochs = {}, []
+    with atomic_path(layout.bases(dataset, model)) as folder:
+        for seed, (network, result, config) in zip(seeds, outcomes, strict=True):
+            save_model(folder / f"seed{seed}.pt", network, name=model, config=config)
+            epochs.append(pl.DataFrame(result.epochs).select(pl.lit(seed).alias("seed"), pl.all()))
+            best = result.epochs[result.selected_epoch - 1]
+            summary[f"seed{seed}"] = {
+                "val_mse": round(best["val_mse"], 6),
+                "selected_epoch": result.selected_epoch,
+                "epochs_run": len(result.epochs),
+            }
+        pl.concat(epochs).write_parquet(folder / "epochs.parquet")
+    write_json(summary, layout.pretraining(dataset, model))
+    seconds = time.perf_counter() - start
+    log.info("%s/%s: %d models in %.1f s", dataset, model, len(summary), seconds)
+
+
+def run_experiment(
+    params: Params, experiment: str, *, dataset: str, model: str, layout: Layout = HERE
+) -> None:
+    """The ``finetune`` stage: the runs of ``experiment`` (:func:`experiment_runs`) for one dataset
+    and model, on the grid of ``params.grid`` (:func:`grid_backend`). Writes one folder per run under
+    ``models/D/M/E/`` (:func:`save_runs`: all or nothing) and ``metrics/D/M/E.json`` (per run: DRO@k
+    before and after, the selected epoch and its validation MSE); the runs' devices and wall times
+    go to ``times/D/M/E.json``, outside git and DVC's outputs."""
+    start = time.perf_counter()
+    specs = experiment_runs(params, experiment, dataset=dataset, model=model)
+    if not specs:
+        raise DivlibError(
+            f"{experiment}.models does not list {model}; add it there to fine-tune it"
+        )
+    grid, where = grid_backend(params.grid)
+    log.info("%s: %d runs on %s", experiment, len(specs), where)
+    # each run reads its inputs at this absolute path (on a Ray cluster: a shared file system)
+    run = partial(train_run, layout=Layout(layout.root.resolve()))
+    with learning_rate_named("finetune.lr", params.finetune.lr):
+        outcomes = grid(run, specs, describe=describe_run)
+    summary = save_runs(layout.runs(dataset, model, experiment), specs, outcomes)
+    write_json(summary, layout.metrics(dataset, experiment, model))
+    record_run_times(run_times(specs, outcomes), layout.times(dataset, model, experiment))
+    log.info(
+        "%s/%s/%s: %d runs in %.1f s",
+        dataset,
+        model,
+        experiment,
+        len(specs),
+        time.perf_counter() - start,
+    )
+
+
+def run_distributed(
+    params: Params,
+    experiment: str,
+    *,
+    dataset: str,
+    model: str,
+    name: str,
+    layout: Layout = HERE,
+) -> None:
+    """One run of ``experiment`` (its run ``name``), data parallel over the processes torchrun
+    started: gloo on CPU, NCCL when CUDA is visible (process i uses cuda:i). Rank 0 writes
+    ``data/distributed/D/M/NAME/`` (as a finetune run's folder, with the world size in run.json) and
+    the run's device and wall times to ``times/D/M/distributed-NAME.json``."""
+    specs = experiment_runs(params, experiment, dataset=dataset, model=model)
+    spec = next((spec for spec in specs if spec.name == name), None)
+    if spec is None:
+        names = ", ".join(spec.name for spec in specs) or "none for this model"
+        raise DivlibError(f"{experiment} has no run {name!r}; its runs: {names}")
+    cuda = torch.cuda.is_available()
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+    dist.init_process_group("nccl" if cuda else "gloo")
+    if dist.get_rank() > 0:  # rank 0 logs the run's epochs for all
+        logging.getLogger().setLevel(logging.WARNING)
+    try:
+        with learning_rate_named("finetune.lr", params.finetune.lr):
+            outcome = train_run(spec, device, layout=layout)
+        if dist.get_rank() == 0:
+            world = {"world_size": dist.get_world_size()}
+            with atomic_path(layout.distributed(dataset, model, spec.name)) as out:
+                save_run(out, spec, outcome, extra=world)
+            times = layout.times(dataset, model, f"distributed-{spec.name}")
+            record_run_times(run_times([spec], [outcome]), times)
+            print(f"{describe_run(spec, outcome)}, {world['world_size']} processes")
+    finally:
+        dist.destroy_process_group()
+
+
+def run_sensitivity(
+    section: Sensitivity,
+    finetune_section: Finetune,
+    diversity: Diversity,
+    grid: GridBackend,
+    *,
+    dataset: str,
+    seed: int,
+    layout: Layout = HERE,
+) -> None:
+    """The ``sensitivity`` stage: the grid ε × k of :func:`sensitivity_runs` from the model
+    pretrained with ``seed``, over ``grid.devices``. Writes ``data/sensitivity/D/results.parquet``
+    (:func:`sensitivity_results`) and ``metrics/D/sensitivity.json`` (DRO@k and validation MSE per
+    ε and k)."""
+    specs = sensitivity_runs(section, finetune_section, diversity, dataset=dataset, seed=seed)
+    log.info("%d sensitivity runs", len(specs))
+    devices = placement(grid.devices, grid.cpu_workers)
+    run = partial(train_run, layout=layout)
+    with learning_rate_named("finetune.lr", finetune_section.lr):
+        outcomes = run_grid(run, specs, devices, describe=describe_run)
+    results = sensitivity_results(specs, outcomes, layout=layout)
+    with atomic_path(layout.sensitivity(dataset)) as temporary:
+        results.write_parquet(temporary)
+    metrics = {
+        f"eps={row['eps_setting']},k={row['k']}": {"dro": row["dro"], "val_mse": row["val_mse"]}
+        for row in results.iter_rows(named=True)
+    }
+    write_json(metrics, layout.metrics(dataset, "sensitivity"))
+
+
+def grid_backend(grid: GridBackend) -> tuple[Callable, str]:
+    """The grid function of ``grid.backend`` (:func:`divlib.train.grid.run_grid`'s arguments less
+    the devices), and where it runs, for the log."""
+    if grid.backend == "ray":
+        address = ray_address(grid.address)
+        return partial(run_grid_on_ray, address=address), (
+            f"Ray at {address}" if address else "a local Ray instance"
+        )
+    devices = placement(grid.devices, grid.cpu_workers)
+    return partial(run_grid, devices=devices), ", ".join(map(str, devices))
+
+
+@contextmanager
+def learning_rate_named(setting: str, value: float) -> Iterator[None]:
+    """Name the params.yaml learning rate (``setting``) in a TrainingDiverged raised inside."""
+    try:
+        yield
+    except TrainingDiverged as error:
+        raise TrainingDiverged(
+            f"{error} (the learning rate is {setting} = {value} in params.yaml)",
+            step=error.step,
+            last_good=error.last_good,
+        ) from None
+
+
+def record_run_times(times: dict, path: Path) -> None:
+    """Write runs' times (:func:`run_times`) to ``path`` under ``times/``; a time that cannot be
+    written is a warning, never a failure of a stage whose outputs are complete."""
+    try:
+        write_json(times, path)
+    except OSError as error:
+        log.warning("the runs' times were not recorded in %s (%s)", path, error)

@@ -177,3 +177,6 @@ def load_splits(layout: Layout, dataset: str, *names: str) -> list:
     return [
         Interactions.from_frame(pl.read_parquet(folder / f"{n}.parquet"), **sizes) for n in names
     ]
+
+
+HERE = Layout()  # the working directory's files: where DVC runs the stages

@@ -7,6 +7,7 @@ several models carry a ``model`` column; panels follow its order of first appear
 :func:`paper_figures` builds every figure of the figures stage.
 """
 
+import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -23,8 +24,11 @@ from matplotlib.transforms import Bbox
 from divlib.errors import DivlibError
 from divlib.io import atomic_path
 from divlib.metrics import metric_label
-from divlib.study.figure_data import FigureData, require_columns
+from divlib.study.figure_data import FigureData, load_figure_data
+from divlib.study.layout import Layout
 from divlib.study.methods import BY_KEY, lookup
+from divlib.study.params import Params
+from divlib.study.readers import require_columns
 
 DPI = 150
 STABLE_RC = {"svg.hashsalt": "divlib"}  # SVG ids; PNG and PDF need only METADATA
@@ -35,6 +39,7 @@ METADATA = {  # no version strings or timestamps, so that identical figures give
 FIGURES = ("fig1_beta_sweep", "fig2_training_curves", "fig_lemma3_adaptive_beta", "tradeoff",
            "sensitivity", "fig4_beta_sweep_appendix", "category_histogram")  # fmt: skip
 SWEEP_METRICS = ("recall_test", "dro", "coverage")  # Fig. 1's panels, against β
+log = logging.getLogger(__name__)
 APPENDIX_METRICS = ("mse", "hr", "precision_test")  # Fig. 4's (appendix)
 SWEPT = ("ddt", "mdr", "mmr", "dpp")  # the trade-off figure's curves, over their parameter
 POINTS = ("base", "dum", "mmr-paper", "dpp-paper")  # and its single points
@@ -391,3 +396,25 @@ def _at_k(summary: pl.DataFrame, k: int, columns: list[str]) -> pl.DataFrame:
     if not frame.height:
         raise DivlibError(f"summary: no rows at k = {k}; is k in evaluate.ks?")
     return frame
+
+
+def write_figures(layout: Layout, params: Params, dataset: str) -> None:
+    """Draw :func:`paper_figures` of ``dataset`` from its pipeline outputs (the case study at
+    ``params.chosen_beta``) and save each as PNG and PDF under ``reports/DATASET/figures/``."""
+    k = params.diversity.k
+    data = load_figure_data(
+        layout,
+        dataset,
+        sweep=params.beta_sweep.models,
+        curves=params.training_curves.models,
+        adaptive=params.adaptive_beta.models,
+        case=params.main_table.models[0],
+        beta=params.chosen_beta,
+        k=k,
+    )
+    missing = sorted(set(APPENDIX_METRICS) - set(appendix_metrics(data.sweep)))
+    if missing:
+        log.info("fig4_beta_sweep_appendix: no %s in the summaries; left out", ", ".join(missing))
+    for name, figure in paper_figures(data, k=k):
+        paths = save_figure(figure, layout.figures(dataset) / name)
+        log.info("%s: %s", name, ", ".join(map(str, paths)))

@@ -13,7 +13,9 @@ machine.
 """
 
 import json
+import logging
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from divlib.errors import DivlibError
-from divlib.io import atomic_path, file_digest
+from divlib.io import atomic_path, file_digest, write_json
 from divlib.study.data import handplaced, parsers
 from divlib.study.data.parsers import Conventions, RawTables, check_table
 from divlib.study.data.sources import (
@@ -32,6 +34,9 @@ from divlib.study.data.sources import (
     require_files,
 )
 from divlib.study.data.synthetic import synthetic_ratings
+from divlib.study.layout import HERE, Layout
+
+log = logging.getLogger(__name__)
 
 RECBOLE_WHEEL = PinnedFile(
     "recbole-1.2.1-py3-none-any.whl",
@@ -332,3 +337,23 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
     )
 }
+
+
+def download_raw(dataset: str, *, source: str, options: dict, layout: Layout = HERE) -> None:
+    """The ``download`` stage: fetch the raw files of ``dataset`` from ``source`` (:func:`fetch_raw`;
+    a file that cannot be downloaded is taken from ``data/manual/D/`` once the user puts it there)
+    and write them to ``data/raw/D/`` (all or nothing) with ``digests.json``."""
+    start = time.perf_counter()
+    with atomic_path(layout.raw(dataset)) as raw_dir:
+        log.info("fetching %s from %s", dataset, source)
+        digests = fetch_raw(
+            dataset,
+            source=source,
+            raw_dir=raw_dir,
+            manual_dir=layout.manual(dataset),
+            options=options,
+        )
+        write_json(
+            {"dataset": dataset, "source": source, "files": digests}, raw_dir / "digests.json"
+        )
+    log.info("%s: %d verified files in %.1f s", dataset, len(digests), time.perf_counter() - start)

@@ -1,7 +1,8 @@
-"""Plumbing shared by the stage scripts: params.yaml, checked; the file layout; one-line errors.
+"""What a stage script needs around its one library call: params.yaml, checked; one-line errors; the
+stage's wall time.
 
-The library (divlib) never reads params.yaml; stages read it here, validated by :mod:`divlib.study.params`, and
-pass plain values and option objects on.
+The method library never reads params.yaml; a stage (``stages/*.py``) reads it here, validated by
+:mod:`divlib.study.params`, and passes the sections it reads on to one function of the study.
 """
 
 import json
@@ -10,20 +11,17 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
-from divlib.errors import DivlibError, TrainingDiverged
-from divlib.io import write_json
-from divlib.study.layout import Layout
+from divlib.errors import DivlibError
+from divlib.study.layout import HERE, Layout
 from divlib.study.params import Params, parse_params
 
 PARAMS = Path("params.yaml")
-LAYOUT = Layout()
 
 
 def load_params(path: Path = PARAMS) -> Params:
@@ -35,19 +33,6 @@ def load_params(path: Path = PARAMS) -> Params:
             f"{path}: cannot be read as YAML ({error}); restore it from git"
         ) from None
     return parse_params(data, source=str(path))
-
-
-@contextmanager
-def learning_rate_named(setting: str, value: float) -> Iterator[None]:
-    """Name the params.yaml learning rate (``setting``) in a TrainingDiverged raised inside."""
-    try:
-        yield
-    except TrainingDiverged as error:
-        raise TrainingDiverged(
-            f"{error} (the learning rate is {setting} = {value} in params.yaml)",
-            step=error.step,
-            last_good=error.last_good,
-        ) from None
 
 
 def main_guard(main: Callable[[], None]) -> None:
@@ -72,40 +57,39 @@ def main_guard(main: Callable[[], None]) -> None:
         sys.exit(1)
     except FileNotFoundError as error:  # polars names the path only in its message
         missing = error.filename or str(error).rsplit(": ", 1)[-1]
-        print(f"error: {missing} is missing: run dvc repro, which builds what this stage needs "
-              "first, or restore it with git checkout if git tracks it", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: {missing} is missing: run dvc repro, which builds what this stage needs "
+            "first, or restore it with git checkout if git tracks it",
+            file=sys.stderr,
+        )
         sys.exit(1)
     except KeyboardInterrupt as interruption:
         received = signal.Signals.__members__.get(str(interruption), signal.SIGINT)
-        print(f"interrupted by {received.name}: outputs not yet complete were removed",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"interrupted by {received.name}: outputs not yet complete were removed",
+            file=sys.stderr,
+        )
         sys.exit(128 + received)
 
 
-def record_stage_time(stage: str, seconds: float) -> None:
+def record_stage_time(stage: str, seconds: float, *, layout: Layout = HERE) -> None:
     """Append the stage's wall time to ``times/stages.jsonl`` (outside git and DVC's outputs); once
     per stage under torchrun (rank 0). A time that cannot be written is a warning, never a failure
     of a stage whose outputs are complete."""
     if os.environ.get("RANK", "0") != "0":
         return
-    path = LAYOUT.stage_times()
-    line = {"stage": stage, "seconds": round(seconds, 1),
-            "ended": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+    path = layout.stage_times()
+    line = {
+        "stage": stage,
+        "seconds": round(seconds, 1),
+        "ended": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a") as file:
             file.write(json.dumps(line) + "\n")
     except OSError as error:
         logging.warning("the stage's time was not recorded in %s (%s)", path, error)
-
-
-def record_run_times(times: dict, path: Path) -> None:
-    """Write runs' times (:func:`divlib.study.experiment.run_times`) to ``path`` under ``times/``; a time
-    that cannot be written is a warning, never a failure of a stage whose outputs are complete."""
-    try:
-        write_json(times, path)
-    except OSError as error:
-        logging.warning("the runs' times were not recorded in %s (%s)", path, error)
 
 
 def _interrupt(number: int, _frame) -> None:
