@@ -6,7 +6,8 @@ Reads ``diversity.k`` and the models of ``beta_sweep``, ``training_curves``, ``a
 ``main_table`` from params.yaml. Writes, under ``reports/DATASET/``:
 
 * ``figures/NAME.png`` and ``.pdf`` for NAME in fig1_beta_sweep, fig2_training_curves,
-  fig_lemma3_adaptive_beta, tradeoff, sensitivity, fig4_beta_sweep_appendix and category_histogram
+  fig_lemma3_adaptive_beta, tradeoff, q2_pareto_predicted, q2_pareto_ndcg, sensitivity,
+  fig4_beta_sweep_appendix and category_histogram
   (see :mod:`divlib.study.plots`; the data: :mod:`divlib.study.figure_data`).
 """
 
@@ -31,6 +32,7 @@ def main() -> None:
         sweep=params.beta_sweep.models,
         curves=params.training_curves.models,
         adaptive=params.adaptive_beta.models,
+        main=params.main_table.models,
         case=params.main_table.models[0],
         beta=params.chosen_beta,
         k=k,
