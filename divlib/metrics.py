@@ -32,7 +32,7 @@ METRICS: dict[str, str] = {
     "dro_beyond": "DRO, ranks {k}+1..2·{k}",
     "coverage": "coverage@{k}",
     "coverage_beyond": "coverage, ranks {k}+1..2·{k}",
-    "relevance": "relevance@{k}",
+    "relevance": "predicted relevance@{k} (eq. 12)",
     "precision": "precision@{k}",
     "recall": "recall@{k}",
     "ndcg": "NDCG@{k}",
@@ -44,15 +44,15 @@ METRICS: dict[str, str] = {
     "dro_gain": "DRO@{k} gain",
     "dro_beyond_gain": "DRO gain, ranks {k}+1..2·{k}",
     "coverage_gain": "coverage@{k} gain",
-    "relevance_gain": "relevance@{k} gain",
+    "relevance_gain": "predicted relevance@{k} gain",
     "dro_gain_pct": "DRO@{k} gain (%)",
     "dro_beyond_gain_pct": "DRO gain (%), ranks {k}+1..2·{k}",
     "coverage_gain_pct": "coverage@{k} gain (%)",
-    "relevance_gain_pct": "relevance@{k} gain (%)",
+    "relevance_gain_pct": "predicted relevance@{k} gain (%)",
     "dro_p": "DRO@{k} Wilcoxon p",
     "dro_beyond_p": "DRO Wilcoxon p, ranks {k}+1..2·{k}",
     "coverage_p": "coverage@{k} Wilcoxon p",
-    "relevance_p": "relevance@{k} Wilcoxon p",
+    "relevance_p": "predicted relevance@{k} Wilcoxon p",
 }
 
 

@@ -11,6 +11,9 @@ Conventions used across divlib:
 * ``exclude`` is an optional ``(B, m)`` bool tensor of items that must never enter a user's top-k (their
   training items). On the hard path they are set to ``-inf`` before the top-k. On the soft path every input
   of the soft rank stays finite: see :func:`soft_rank`.
+
+Besides a model's own ranking (:func:`topk_items`), two rankings without a model anchor ground-truth
+measures: :func:`popular_items` (by training popularity) and :func:`random_items` (uniform).
 """
 
 import torch
@@ -175,6 +178,66 @@ def topk_indicator(
     """
     items = topk_items(scores, k=k, start=start, exclude=exclude)
     return torch.zeros_like(scores).scatter_(1, items, 1.0)
+
+
+def popular_items(popularity: torch.Tensor, *, k: int, exclude: torch.Tensor) -> torch.Tensor:
+    """The most-popular ranking, an anchor for ground-truth measures: each user's ``k`` most popular
+    items outside ``exclude``, best first, ties to the lower item id.
+
+    Args:
+        popularity: ``(m,)`` each item's training interactions (or any score every user shares).
+        k: list length.
+        exclude: ``(B, m)`` bool; excluded items (a user's training and validation items) are never
+            listed.
+
+    Returns:
+        ``(B, k)`` int64 item ids, on the device of ``exclude``.
+
+    Raises:
+        DivlibError: ``popularity`` is not one value per item, or a row has fewer than ``k`` items
+            that are not excluded.
+    """
+    if popularity.dim() != 1 or popularity.shape[0] != exclude.shape[-1]:
+        raise DivlibError(
+            f"popularity must hold one value per item, shape ({exclude.shape[-1]},); got "
+            f"{tuple(popularity.shape)}"
+        )
+    scores = popularity.to(exclude.device, torch.float64).expand(exclude.shape)  # (B, m)
+    return _stable_top(scores, k, exclude)
+
+
+def random_items(*, k: int, exclude: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The random ranking, an anchor for ground-truth measures: per user, the first ``k`` items of a
+    uniformly random order of the items outside ``exclude`` (``k`` draws without replacement).
+
+    Each item gets a U(0, 1) score from ``generator`` and the items are sorted by it, so the same
+    generator state gives the same lists, and a list's first j items are the lists of length j.
+
+    Args:
+        k: list length.
+        exclude: ``(B, m)`` bool; excluded items are never listed.
+        generator: the source of the scores, on the device of ``exclude``.
+
+    Returns:
+        ``(B, k)`` int64 item ids.
+    """
+    if generator.device != exclude.device:
+        raise ValueError(
+            f"generator is on {generator.device}, exclude on {exclude.device}; make the generator "
+            "on the device of exclude"
+        )
+    scores = torch.rand(exclude.shape, generator=generator, device=exclude.device)  # (B, m)
+    return _stable_top(scores, k, exclude)
+
+
+def _stable_top(scores: torch.Tensor, k: int, exclude: torch.Tensor) -> torch.Tensor:
+    """``(B, k)`` ids of the ``k`` highest ``scores`` per row outside ``exclude``, ties to the lower
+    id (a stable sort, unlike :func:`topk_items`)."""
+    check_exclude(exclude, scores)
+    check_count("k", k, None)
+    check_candidates(exclude, k)
+    ranked = scores.masked_fill(exclude, float("-inf")).argsort(dim=1, descending=True, stable=True)
+    return ranked[:, :k]  # (B, k)
 
 
 def _descending_soft_rank(scores: torch.Tensor, eps: float, regularization: str) -> torch.Tensor:

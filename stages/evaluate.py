@@ -3,13 +3,14 @@ their re-rankings.
 
     python stages/evaluate.py EXPERIMENT DATASET MODEL
 
-EXPERIMENT is ``baselines`` (each seed's pretrained model, method ``base``, and the re-rankers' lists of
-it) or an experiment of params.yaml whose runs are evaluated (``beta_sweep``, ``main_table``,
-``gain_beyond_k``, ``adaptive_beta``). Reads ``evaluate.ks`` (and, for ``baselines``, ``seeds``). Lists
-are ranked over the items a user did not rate in training or validation; every run is evaluated at every
-k (its own k is ``train_k``). Writes ``data/evaluation/DATASET/MODEL/EXPERIMENT/per_user.parquet`` (one
-row per run, k and user) and ``summary.parquet`` (mean (std) over seeds, gains and Wilcoxon p-values
-against the pretrained models, which an experiment's summary includes); see
+EXPERIMENT is ``baselines`` (each seed's pretrained model, method ``base``, the re-rankers' lists of
+it and the anchors ``popular`` and ``random``) or an experiment of params.yaml whose runs are
+evaluated (``beta_sweep``, ``main_table``, ``gain_beyond_k``, ``adaptive_beta``). Reads
+``evaluate.ks`` (and, for ``baselines``, ``seeds``). Lists are ranked over the items a user did not
+rate in training or validation; every run is evaluated at every k (its own k is ``train_k``). Writes
+``data/evaluation/DATASET/MODEL/EXPERIMENT/per_user.parquet`` (one row per run, k and user) and
+``summary.parquet`` (mean (std) over seeds, gains and Wilcoxon p-values against the pretrained
+models, which an experiment's summary includes); see
 :func:`divlib.study.evaluation.evaluate_experiment`.
 """
 

@@ -6,7 +6,8 @@ Reads ``diversity.k`` and the models of ``beta_sweep``, ``training_curves``, ``a
 ``main_table`` from params.yaml. Writes, under ``reports/DATASET/``:
 
 * ``figures/NAME.png`` and ``.pdf`` for NAME in fig1_beta_sweep, fig2_training_curves,
-  fig_lemma3_adaptive_beta, tradeoff, sensitivity, fig4_beta_sweep_appendix and category_histogram
+  fig_lemma3_adaptive_beta, tradeoff, q2_pareto_predicted, q2_pareto_ndcg, sensitivity,
+  fig4_beta_sweep_appendix and category_histogram
   (see :mod:`divlib.study.plots`; the data: :mod:`divlib.study.figure_data`).
 """
 
@@ -20,7 +21,6 @@ from divlib.study.plots import write_figures
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset")
-
     write_figures(HERE, load_params(), parser.parse_args().dataset)
 
 

@@ -4,7 +4,8 @@
 
 Reads params.yaml (``seeds``, ``diversity.k``, ``finetune.select`` and the sections ``beta_sweep``,
 ``main_table``, ``gain_beyond_k``, ``training_curves``, ``adaptive_beta``), the evaluation summaries of
-the baselines and of those experiments, the beta_sweep per-user rows, the training_curves and
+those experiments, the per-user rows of the baselines and main_table (at the main_table seeds: Table
+III, Q2 and the headline) and of the beta_sweep, the training_curves and
 adaptive_beta run logs, the main_table DDT run and its pretrained model (Table V), and the published
 numbers ``reports/paper/published.csv``. Writes ``reports/DATASET/tables/``: ``table3``, ``table4``
 (DDT), ``table6`` (MDR) and ``verdicts`` as ``.md``, ``.tex`` and ``.json``, ``table5`` as ``.md``

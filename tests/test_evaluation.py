@@ -110,15 +110,28 @@ def evaluated(device):
 
 def test_evaluation_ranks_only_unseen_items_by_hand(device):
     frame = evaluated(device)
+    baselines = ["base", "mmr", "dpp", "popular", "random"]  # then the anchors
+    params = {"mmr": 0.3, "dpp": 0.7}
     assert frame.select("method", "param", "train_k", "seed").rows() == [
-        ("base", None, None, 1), ("base", None, None, 1), ("mmr", 0.3, None, 1),
-        ("mmr", 0.3, None, 1), ("dpp", 0.7, None, 1), ("dpp", 0.7, None, 1),
-        ("base", None, None, 2), ("base", None, None, 2), ("mmr", 0.3, None, 2),
-        ("mmr", 0.3, None, 2), ("dpp", 0.7, None, 2), ("dpp", 0.7, None, 2),
+        *[(m, params.get(m), None, seed) for seed in (1, 2) for m in baselines for _ in (0, 1)],
         ("ddt", 0.2, 2, 1), ("ddt", 0.2, 2, 1), ("ddt", 0.8, 2, 2), ("ddt", 0.8, 2, 2),
     ]  # fmt: skip
     assert frame.schema["param"] == pl.Float64 and frame.schema["seed"] == pl.Int64
-    frame = frame.filter((pl.col("seed") == 1) | (pl.col("method") == "ddt"))
+    anchors = frame.filter(pl.col("method").is_in(["popular", "random"]))
+    assert anchors["hr"].null_count() == anchors["mse"].null_count() == anchors.height
+    popular = anchors.filter(pl.col("method") == "popular")
+    # the most popular unseen items (popularity 2^i): user 0 9, 8; user 1 8, 7; every seed
+    assert [listed(value, 2) for value in popular["popularity"]] == [{8, 9}, {7, 8}] * 2
+    assert popular["dro"].to_list() == pytest.approx([0.1] * 4)
+    assert popular["relevance"].to_list() == [0.0, 0.5] * 2  # predicted 3.0, 1.5 | 4.0, 0.2
+    assert popular["precision"].to_list() == [0.5, 0.5] * 2  # positives 9 and 8 are listed
+    random = anchors.filter(pl.col("method") == "random")
+    for user, value in zip(random["user"], random["popularity"], strict=True):
+        assert len(listed(value, 2)) == 2 and not listed(value, 2) & SEEN[user]  # unseen items
+    frame = frame.filter(
+        ((pl.col("seed") == 1) | (pl.col("method") == "ddt"))
+        & ~pl.col("method").is_in(["popular", "random"])
+    )
     assert frame["k"].to_list() == [2] * 10 and frame["user"].to_list() == [0, 1] * 5
     tops = [listed(value, 2) for value in frame["popularity"]]
     assert tops == [{7, 4}, {1, 8}, {7, 9}, {0, 3}, {9, 3}, {1, 7}, {3, 7}, {1, 8}, {6, 7}, {1, 8}]

@@ -27,6 +27,7 @@ from divlib.study.figure_data import (
     training_curves,
 )
 from divlib.study.layout import Layout
+from divlib.study.readers import matched_per_user
 
 USERS, ITEMS, K = 4, 8, 3
 CATEGORIES = [["Drama"], ["Drama", "War"], ["Comedy"], ["War"], ["Horror"], ["Drama"], ["Comedy"],
@@ -61,6 +62,23 @@ def steps(beta: list[float], low: list[float], high: list[float]) -> dict:
     return {"step": list(range(1, n + 1)), "epoch": [1] * n, "mse": [0.9] * n, "ddro": [0.5] * n,
             "dro": [0.5] * n, "beta": beta, "a": [1.0] * n, "b": [2.0] * n, "rho": [-0.5] * n,
             "beta_low": low, "beta_high": high}  # fmt: skip
+
+
+def user_rows(runs: list[tuple]) -> pl.DataFrame:
+    """Per-user rows of two users per run (method, param, seed, k): DRO seed/10 + user/100 + (0.5
+    for mmr), NDCG seed/100."""
+    return pl.DataFrame(
+        [
+            {"dataset": "toy", "model": "nmf", "k": k, "user": user,
+             "dro": seed / 10 + user / 100 + (0.5 if method == "mmr" else 0.0),
+             "relevance": 0.9, "ndcg": seed / 100, "recall": seed / 50, "method": method,
+             "param": param,
+             "train_k": None, "seed": seed}
+            for method, param, seed, k in runs
+            for user in (0, 1)
+        ],
+        schema_overrides={"param": pl.Float64, "train_k": pl.Int64},
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -117,6 +135,15 @@ def layout(tmp_path: Path) -> Layout:
         path = layout.summary("toy", "nmf", experiment)
         path.parent.mkdir(parents=True)
         pl.DataFrame(summary).write_parquet(path)
+    per_user = {  # the baselines run seeds 1–3, the main_table seeds 2 and 1; one run at k = 5
+        "baselines": [("base", None, seed, K) for seed in (1, 2, 3)]
+        + [("mmr", 0.5, seed, K) for seed in (1, 2, 3)] + [("mmr", 0.5, 1, 5)],
+        "main_table": [("ddt", 0.2, 2, K), ("ddt", 0.2, 1, K)],
+    }
+    for experiment, runs in per_user.items():
+        path = layout.per_user("toy", "nmf", experiment)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        user_rows(runs).write_parquet(path)
     layout.sensitivity("toy").parent.mkdir(parents=True)
     pl.DataFrame({"eps": [0.01], "k": [K]}).write_parquet(layout.sensitivity("toy"))
     return layout
@@ -231,7 +258,7 @@ def test_the_case_study_compares_the_first_seeds_main_table_ddt_run_with_that_se
 
 def load(layout: Layout):
     return load_figure_data(layout, "toy", sweep=["nmf"], curves=["nmf", "ncf"], adaptive=["nmf"],
-                            case="nmf", beta=0.2, k=K)  # fmt: skip
+                            main=["nmf"], case="nmf", beta=0.2, k=K)  # fmt: skip
 
 
 def test_load_figure_data_gathers_what_each_figure_reads(layout):
@@ -242,6 +269,12 @@ def test_load_figure_data_gathers_what_each_figure_reads(layout):
     assert data.tradeoff.select("method", "param", "dro").rows() == [
         ("base", None, 0.5), ("mmr", 0.5, 0.95), ("dum", None, 0.9), ("ddt", 0.5, 0.9),
         ("mdr", 0.5, 0.8)]  # fmt: skip
+    # Q2: per-run means at k over the main_table runs' seeds 1, 2 (the baselines' seed 3 left out)
+    assert data.pareto.sort("method", "seed").select("method", "param", "seed", "dro").rows() == [
+        ("base", None, 1, pytest.approx(0.105)), ("base", None, 2, pytest.approx(0.205)),
+        ("ddt", 0.2, 1, pytest.approx(0.105)), ("ddt", 0.2, 2, pytest.approx(0.205)),
+        ("mmr", 0.5, 1, pytest.approx(0.605)), ("mmr", 0.5, 2, pytest.approx(0.705)),
+    ]  # fmt: skip
     assert data.curves.equals(mean_curves(training_curves(layout, "toy", ["nmf", "ncf"])))
     assert data.adaptive.equals(mean_adaptive(adaptive_steps(layout, "toy", ["nmf"])))
     assert data.sensitivity["eps"].to_list() == [0.01]
@@ -251,6 +284,17 @@ def test_load_figure_data_gathers_what_each_figure_reads(layout):
     assert (before, after) == ("NMF, relevance only", "NMF, DDT β = 0.2")
     assert before_shares.tolist() == category_shares(case.before, data.categories).tolist()
     assert after_shares.tolist() == category_shares(case.after, data.categories).tolist()
+
+
+def test_matched_per_user_keeps_every_run_to_the_same_seeds(layout):
+    rows = matched_per_user(layout, "toy", ["nmf"], k=K)  # the seeds the main_table runs have
+    assert sorted(set(rows.select("method", "seed").rows())) == [
+        ("base", 1), ("base", 2), ("ddt", 1), ("ddt", 2), ("mmr", 1), ("mmr", 2)]  # fmt: skip
+    assert rows["k"].unique().to_list() == [K]
+    chosen = matched_per_user(layout, "toy", ["nmf"], k=K, seeds=[2])
+    assert chosen["seed"].unique().to_list() == [2] and chosen.height == 3 * 2  # 3 runs × 2 users
+    with pytest.raises(DivlibError, match=r"main_table evaluation has no rows of seed\(s\) \[3\]"):
+        matched_per_user(layout, "toy", ["nmf"], k=K, seeds=[1, 3])
 
 
 def test_category_shares_count_a_slot_once_per_category_of_its_item():

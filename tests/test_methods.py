@@ -5,7 +5,7 @@ from typing import get_args
 import pytest
 
 from divlib import DivlibError
-from divlib.study.methods import BY_KEY, METHODS, ROWS, VARIANTS, lookup
+from divlib.study.methods import ANCHORS, BY_KEY, METHODS, RERANKERS, ROWS, VARIANTS, lookup
 from divlib.study.params import Method
 from divlib.train.diversify import FINETUNE_METHODS
 
@@ -13,7 +13,9 @@ from divlib.train.diversify import FINETUNE_METHODS
 def test_the_rows_are_the_papers_order_and_every_key_is_defined_once():
     assert ROWS == ("base", "mmr", "mmr-paper", "dum", "dpp", "dpp-paper", "ddt", "ddt-adaptive",
                     "mdr")  # fmt: skip
-    assert list(BY_KEY) == [*ROWS, *(v.key for v in VARIANTS)]
+    assert list(BY_KEY) == [*ROWS, "popular", "random", *(v.key for v in VARIANTS)]
+    assert RERANKERS == ("mmr", "mmr-paper", "dum", "dpp", "dpp-paper")
+    assert [anchor.key for anchor in ANCHORS] == ["popular", "random"]
 
 
 def test_the_trained_methods_are_those_finetune_and_params_yaml_accept():

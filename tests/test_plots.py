@@ -18,8 +18,9 @@ BETAS = [0.0, 0.5, 1.0]
 GRID = {"ddt": BETAS, "mdr": BETAS, "mmr": [0.3, 0.5, 0.7, 0.9], "dpp": [0.5, 0.7, 0.9]}
 POINTS = ["base", "dum", "mmr-paper", "dpp-paper"]
 OFFSETS = {"dro": 0.5, "relevance": 1.5, "recall_test": 2.5, "coverage": 3.5, "mse": 4.5, "hr": 5.5,
-           "precision_test": 6.5}  # fmt: skip
-LABELS = {"recall_test": "recall@10 (test items)", "dro": "DRO@10", "coverage": "coverage@10"}
+           "precision_test": 6.5, "ndcg": 7.5}  # fmt: skip
+LABELS = {"recall_test": "recall@10 (test items)", "dro": "DRO@10", "coverage": "coverage@10",
+          "ndcg": "NDCG@10"}  # fmt: skip
 
 
 def make_summary(*, std: bool = True, mse: bool = True) -> pl.DataFrame:
@@ -95,7 +96,7 @@ def test_fig1_plots_each_models_metrics_against_beta_with_the_control_and_the_pr
             assert base.get_linestyle() == "--" and base.get_label() == BY_KEY["base"].legend
             assert list(control.get_xdata()) == [1.0] * 2 and control.get_linestyle() == ":"
             assert ax.get_title() == f"{model.upper()}: {LABELS[metric]}"
-    assert [ax.get_xlabel() for ax in axes[-1]] == ["β"] * 3
+    assert [ax.get_xlabel() for ax in axes[-1]] == ["β"] * 4
     assert legend_texts(fig)[:3] == ["DDT", "MDR", "relevance only"]
 
 
@@ -169,7 +170,8 @@ def test_tradeoff_plots_dro_against_relevance_for_each_method_with_its_parameter
                 assert text.xy == pytest.approx((relevance, dro))
                 assert text.get_color() == BY_KEY[method].color
         assert next(texts, None) is None
-    assert fig.axes[0].get_ylabel() == "DRO@10" and fig.axes[0].get_xlabel() == "relevance@10"
+    assert fig.axes[0].get_ylabel() == "DRO@10"
+    assert fig.axes[0].get_xlabel() == "predicted relevance@10 (eq. 12)"
     assert legend_texts(fig) == ["DDT", "MDR", "MMR", "DPP", "relevance only", "DUM",
                                  "MMR, EXPLORE", "DPP, EXPLORE"]  # fmt: skip
 
@@ -180,6 +182,62 @@ def test_tradeoff_labels_the_ends_and_a_few_points_of_a_long_curve():
                             "dro": [1 - b / 2 for b in betas], "relevance": betas})  # fmt: skip
     (ax,) = plots.tradeoff(summary, k=10).axes
     assert [text.get_text() for text in ax.texts] == ["β=0", "β=0.3", "β=0.6", "β=0.9", "β=1"]
+
+
+PARETO_GRID = {"mmr": [0.3, 0.7], "dpp": [0.5, 0.9], "ddt": [0.2, 0.5], "mdr": [0.2]}
+
+
+def make_runs() -> pl.DataFrame:
+    """Per-run means at k = 10 of seeds 1 and 2: every setting of Q2's figures, distinct values;
+    seed 2 is seed 1 plus 0.02 (DRO) and 0.004 (relevance measures), so the std over the two seeds
+    is 0.02/√2 and 0.004/√2."""
+    entries = [(m, p) for m, ps in PARETO_GRID.items() for p in ps]
+    entries += [(m, None) for m in plots.PARETO_POINTS]
+    rows = []
+    for model_index, model in enumerate(MODELS):
+        for index, (method, param) in enumerate(entries):
+            value = 0.1 * model_index + 0.01 * index
+            for seed in (1, 2):
+                rows.append({"model": model, "k": 10, "method": method, "param": param,
+                             "seed": seed, "dro": 0.5 + value + 0.02 * (seed - 1),
+                             "relevance": 0.4 + value + 0.004 * (seed - 1),
+                             "ndcg": 0.01 + value / 10 + 0.004 * (seed - 1)})  # fmt: skip
+    return pl.DataFrame(rows)
+
+
+@pytest.mark.parametrize("measure", ["relevance", "ndcg"])
+def test_pareto_plots_curves_points_and_finetuned_points_with_seed_bars(measure):
+    runs = make_runs()
+    fig = plots.pareto(runs, k=10, measure=measure)
+    means = runs.group_by("model", "method", "param").agg(pl.col("dro", measure).mean())
+    assert [ax.get_title() for ax in fig.axes] == ["NMF", "NCF"]
+    for ax, model in zip(fig.axes, MODELS, strict=True):
+        methods = [*plots.PARETO_CURVES, *plots.PARETO_POINTS]
+        for line, method in zip(ax.get_lines()[: len(methods)], methods, strict=True):
+            expected = series(means, measure, "dro", model=model, method=method)
+            np.testing.assert_allclose(line.get_xydata(), expected)
+            assert_styled_as(line, method)
+        bars = {c.get_label(): c for c in ax.containers}
+        for method in plots.PARETO_FINETUNED:
+            container = bars[f"{BY_KEY[method].legend} (± std over seeds)"]
+            data_line, _, (xbars, ybars) = container.lines
+            expected = series(means, measure, "dro", model=model, method=method)
+            np.testing.assert_allclose(data_line.get_xydata(), expected)
+            widths = [np.ptp(segment[:, 0]) / 2 for segment in xbars.get_segments()]
+            heights = [np.ptp(segment[:, 1]) / 2 for segment in ybars.get_segments()]
+            np.testing.assert_allclose(widths, 0.004 / np.sqrt(2))  # ± the std over seeds
+            np.testing.assert_allclose(heights, 0.02 / np.sqrt(2))
+        (shade,) = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        ddt = series(means, measure, "dro", model=model, method="ddt")[0]  # β = 0.2, the first
+        vertices = band_vertices(shade)
+        assert np.isclose(vertices, ddt).all(axis=1).any()  # the dominated quadrant's corner
+        assert (vertices >= ddt - 1e-12).all()  # right of and above DDT only
+        labels = [text.get_text() for text in ax.texts]
+        assert labels == ["λ=0.3", "λ=0.7", "θ=0.5", "θ=0.9", "β=0.2", "β=0.5", "β=0.2"]
+    expected = "predicted relevance@10 (eq. 12)" if measure == "relevance" else "NDCG@10"
+    assert fig.axes[0].get_xlabel() == expected and fig.axes[0].get_ylabel() == "DRO@10"
+    legend = legend_texts(fig)
+    assert "DDT (± std over seeds)" in legend and "Most popular" in legend and "Random" in legend
 
 
 def make_curves(*, std: bool = True) -> pl.DataFrame:
@@ -326,6 +384,7 @@ def figure_data(*, mse: bool) -> FigureData:
     return FigureData(
         sweep=summary.filter(pl.col("method").is_in(["base", "ddt", "mdr"])),
         tradeoff=summary,
+        pareto=pl.concat([make_runs(), make_runs().with_columns(k=pl.lit(20, dtype=pl.Int64))]),
         curves=make_curves(),
         adaptive=make_steps(),
         sensitivity=sensitivity,
@@ -341,6 +400,7 @@ def test_paper_figures_builds_every_figure_with_the_data_it_is_given():
     assert drawn["fig4_beta_sweep_appendix"].axes[0].get_title() == "NMF: MSE (test ratings)"
     assert drawn["fig2_training_curves"].axes[0].get_title() == "NMF, DDT"
     assert len(drawn["fig_lemma3_adaptive_beta"].axes) == 4
+    assert drawn["q2_pareto_ndcg"].axes[0].get_xlabel() == "NDCG@20"
     legend = [text.get_text() for text in drawn["tradeoff"].legends[0].get_texts()]
     assert "DPP, EXPLORE" in legend and "DDT" in legend
     (ax,) = drawn["category_histogram"].axes

@@ -3,6 +3,7 @@ import torch
 from reference import hard_descending_ranks, sigmoid
 
 from divlib import DivlibError, soft_rank, soft_topk, topk_indicator, topk_items
+from divlib.ranking import popular_items, random_items
 
 
 def distinct_scores(gen, rows=4, m=12, spacing=1.0):
@@ -103,6 +104,45 @@ def test_too_few_candidates_is_reported():
     exclude = torch.tensor([[False] * 5, [True, True, True, False, False]])
     with pytest.raises(DivlibError, match=r"fewer than 3 items .* row 1 with 2"):
         topk_items(scores, k=3, exclude=exclude)
+
+
+def test_popular_items_by_hand_ties_to_the_lower_id():
+    popularity = torch.tensor([3, 5, 5, 1, 0, 5])
+    exclude = torch.tensor([[False, True, False, False, False, False], [False] * 6])
+    # row 0 without item 1: 2 and 5 (5 each, 2 first), 0 (3); row 1: 1, 2, 5
+    assert popular_items(popularity, k=3, exclude=exclude).tolist() == [[2, 5, 0], [1, 2, 5]]
+
+
+def test_popular_items_match_a_sort_by_count_then_id(gen):
+    popularity = torch.randint(0, 4, (40,), generator=gen)  # many ties
+    exclude = torch.rand(5, 40, generator=gen) < 0.3
+    items = popular_items(popularity, k=12, exclude=exclude)
+    for row in range(5):
+        unseen = [i for i in range(40) if not exclude[row, i]]
+        order = sorted(unseen, key=lambda i: (-popularity[i].item(), i))
+        assert items[row].tolist() == order[:12]
+
+
+def test_random_items_draw_unseen_items_uniformly_and_repeat_with_the_seed():
+    exclude = torch.zeros(20000, 5, dtype=torch.bool)
+    exclude[:, 0] = True
+    items = random_items(k=4, exclude=exclude, generator=torch.Generator().manual_seed(1))
+    assert (items.sort(dim=1).values == torch.tensor([1, 2, 3, 4])).all()  # each unseen item once
+    for rank in range(4):  # each item at each rank in 1/4 of the lists: 5000 ± 4σ, σ ≈ 61
+        counts = torch.bincount(items[:, rank], minlength=5)[1:]
+        assert (counts - 5000).abs().max() < 250, counts
+    again = random_items(k=2, exclude=exclude, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(again, items[:, :2])  # same seed: the same order; a shorter list its prefix
+    other = random_items(k=2, exclude=exclude, generator=torch.Generator().manual_seed(2))
+    assert not torch.equal(other, items[:, :2])
+
+
+def test_anchor_rankings_name_a_bad_argument():
+    exclude = torch.tensor([[False, False, True]])
+    with pytest.raises(DivlibError, match=r"popularity must hold one value per item, shape \(3,\)"):
+        popular_items(torch.ones(4), k=1, exclude=exclude)
+    with pytest.raises(DivlibError, match=r"fewer than 3 items .* row 0 with 2"):
+        random_items(k=3, exclude=exclude, generator=torch.Generator())
 
 
 @pytest.mark.parametrize(

@@ -126,8 +126,8 @@ def test_evaluations_of_runs_baselines_and_sensitivity(pipeline):
     assert sorted(own_k["k"].to_list()) == [5, 10]
     baselines = pl.read_parquet(evaluation / "baselines" / "per_user.parquet")
     methods = set(baselines["method"].unique())
-    assert methods == {"base", "dum", "mmr", "dpp", "mmr-paper", "dpp-paper"}
-    assert baselines.height == 2 * 6 * 2 * TINY["users"]  # seeds × methods × ks × users
+    assert methods == {"base", "dum", "mmr", "dpp", "mmr-paper", "dpp-paper", "popular", "random"}
+    assert baselines.height == 2 * 8 * 2 * TINY["users"]  # seeds × methods × ks × users
     sensitivity = pl.read_parquet(
         pipeline / "data" / "sensitivity" / "synthetic" / "results.parquet"
     )
@@ -215,7 +215,8 @@ def readme_recipes(project: Path) -> None:
     moved = json.loads(dvc(project, "metrics", "diff", "--json").stdout)
     moved = moved["metrics/synthetic/headline.json"]
     assert moved and set(moved) <= {f"nmf.{m}.{v}@10" for m in ("ddt", "mdr")
-                                     for v in ("dro", "relevance", "gain_beyond")}  # fmt: skip
+                                     for v in ("dro", "relevance", "ndcg",
+                                               "gain_beyond_pp")}  # fmt: skip
     assert all(isinstance(change["diff"], float) for change in moved.values()), moved
     for command in (["git", "checkout", "--", "."], [sys.executable, "-m", "dvc", "checkout"]):
         assert run(command, project).returncode == 0

@@ -4,12 +4,15 @@ beside ours (their rendering: tests/test_render.py)."""
 import polars as pl
 import pytest
 
+from divlib import DivlibError
 from divlib.study.readers import paper_rows
 from divlib.study.tables import gain_table, headline_metrics, model_order, published_value, table3
 
 SCHEMA = {"param": pl.Float64, "train_k": pl.Int64, "dro_std": pl.Float64,
           "relevance_std": pl.Float64, "dro_gain": pl.Float64, "dro_gain_std": pl.Float64,
-          "dro_beyond_gain": pl.Float64, "dro_beyond_gain_std": pl.Float64}  # fmt: skip
+          "dro_beyond_gain": pl.Float64, "dro_beyond_gain_std": pl.Float64, "mse": pl.Float64,
+          "mse_std": pl.Float64, "precision_std": pl.Float64, "recall_std": pl.Float64,
+          "seeds": pl.Int64}  # fmt: skip
 
 
 def row(model, method, param=None, train_k=None, k=10, **values) -> dict:
@@ -37,56 +40,89 @@ PUBLISHED = pl.DataFrame(
 TABLE3 = dict(k=10, betas=[0.2], epochs=100, seeds=[1, 2, 3], select="most-diverse")
 
 
-def main_summary(model: str, offset: float) -> list[dict]:
-    """A stacked baselines + main_table summary of one model; each run its own values (+ offset)."""
+def main_summary(model: str, offset: float, seeds: int = 3) -> list[dict]:
+    """A baselines + main_table summary of one model over ``seeds`` seeds; each run its own values
+    (+ offset): DRO, predicted relevance, NDCG; precision = NDCG / 2, recall = 2 · NDCG; MSE for the
+    models (none for the re-rankers and anchors)."""
     values = {
-        ("base", None): (0.62, 0.98), ("mmr-paper", None): (0.94, 0.95), ("dum", None): (0.93, 0.91),
-        ("dpp-paper", None): (0.98, 0.95), ("mmr", 0.5): (0.5, 0.5), ("ddt", 0.5): (0.4, 0.4),
-        ("ddt", 0.2): (0.99, 0.97), ("mdr", 0.2): (0.97, 0.96),
+        ("popular", None): (0.55, 0.90, 0.05), ("random", None): (0.85, 0.30, 0.004),
+        ("base", None): (0.62, 0.98, 0.04), ("mmr-paper", None): (0.94, 0.95, 0.03),
+        ("dum", None): (0.93, 0.91, 0.045), ("dpp-paper", None): (0.98, 0.95, 0.035),
+        ("mmr", 0.5): (0.5, 0.5, 0.5), ("ddt", 0.5): (0.4, 0.4, 0.4),
+        ("ddt", 0.2): (0.99, 0.97, 0.01), ("mdr", 0.2): (0.97, 0.96, 0.012),
     }  # fmt: skip
+    mse = {"base": 0.9, "ddt": 1.1, "mdr": 1.0}
     rows = [
         row(model, method, param, 10 if param else None, dro=dro + offset, dro_std=0.01,
-            relevance=relevance + offset, relevance_std=0.02)
-        for (method, param), (dro, relevance) in values.items()
+            relevance=relevance + offset, relevance_std=0.02, ndcg=ndcg, ndcg_std=0.001,
+            precision=ndcg / 2, precision_std=None, recall=2 * ndcg, recall_std=None,
+            mse=mse.get(method), mse_std=0.1 if method in mse else None, seeds=seeds,
+            dro_beyond_gain=0.054 if method == "ddt" else 0.0)
+        for (method, param), (dro, relevance, ndcg) in values.items()
     ]  # fmt: skip
-    return rows + [rows[0], row(model, "ddt", 0.2, 10, k=5, dro=0.1, relevance=0.1)]  # base twice
+    return rows + [rows[0], row(model, "ddt", 0.2, 10, k=5, dro=0.1, relevance=0.1, ndcg=0.2,
+                                seeds=seeds, dro_beyond_gain=0.01)]  # fmt: skip
 
 
 def cells(table, label: str) -> tuple[str, ...]:
     return dict(table.rows)[label]
 
 
+COLUMNS = ("DRO@10", "relevance@10 (predicted)", "precision@10", "recall@10", "NDCG@10", "test MSE")
+
+
 def test_table3_rows_are_the_papers_each_from_its_own_run():
     summary = frame(*main_summary("nmf", 0.0), *main_summary("ncf", 0.001))
     table = table3(summary, dataset="toy", models=["nmf", "ncf"], published=None, **TABLE3)
     assert [label for label, _ in table.rows] == [
-        "Relevance only", "MMR (λ = 0.5, EXPLORE)", "DUM", "DPP (q = r, EXPLORE)", "DGRec",
-        "DDT (β = 0.2)", "MDR (β = 0.2)",
+        "Most popular", "Random", "Relevance only", "MMR (λ = 0.5, EXPLORE)", "DUM",
+        "DPP (q = r, EXPLORE)", "DGRec", "DDT (β = 0.2)", "MDR (β = 0.2)",
     ]  # fmt: skip
-    assert table.groups == (("NMF", 2), ("NCF", 2)) and table.columns == ("DRO@10", "Relevance") * 2
-    assert cells(table, "Relevance only") == ("0.620 (0.010)", "0.980 (0.020)", "0.621 (0.010)",
-                                              "0.981 (0.020)")  # fmt: skip
+    assert table.groups == (("NMF", 6), ("NCF", 6)) and table.columns == COLUMNS * 2
+    assert cells(table, "Relevance only") == (
+        "0.620 (0.010)", "0.980 (0.020)", "0.020", "0.080", "0.040 (0.001)", "0.900 (0.100)",
+        "0.621 (0.010)", "0.981 (0.020)", "0.020", "0.080", "0.040 (0.001)", "0.900 (0.100)",
+    )  # fmt: skip
+    assert cells(table, "Most popular")[:6] == (
+        "0.550 (0.010)", "0.900 (0.020)", "0.025", "0.100", "0.050 (0.001)", "–",
+    )  # fmt: skip
+    assert cells(table, "Random")[4:6] == ("0.004 (0.001)", "–")
     assert cells(table, "MMR (λ = 0.5, EXPLORE)")[:2] == ("0.940 (0.010)", "0.950 (0.020)")
+    assert cells(table, "MMR (λ = 0.5, EXPLORE)")[5] == "–"  # a re-ranker predicts no ratings
     assert cells(table, "DPP (q = r, EXPLORE)")[:2] == ("0.980 (0.010)", "0.950 (0.020)")
-    assert cells(table, "DDT (β = 0.2)")[:2] == ("0.990 (0.010)", "0.970 (0.020)")
-    assert cells(table, "MDR (β = 0.2)")[2:] == ("0.971 (0.010)", "0.961 (0.020)")
-    assert cells(table, "DGRec") == ("not implemented",) * 4
-    for text in ("seeds 1, 2, 3", "for 100 epochs", "'most-diverse'", "not implemented (a GNN"):
+    assert cells(table, "DDT (β = 0.2)")[:6] == (
+        "0.990 (0.010)", "0.970 (0.020)", "0.005", "0.020", "0.010 (0.001)", "1.100 (0.100)",
+    )  # fmt: skip
+    assert cells(table, "MDR (β = 0.2)")[6:8] == ("0.971 (0.010)", "0.961 (0.020)")
+    assert cells(table, "DGRec") == ("not implemented",) * 12
+    for text in ("the same seeds 1, 2, 3", "for 100 epochs", "'most-diverse'",
+                 "not implemented (a GNN", "(predicted, eq. 12)", "on held-out ratings",
+                 "anchors without a model"):  # fmt: skip
         assert text in table.caption
     assert "The paper publishes no numbers" in table.caption
+
+
+def test_table3_refuses_a_row_over_other_seeds_than_its_caption_names():
+    summary = frame(*main_summary("nmf", 0.0, seeds=3)[:-1], row("nmf", "ddt", 0.2, 10, seeds=2))
+    summary = summary.filter(~((pl.col("method") == "ddt") & (pl.col("seeds") == 3)))
+    with pytest.raises(DivlibError, match=r"the DDT \(β = 0.2\) row averages 2 seeds, the "
+                       r"caption names 3 \(1, 2, 3\)"):  # fmt: skip
+        table3(summary, dataset="toy", models=["nmf"], published=None, **TABLE3)
 
 
 def test_table3_shows_the_proxy_datasets_printed_values_and_what_did_not_run():
     summary = frame(*[r for r in main_summary("nmf", 0.0) if r["method"] != "dum"])
     table = table3(summary, dataset="ml-100k", models=["nmf"], published=paper_rows(PUBLISHED,
                    "ml-100k"), **TABLE3)  # fmt: skip
-    assert table.groups == (("NMF", 2), ("paper ml-1m NMF", 2))
-    assert cells(table, "Relevance only")[2:] == ("–", "1.00 (0.00)")
-    assert cells(table, "MMR (λ = 0.5, EXPLORE)")[2:] == ("0.94 (0.03)", "–")  # the paper's MMR
-    assert cells(table, "DPP (q = r, EXPLORE)")[2:] == ("0.98 (0.01)", "–")
-    assert cells(table, "DGRec")[2:] == ("0.73 (0.01)", "–")  # no model in the paper's row
-    assert cells(table, "DDT (β = 0.2)")[2:] == ("1.00 (0.00)", "–")  # NMF's, not NCF's 0.50
-    assert cells(table, "DUM") == ("–", "–", "–", "–")  # not run, not in PUBLISHED
+    assert table.groups == (("NMF", 6), ("paper ml-1m NMF", 2))
+    assert table.columns == (*COLUMNS, "DRO@10", "relevance@10 (predicted)")
+    assert cells(table, "Relevance only")[6:] == ("–", "1.00 (0.00)")
+    assert cells(table, "MMR (λ = 0.5, EXPLORE)")[6:] == ("0.94 (0.03)", "–")  # the paper's MMR
+    assert cells(table, "DPP (q = r, EXPLORE)")[6:] == ("0.98 (0.01)", "–")
+    assert cells(table, "DGRec")[6:] == ("0.73 (0.01)", "–")  # no model in the paper's row
+    assert cells(table, "DDT (β = 0.2)")[6:] == ("1.00 (0.00)", "–")  # NMF's, not NCF's 0.50
+    assert cells(table, "Most popular")[6:] == ("–", "–")  # the paper has no anchors
+    assert cells(table, "DUM") == ("–",) * 8  # not run, not in PUBLISHED
     assert "for ml-1m, another dataset than ours" in table.caption
 
 
@@ -149,23 +185,27 @@ def test_gain_tables_of_a_method_that_never_ran_are_empty_cells(method):
 def test_headline_metrics_key_table3s_rows_by_role_at_the_chosen_beta_and_k():
     summary = frame(
         *main_summary("nmf", 0.0),
-        row("nmf", "base", k=5, dro=0.13, relevance=0.14),  # at k = 5, as ddt's 0.1 (main_summary)
-    ).with_columns(dro_beyond_gain_pct=pl.when(pl.col("method") == "ddt").then(6.54321))
+        row("nmf", "base", k=5, dro=0.13, relevance=0.14, ndcg=0.15, dro_beyond_gain=0.0),
+    )  # base at k = 5, as ddt's 0.1 (main_summary)
     headline = headline_metrics(summary, models=["nmf", "ncf"], k=10, beta=0.2)
     assert headline == {
         "nmf": {
-            "base": {"dro@10": 0.62, "relevance@10": 0.98},
+            "base": {"dro@10": 0.62, "ndcg@10": 0.04},
             "mmr": {"dro@10": 0.94},  # the paper's MMR, not the tuned grid
             "dum": {"dro@10": 0.93},
             "dpp": {"dro@10": 0.98},
-            "ddt": {"dro@10": 0.99, "relevance@10": 0.97, "gain_beyond@10": 6.5432},  # β = 0.2
-            "mdr": {"dro@10": 0.97, "relevance@10": 0.96},
+            # β = 0.2; the beyond-k gain 0.054 in points, 100 × 0.054
+            "ddt": {"dro@10": 0.99, "relevance@10": 0.97, "ndcg@10": 0.01,
+                    "gain_beyond_pp@10": 5.4},  # fmt: skip
+            "mdr": {"dro@10": 0.97},
         },
         "ncf": {},  # not run: left out, nothing in its place
     }
+    assert sum(map(len, headline["nmf"].values())) == 10
     at_five = headline_metrics(summary, models=["nmf"], k=5, beta=0.2)["nmf"]
-    assert at_five == {"base": {"dro@5": 0.13, "relevance@5": 0.14},
-                       "ddt": {"dro@5": 0.1, "relevance@5": 0.1, "gain_beyond@5": 6.5432}}  # fmt: skip
+    assert at_five == {"base": {"dro@5": 0.13, "ndcg@5": 0.15},
+                       "ddt": {"dro@5": 0.1, "relevance@5": 0.1, "ndcg@5": 0.2,
+                               "gain_beyond_pp@5": 1.0}}  # fmt: skip
     other_beta = headline_metrics(summary, models=["nmf"], k=10, beta=0.5)["nmf"]["ddt"]
     assert other_beta["dro@10"] == 0.4  # ddt at β = 0.5, not 0.2
     assert "mdr" not in headline_metrics(summary, models=["nmf"], k=10, beta=0.5)["nmf"]

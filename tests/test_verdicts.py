@@ -14,6 +14,7 @@ from divlib.study.verdicts import (
     beta_sweep_claims,
     curve_claims,
     dominance_claims,
+    dominates,
     gain_claims,
     rule_beta_sweep,
     rule_dominance,
@@ -35,11 +36,26 @@ def test_rule_beta_sweep():
     assert rule_beta_sweep({0.0: [0.1], 0.5: [-0.1]}, {0.5: 0.0}) == NOT_REPRODUCED  # 1 of 2 βs
 
 
+CLEAR = [0.019, 0.020, 0.021]  # mean 0.02, s = 0.001: 0.02 ± 4.303 · 0.001/√3 = [0.0175, 0.0225]
+NOISY = [0.01, 0.02, 0.03]  # mean 0.02, s = 0.01: 0.02 ± 4.303 · 0.01/√3 = [−0.0048, 0.0448]
+TIED = [0.001, -0.001, 0.0]  # mean 0: "≥" holds, the interval straddles 0
+WORSE = [-0.001, -0.002, 0.0]  # mean −0.001 < 0
+
+
+def test_a_setting_dominates_when_no_worse_on_average_and_clearly_better_on_one():
+    assert dominates(CLEAR, TIED) and dominates(TIED, CLEAR) and dominates(CLEAR, CLEAR)
+    assert not dominates(NOISY, NOISY)  # better on average on both, clear on neither
+    assert not dominates(CLEAR, WORSE) and not dominates(WORSE, CLEAR)  # worse on average on one
+    assert not dominates([0.5], [0.5])  # one seed: no interval, never clear
+
+
 def test_rule_dominance():
-    assert rule_dominance((0.95, 0.9), {"a": (0.9, 0.95), "b": (0.99, 0.8)}) == REPRODUCED
-    assert rule_dominance((0.95, 0.9), {"b": (0.99, 0.8)}) == REPRODUCED  # none more relevant
-    assert rule_dominance((0.95, 0.9), {"a": (0.9, 0.95), "b": (0.99, 0.9)}) == PARTLY
-    assert rule_dominance((0.95, 0.9), {"b": (0.96, 0.9)}) == NOT_REPRODUCED  # equal relevance
+    held = {"a": (CLEAR, WORSE), "b": (NOISY, NOISY)}  # neither dominates
+    beaten = {"a": (CLEAR, WORSE), "c": (TIED, CLEAR)}  # c dominates
+    assert rule_dominance({"relevance": held, "ndcg": held}) == REPRODUCED
+    assert rule_dominance({"relevance": held, "ndcg": beaten}) == PARTLY
+    assert rule_dominance({"relevance": beaten, "ndcg": held}) == PARTLY
+    assert rule_dominance({"relevance": beaten, "ndcg": beaten}) == NOT_REPRODUCED
 
 
 def test_rule_gain_beyond_k():
@@ -108,34 +124,81 @@ PUBLISHED = pl.DataFrame({
 })  # fmt: skip
 
 
-def main_rows(model: str, ddt: tuple, **rerankers: tuple) -> list[dict]:
-    rows = [{"model": model, "k": 10, "method": "ddt", "param": 0.2, "dro": ddt[0],
-             "dro_std": 0.01, "relevance": ddt[1], "relevance_std": 0.02, "seeds": 3}]  # fmt: skip
-    return rows + [
-        {"model": model, "k": 10, "method": method.replace("_", "-"), "param": None, "dro": dro,
-         "dro_std": None, "relevance": relevance, "relevance_std": None, "seeds": 3}
-        for method, (dro, relevance) in rerankers.items()
+def per_seed(model: str, method: str, param, dro, relevance, ndcg, k: int = 10) -> list[dict]:
+    """Per-run means of one setting, seeds 1, 2, 3 (one value per seed in each list)."""
+    return [
+        {"model": model, "method": method, "param": param, "seed": seed, "k": k, "dro": d,
+         "relevance": r, "ndcg": n}
+        for seed, d, r, n in zip((1, 2, 3), dro, relevance, ndcg, strict=True)
     ]  # fmt: skip
 
 
-def test_dominance_claims_judge_ddt_against_the_more_relevant_rerankers():
-    summary = pl.DataFrame(
-        main_rows("nmf", (0.95, 0.9), mmr_paper=(0.9, 0.95), dpp_paper=(0.99, 0.8))
-        + main_rows("ncf", (0.95, 0.9), mmr_paper=(0.9, 0.95), dum=(0.99, 0.92))
-        + main_rows("mf", (0.95, 0.9), dum=(0.99, 0.92)),
-        schema_overrides={"param": pl.Float64, "dro_std": pl.Float64, "relevance_std": pl.Float64},
+DDT = ([0.95, 0.96, 0.94], [0.98, 0.99, 0.98], [0.010, 0.012, 0.008])  # diverse, predicted-relevant
+
+
+def plus(values: list[float], differences: list[float]) -> list[float]:
+    return [v + d for v, d in zip(values, differences, strict=True)]
+
+
+def q2_runs(model: str, *settings: list[dict]) -> list[dict]:
+    """DDT at β = 0.2 (and a run at another k, ignored), the relevance-only model (never compared:
+    not a re-ranker), then the re-ranker settings."""
+    return [
+        *per_seed(model, "ddt", 0.2, *DDT),
+        *per_seed(model, "ddt", 0.2, [0.0] * 3, [0.0] * 3, [0.0] * 3, k=5),
+        *per_seed(model, "base", None, [0.99] * 3, [0.99] * 3, [0.04] * 3),
+        *[row for rows in settings for row in rows],
+    ]
+
+
+def test_dominance_claims_pair_each_reranker_setting_with_ddt_by_seed():
+    dro, relevance, ndcg = DDT
+    far_below = per_seed("m", "mmr", 0.9, plus(dro, [-0.3] * 3), relevance, plus(ndcg, CLEAR))
+    # MMR at λ = 0.3: as diverse as DDT (+0.02 clear), less predicted-relevant, far more by NDCG
+    matched_ndcg = per_seed("m", "mmr", 0.3, plus(dro, CLEAR), plus(relevance, [-0.1] * 3),
+                            plus(ndcg, CLEAR))  # fmt: skip
+    # DPP at θ = 0.9: more diverse (clear) and as predicted-relevant (tied)
+    matched_both = per_seed("m", "dpp", 0.9, plus(dro, CLEAR), plus(relevance, TIED),
+                            plus(ndcg, WORSE))  # fmt: skip
+    noisy = per_seed("m", "dum", None, plus(dro, NOISY), plus(relevance, NOISY), plus(ndcg, NOISY))
+    frames = {
+        "holds": q2_runs("holds", [r | {"model": "holds"} for r in far_below + noisy]),
+        "partly": q2_runs("partly", [r | {"model": "partly"} for r in far_below + matched_ndcg]),
+        "fails": q2_runs("fails", [r | {"model": "fails"} for r in matched_ndcg + matched_both]),
+    }
+    runs = pl.DataFrame([row for rows in frames.values() for row in rows])
+    holds, partly, fails = dominance_claims(runs, k=10, betas=[0.2], published=PUBLISHED)
+    assert [holds["verdict"], partly["verdict"], fails["verdict"]] == [
+        REPRODUCED, PARTLY, NOT_REPRODUCED,
+    ]  # fmt: skip
+    assert [c["comparisons"] for c in (holds, partly, fails)] == [4, 4, 4]  # 2 settings × 2
+    assert holds["ours"] == (
+        "DDT DRO@10 0.950 (0.010), predicted relevance 0.983 (0.006), NDCG@10 0.010 (0.002); "
+        "dominated under predicted relevance by 0 of 2 settings; dominated under NDCG@10 by 0 of "
+        "2 settings; 3 seeds"
     )
-    nmf, ncf, mf = dominance_claims(summary, k=10, betas=[0.2], published=PUBLISHED)
-    assert [nmf["verdict"], ncf["verdict"], mf["verdict"]] == [REPRODUCED, PARTLY, NOT_REPRODUCED]
-    assert nmf["ours"] == (
-        "DDT DRO@10 0.950 (0.010), relevance 0.900 (0.020); re-rankers with relevance ≥ DDT's: "
-        "MMR (λ = 0.5, EXPLORE) 0.900 / 0.950 (of MMR (λ = 0.5, EXPLORE), DPP (q = r, EXPLORE)); "
-        "3 seeds"
+    assert partly["ours"].endswith(
+        "dominated under predicted relevance by 0 of 2 settings; dominated under NDCG@10 by 1 of 2 "
+        "settings: MMR (λ = 0.3) (ΔDRO +0.020 [+0.018, +0.022], ΔNDCG@10 +0.020 [+0.018, +0.022]);"
+        " 3 seeds"
     )
-    assert nmf["paper"] == (
+    assert "under predicted relevance by 1 of 2 settings: DPP (θ = 0.9)" in fails["ours"]
+    assert holds["paper"] == (
         "Table III DRO@10 / relevance: DDT 1.00 / 1.00, MMR 0.94 / 0.95, DUM 0.93 / 0.91 (ml-1m)"
     )
-    assert dominance_claims(summary, k=10, betas=[0.5], published=None)[0]["verdict"] == NOT_DECIDED
+    assert holds["rule"] == rule_text(rule_dominance) and "paired 95 % t interval" in holds["rule"]
+
+
+def test_dominance_claims_without_a_second_seed_or_a_reranker_are_not_decided():
+    runs = pl.DataFrame(q2_runs("m", per_seed("m", "mmr", 0.3, *DDT)))
+    one_seed = dominance_claims(runs.filter(pl.col("seed") == 1), k=10, betas=[0.2], published=None)
+    assert one_seed[0]["verdict"] == NOT_DECIDED and one_seed[0]["comparisons"] == 0
+    assert one_seed[0]["ours"] == "1 seed: no paired interval"
+    no_reranker = runs.filter(pl.col("method") != "mmr")
+    assert dominance_claims(no_reranker, k=10, betas=[0.2], published=None)[0]["verdict"] == (
+        NOT_DECIDED
+    )
+    assert dominance_claims(runs, k=10, betas=[0.5], published=None)[0]["ours"] == "no runs"
 
 
 def gain_rows(model: str, method: str, within: list[float], beyond: list[float]) -> list[dict]:

@@ -14,8 +14,8 @@ paper's Tables IV/VI report the absolute difference in percentage points; we kee
 with a paired two-sided Wilcoxon signed-rank test over users of the per-user differences (averaged over
 seeds), per metric.
 
-:func:`evaluate_baselines` evaluates a pretrained model and its re-rankings, :func:`evaluate_models`
-fine-tuned runs.
+:func:`evaluate_baselines` evaluates a pretrained model, its re-rankings and the anchors (most
+popular, random; :func:`anchor_lists`), :func:`evaluate_models` fine-tuned runs.
 """
 
 import logging
@@ -45,7 +45,7 @@ from divlib.metrics import (
     window_diversity,
 )
 from divlib.models import load_model
-from divlib.ranking import topk_items
+from divlib.ranking import popular_items, random_items, topk_items
 from divlib.rerank import Run, rerank_all
 from divlib.similarity import GroupedDistance, ItemDistance, load_distance
 from divlib.study.data import category_matrix
@@ -244,21 +244,23 @@ def evaluate_baselines(
     ks: list[int],
     device: torch.device | str = "cpu",
 ) -> pl.DataFrame:
-    """Per-user metrics of the model pretrained with ``seed`` (method ``base``) and of its re-rankings,
-    whose lists are evaluated with that model's predicted ratings of their items.
+    """Per-user metrics of the model pretrained with ``seed`` (method ``base``), of its re-rankings
+    and of the two anchors (:func:`anchor_lists`: ``popular``, ``random``), every list evaluated
+    with that model's predicted ratings of its items.
 
     Args:
         reranked: ``{(method, param): (n_users, K) item ids}`` re-ranked from the model's candidates
             (:func:`divlib.rerank.rerank_all`), K >= 2·max(ks).
 
     Returns:
-        The rows of :func:`evaluate_models` for the base model, then each re-ranking's (their test-item
-        columns null).
+        The rows of :func:`evaluate_models` for the base model, then each re-ranking's, then the
+        anchors' (their test-item and MSE columns null: they predict nothing).
     """
     data, exclude = data.to(device), exclude.to(device)
     base_scores = _scores(base, exclude.shape[0], device)
     frames = [_model_rows(base_scores, BASE | {"seed": seed}, data, exclude, ks)]
-    for (method, param), items in reranked.items():
+    lists = dict(reranked) | anchor_lists(data.popularity, exclude, seed=seed, length=2 * max(ks))
+    for (method, param), items in lists.items():
         if items.shape[0] != exclude.shape[0]:
             raise DivlibError(
                 f"the {method} lists hold {items.shape[0]} users; the model has {exclude.shape[0]}; "
@@ -269,6 +271,29 @@ def evaluate_baselines(
         identity = {"method": method, "param": param, "train_k": None, "seed": seed}
         frames.append(_tag(rows, identity))
     return pl.concat(frames, how="diagonal_relaxed")
+
+
+def anchor_lists(
+    popularity: torch.Tensor, exclude: torch.Tensor, *, seed: int, length: int
+) -> dict[Run, torch.Tensor]:
+    """The anchors' lists, which make ground-truth numbers readable (RecBole, LensKit and Elliot
+    report them): ``("popular", None)``, the most popular items by training interactions
+    (:func:`divlib.ranking.popular_items`), and ``("random", None)``, a uniformly random order
+    (:func:`divlib.ranking.random_items`) drawn from a generator seeded with the grid ``seed``: one
+    order per seed, the same on a rerun (on one device), made on the device of ``exclude``.
+
+    Args:
+        popularity: ``(m,)`` training interactions per item; exclude: ``(n_users, m)`` bool, items
+            never listed; length: items per list.
+
+    Returns:
+        ``{(method, None): (n_users, length) int64 item ids}``, on the device of ``exclude``.
+    """
+    generator = torch.Generator(exclude.device).manual_seed(seed)
+    return {
+        ("popular", None): popular_items(popularity, k=length, exclude=exclude),
+        ("random", None): random_items(k=length, exclude=exclude, generator=generator),
+    }
 
 
 def load_runs(folder: Path) -> Iterator[tuple[dict, nn.Module]]:

@@ -6,6 +6,9 @@ Each figure reads one experiment (a params.yaml section, :data:`divlib.study.par
 * Fig. 1 and 4 (Q1) and the trade-off: the ``beta_sweep`` evaluation summaries, means and stds over
   seeds (:func:`~divlib.study.readers.read_summaries`); the trade-off adds the ``baselines`` summaries (the pretrained models
   and the re-rankers).
+* The Pareto figures (Q2): the per-user rows of the ``baselines`` and ``main_table`` at the
+  main_table runs' seeds (:func:`~divlib.study.readers.matched_per_user`), averaged per run
+  (:func:`~divlib.study.evaluation.run_means`).
 * Fig. 2 (Q4): the ``training_curves`` runs' per-epoch DDRO and DRO@k of the monitored users
   (:func:`~divlib.study.readers.training_curves`), averaged over seeds (:func:`mean_curves`).
 * Lemma 3: the ``adaptive_beta`` runs' β per step and its feasible interval (:func:`~divlib.study.readers.adaptive_steps`,
@@ -27,12 +30,13 @@ import torch
 from divlib.errors import DivlibError
 from divlib.models import load_model
 from divlib.ranking import topk_items
-from divlib.study.evaluation import long_lists
+from divlib.study.evaluation import long_lists, run_means
 from divlib.study.layout import Layout, load_splits, read_runs, run_file
 from divlib.study.methods import BY_KEY
 from divlib.study.readers import (
     BAND,
     adaptive_steps,
+    matched_per_user,
     read_summaries,
     require_columns,
     training_curves,
@@ -67,6 +71,7 @@ class FigureData:
 
     sweep: pl.DataFrame  # beta_sweep summaries (DDT, MDR over β; the pretrained model), by model
     tradeoff: pl.DataFrame  # the sweep's DDT and MDR rows, the baselines' (pretrained, re-rankers)
+    pareto: pl.DataFrame  # Q2: per-run means of the baselines and main_table at its seeds
     curves: pl.DataFrame  # :func:`mean_curves` of the training_curves runs
     adaptive: pl.DataFrame  # :func:`mean_adaptive` of the adaptive_beta runs
     sensitivity: pl.DataFrame  # DDT's sensitivity to ε and k
@@ -81,12 +86,14 @@ def load_figure_data(
     sweep: Sequence[str],
     curves: Sequence[str],
     adaptive: Sequence[str],
+    main: Sequence[str],
     case: str,
     beta: float,
     k: int,
 ) -> FigureData:
     """The figures' data of ``dataset``: the models of the β sweep (``sweep``), of the training curves
-    (``curves``) and of the adaptive-β runs (``adaptive``); the case study of model ``case`` at
+    (``curves``), of the adaptive-β runs (``adaptive``) and of Table III (``main``: the Pareto
+    figures, at k, over the seeds the main_table runs have); the case study of model ``case`` at
     β = ``beta``, lists of length ``k``."""
     summary = read_summaries(layout, dataset, sweep, "beta_sweep")
     baselines = read_summaries(layout, dataset, sweep, "baselines")
@@ -98,6 +105,7 @@ def load_figure_data(
         tradeoff=pl.concat(
             [baselines, summary.filter(pl.col("method") != "base")], how="diagonal_relaxed"
         ),
+        pareto=run_means(matched_per_user(layout, dataset, main, k=k)),
         curves=mean_curves(training_curves(layout, dataset, curves)),
         adaptive=mean_adaptive(adaptive_steps(layout, dataset, adaptive)),
         sensitivity=pl.read_parquet(layout.sensitivity(dataset)),

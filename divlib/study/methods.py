@@ -5,6 +5,9 @@ the re-rankers MMR, DUM and DPP, and the fine-tuning methods DDT (static and ada
 DPP come twice: over divlib's trade-off grids on a candidate pool (``mmr``, ``dpp``), and with the one
 setting the paper ran, EXPLORE's, over every unseen item (``mmr-paper``, ``dpp-paper``;
 :func:`divlib.rerank.paper_rerankings`).
+:data:`ANCHORS` are the two rankings that make ground-truth numbers readable (most popular,
+random; :func:`divlib.study.evaluation.anchor_lists`), evaluated beside the re-rankers
+(:data:`RERANKERS`).
 :data:`VARIANTS` are the other rules of choosing β that the ``adaptive_beta`` experiment runs beside
 the paper's (run labels ``ddt-adaptive-RULE``); no table shows them.
 
@@ -50,6 +53,12 @@ METHODS: tuple[Method, ...] = (
     Method("ddt-adaptive", "DDT-adaptive", "DDT, adaptive β", None, "tab:cyan", "*"),
     Method("mdr", "MDR", "MDR", "β", "tab:orange", "s"),
 )
+ANCHORS: tuple[Method, ...] = (  # rankings without a model, to read ground-truth numbers against
+    Method("popular", "Most popular", "Most popular", None, "sienna", "P"),
+    Method("random", "Random", "Random", None, "darkgray", "X"),
+)
+# the re-rankers of a pretrained model: each setting run is a point of its relevance–diversity curve
+RERANKERS: tuple[str, ...] = ("mmr", "mmr-paper", "dum", "dpp", "dpp-paper")
 VARIANTS: tuple[
     Method, ...
 ] = (  # run labels of other rules for ddt-adaptive (the adaptive_beta experiment)
@@ -70,7 +79,7 @@ VARIANTS: tuple[
         "+",
     ),  # fmt: skip
 )
-BY_KEY: dict[str, Method] = {method.key: method for method in (*METHODS, *VARIANTS)}
+BY_KEY: dict[str, Method] = {method.key: method for method in (*METHODS, *ANCHORS, *VARIANTS)}
 ROWS: tuple[str, ...] = tuple(method.key for method in METHODS)  # the paper's row order
 
 

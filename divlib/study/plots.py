@@ -36,13 +36,20 @@ METADATA = {  # no version strings or timestamps, so that identical figures give
     "png": {"Software": None},
     "pdf": {"Creator": None, "Producer": None, "CreationDate": None, "ModDate": None},
 }
+PARETO = {"relevance": "q2_pareto_predicted", "ndcg": "q2_pareto_ndcg"}  # Q2: measure → figure
 FIGURES = ("fig1_beta_sweep", "fig2_training_curves", "fig_lemma3_adaptive_beta", "tradeoff",
-           "sensitivity", "fig4_beta_sweep_appendix", "category_histogram")  # fmt: skip
-SWEEP_METRICS = ("recall_test", "dro", "coverage")  # Fig. 1's panels, against β
+           *PARETO.values(), "sensitivity", "fig4_beta_sweep_appendix",
+           "category_histogram")  # fmt: skip
+SWEEP_METRICS = ("recall_test", "dro", "coverage", "ndcg")  # Fig. 1's panels, against β (NDCG@k:
+# full catalogue, held-out ratings)
 log = logging.getLogger(__name__)
 APPENDIX_METRICS = ("mse", "hr", "precision_test")  # Fig. 4's (appendix)
 SWEPT = ("ddt", "mdr", "mmr", "dpp")  # the trade-off figure's curves, over their parameter
 POINTS = ("base", "dum", "mmr-paper", "dpp-paper")  # and its single points
+PARETO_CURVES = ("mmr", "dpp")  # Q2's re-rankers over their parameter; the rest are points
+PARETO_POINTS = ("dum", "mmr-paper", "dpp-paper", "base", "popular", "random")
+PARETO_FINETUNED = ("ddt", "mdr")  # points with bars of ± their std over seeds
+DOMINATED = "gold"  # the region at least as diverse and relevant as DDT
 LABELLED = 5  # a trade-off curve labels at most about this many of its points with their parameter
 LABEL_OFFSETS = [  # where a point's label may go: offset in points, alignment; first = default
     ((4, 3), "left", "bottom"), ((4, -3), "left", "top"), ((-4, 3), "right", "bottom"),
@@ -82,6 +89,8 @@ def paper_figures(data: FigureData, *, k: int) -> Iterator[tuple[str, Figure]]:
     yield "fig2_training_curves", training_curves(data.curves, k=k)
     yield "fig_lemma3_adaptive_beta", adaptive_beta(data.adaptive)
     yield "tradeoff", tradeoff(data.tradeoff, k=k)
+    for measure, name in PARETO.items():
+        yield name, pareto(data.pareto, k=k, measure=measure)
     yield "sensitivity", sensitivity(data.sensitivity)
     appendix = appendix_metrics(data.sweep)
     yield "fig4_beta_sweep_appendix", beta_sweep(data.sweep, k=k, metrics=appendix)
@@ -182,6 +191,81 @@ def tradeoff(summary: pl.DataFrame, *, k: int = 10) -> Figure:
     _legend(fig, axes)
     _place_labels(fig)
     return fig
+
+
+def pareto(runs: pl.DataFrame, *, k: int = 10, measure: str = "relevance") -> Figure:
+    """Q2 at matched relevance: DRO@k (y) against one relevance ``measure`` @k (x: ``relevance``,
+    predicted by eq. 12, or ``ndcg``, on held-out ratings), one panel per model; means over seeds.
+
+    Curves: MMR over λ and DPP over θ, labelled with their parameter; points: DUM, MMR and DPP as
+    the paper ran them, the relevance-only model and the anchors (most popular, random); DDT and MDR
+    at each β, with bars of ± their std over seeds on both axes. Shaded: the region at least as
+    diverse and as relevant as DDT (its first β), where a dominating setting lies
+    (:func:`divlib.study.verdicts.rule_dominance` also asks for a clear paired interval).
+
+    Args:
+        runs: per-run means over users (:func:`divlib.study.evaluation.run_means`), columns model,
+            method, param, seed, k, dro and ``measure``.
+    """
+    frame = _at_k(runs, k, ["model", "method", "param", "seed", "dro", measure])
+    means = frame.group_by("model", "method", "param", maintain_order=True).agg(
+        pl.col("dro", measure).mean(), pl.col("dro", measure).std().name.suffix("_std")
+    )
+    models = _models(frame)
+    fig, axes = _grid(1, len(models), panel=(5.6, 4.6))
+    for ax, model in zip(axes[0], models, strict=True):
+        rows = means.filter(pl.col("model") == model)
+        for method in PARETO_CURVES:
+            curve = rows.filter(pl.col("method") == method).sort("param")
+            _line(ax, curve[measure], curve["dro"], method)
+            for x, y, param in _labelled(curve.select(measure, "dro", "param").rows()):
+                ax.annotate(f"{BY_KEY[method].symbol}={param:g}", (x, y),
+                            xytext=LABEL_OFFSETS[0][0], textcoords="offset points", fontsize=6,
+                            color=BY_KEY[method].color)  # fmt: skip
+        for method in PARETO_POINTS:
+            point = rows.filter(pl.col("method") == method)
+            _line(ax, point[measure], point["dro"], method, linestyle="none", markersize=8,
+                  markeredgecolor="black", zorder=3)  # fmt: skip
+        for method in PARETO_FINETUNED:
+            _seed_bars(ax, rows.filter(pl.col("method") == method).sort("param"), measure, method)
+        _shade_dominated(ax, rows.filter(pl.col("method") == "ddt").sort("param"), measure)
+        ax.set_title(model.upper())
+        ax.set_xlabel(metric_label(measure, k))
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel(metric_label("dro", k))
+    _legend(fig, axes)
+    _place_labels(fig)
+    return fig
+
+
+def _seed_bars(ax: Axes, rows: pl.DataFrame, measure: str, method: str) -> None:
+    """``method``'s points, one per β, with bars of ± the std over seeds (none for one seed)."""
+    if not rows.height:
+        return
+    look = lookup(method)
+    xerr, yerr = (rows[f"{c}_std"].fill_null(0.0).to_numpy() for c in (measure, "dro"))
+    ax.errorbar(rows[measure].to_numpy(), rows["dro"].to_numpy(), xerr=xerr, yerr=yerr,
+                color=look.color, marker=look.marker, linestyle="none", markersize=8,
+                markeredgecolor="black", capsize=3, zorder=4,
+                label=f"{look.legend} (± std over seeds)")  # fmt: skip
+    for x, y, param in rows.select(measure, "dro", "param").rows():
+        ax.annotate(f"{look.symbol}={param:g}", (x, y), xytext=LABEL_OFFSETS[0][0],
+                    textcoords="offset points", fontsize=6, color=look.color)  # fmt: skip
+
+
+def _shade_dominated(ax: Axes, ddt: pl.DataFrame, measure: str) -> None:
+    """Shade the quadrant right of and above DDT's first point, to the panel's edges."""
+    if not ddt.height:
+        return
+    ax.margins(0.08)
+    ax.autoscale_view()
+    (x_low, x_high), (y_low, y_high) = ax.get_xlim(), ax.get_ylim()
+    x, y, beta = ddt[measure][0], ddt["dro"][0], ddt["param"][0]
+    ax.fill_between([x, max(x, x_high)], y, max(y, y_high), color=DOMINATED, alpha=0.15,
+                    linewidth=0, zorder=0,
+                    label=f"≥ DDT (β = {beta:g}) on both axes")  # fmt: skip
+    ax.set_xlim(x_low, x_high)
+    ax.set_ylim(y_low, y_high)
 
 
 def training_curves(curves: pl.DataFrame, *, k: int = 10) -> Figure:
@@ -408,6 +492,7 @@ def write_figures(layout: Layout, params: Params, dataset: str) -> None:
         sweep=params.beta_sweep.models,
         curves=params.training_curves.models,
         adaptive=params.adaptive_beta.models,
+        main=params.main_table.models,
         case=params.main_table.models[0],
         beta=params.chosen_beta,
         k=k,

@@ -51,6 +51,43 @@ def read_per_user(
     )
 
 
+def matched_per_user(
+    layout: Layout,
+    dataset: str,
+    models: Sequence[str],
+    *,
+    k: int,
+    experiment: str = "main_table",
+    seeds: Sequence[int] | None = None,
+) -> pl.DataFrame:
+    """The per-user rows at ``k`` of the baselines (the pretrained models, their re-rankings, the
+    anchors) and of ``experiment`` for ``models``, all over the same seeds: ``seeds``, or (None) the
+    seeds ``experiment``'s runs have. The baselines run every seed; kept to the experiment's,
+    every mean over seeds (Table III, its verdict, the Pareto figures) averages the same pretrained
+    models.
+
+    Raises:
+        DivlibError: a seed of ``seeds`` has no run of ``experiment`` or no baselines.
+    """
+    runs, baselines = (
+        pl.concat(
+            [pl.scan_parquet(layout.per_user(dataset, model, name)).filter(pl.col("k") == k)
+             .collect() for model in models],
+            how="diagonal_relaxed",
+        )
+        for name in (experiment, "baselines")
+    )  # fmt: skip
+    chosen = sorted(runs["seed"].unique().to_list()) if seeds is None else list(seeds)
+    for what, frame in ((experiment, runs), ("baselines", baselines)):
+        missing = sorted(set(chosen) - set(frame["seed"].unique().to_list()))
+        if missing:
+            raise DivlibError(
+                f"{dataset}: the {what} evaluation has no rows of seed(s) {missing} at k = {k}; "
+                f"run the {experiment} experiment and evaluate it with those seeds"
+            )
+    return pl.concat([baselines, runs], how="diagonal_relaxed").filter(pl.col("seed").is_in(chosen))
+
+
 def training_curves(layout: Layout, dataset: str, models: Sequence[str]) -> pl.DataFrame:
     """Per epoch of every ``training_curves`` run of ``models``: the monitored users' soft DDRO and hard
     DRO@k. Columns model, method, regime, seed, epoch, ddro, dro; models in the order given, runs in

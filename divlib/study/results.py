@@ -2,18 +2,19 @@
 headline metrics, read from the pipeline's outputs (:mod:`~divlib.study.readers`), built by
 :mod:`~divlib.study.tables` and :mod:`~divlib.study.verdicts`, rendered by :mod:`~divlib.study.render`.
 
-The chosen setting, shown by Table V and the headline, is the first β of ``main_table.betas``.
+The chosen setting, shown by Table V and the headline, is the first β of ``main_table.betas``. Table
+III, its verdict (Q2) and the headline read the baselines and the main_table runs at the main_table
+seeds alone (:func:`~divlib.study.readers.matched_per_user`), so every row averages the same seeds.
 """
 
-import polars as pl
-
 from divlib.io import atomic_path, write_json
-from divlib.study.evaluation import run_means
+from divlib.study.evaluation import run_means, summarize
 from divlib.study.figure_data import case_study_table, load_case_study
 from divlib.study.layout import Layout
 from divlib.study.params import Params
 from divlib.study.readers import (
     adaptive_steps,
+    matched_per_user,
     paper_rows,
     read_per_user,
     read_published,
@@ -42,10 +43,9 @@ def paper_tables(layout: Layout, params: Params, dataset: str) -> tuple[dict[str
     (beta,), chosen = gains.betas, params.chosen_beta  # one gain β: params checks it
     published = paper_rows(read_published(layout.published()), dataset)
     main_models, gain_models = model_order(main_table.models), model_order(gains.models)
-    compared = pl.concat(
-        [read_summaries(layout, dataset, main_models, name) for name in ("baselines", "main_table")],
-        how="diagonal_relaxed",
-    )
+    main_seeds = params.seeds_of("main_table")
+    matched = matched_per_user(layout, dataset, main_models, k=k, seeds=main_seeds)
+    compared = summarize(matched)  # every Table III row over the main_table seeds
     gain_summary = read_summaries(layout, dataset, gain_models, "gain_beyond_k")
     tables = {
         "table3": table3(
@@ -55,7 +55,7 @@ def paper_tables(layout: Layout, params: Params, dataset: str) -> tuple[dict[str
             k=k,
             betas=main_table.betas,
             epochs=main_table.epochs,
-            seeds=params.seeds_of("main_table"),
+            seeds=main_seeds,
             select=params.finetune.select,
             published=published,
         )
@@ -76,7 +76,7 @@ def paper_tables(layout: Layout, params: Params, dataset: str) -> tuple[dict[str
     curves = training_curves(layout, dataset, model_order(params.training_curves.models))
     verdicts = verdict_frame(
         beta_sweep_claims(run_means(sweep), k=k),
-        dominance_claims(compared, k=k, betas=main_table.betas, published=published),
+        dominance_claims(run_means(matched), k=k, betas=main_table.betas, published=published),
         gain_claims(gain_summary, ks=gains.ks, beta=beta, published=published),
         curve_claims(curves, k=k),
         adaptive_claims(adaptive_steps(layout, dataset, model_order(params.adaptive_beta.models))),

@@ -2,7 +2,10 @@
 and LaTeX, each named after the paper's table.
 
 - :func:`table3` (Table III, Q2): per method, DRO@k and the predicted-relevance share (eq. 12) at
-  k = 10, "mean (std)" over seeds, one column pair per model, the paper's printed values beside.
+  k = 10, then the ground-truth measures (full-catalogue precision, recall and NDCG@k on held-out
+  ratings, test MSE), "mean (std)" over the same seeds for every row, one column group per model,
+  the paper's printed pair beside; two anchors (most popular, random) make the ground-truth numbers
+  readable.
 - :func:`gain_table` (Tables IV (DDT) and VI (MDR), Q3): the diversity gain over the relevance-only
   model in percentage points, 100 · (DRO − DRO_base), on ranks 1..k and k+1..2k of the run fine-tuned
   for that k, the paper's printed values beside.
@@ -16,6 +19,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from divlib.errors import DivlibError
 from divlib.study.methods import BY_KEY
 from divlib.study.render import MISSING, Table, is_number, mean_std
 
@@ -28,7 +32,17 @@ NOT_IMPLEMENTED = {  # paper rows without a run here: label, reason
         "a GNN recommender with its own training pipeline, outside this reproduction",
     ),
 }
-TABLE3_ROWS = ("base", *PAPER_RERANKERS, "dgrec", "ddt", "mdr")  # the paper's row order
+TABLE3_ROWS = ("popular", "random", "base", *PAPER_RERANKERS, "dgrec", "ddt", "mdr")  # anchors,
+# then the paper's row order
+TABLE3_COLUMNS = {  # metric: column label ({k}: the list length); the paper prints the first two
+    "dro": "DRO@{k}",
+    "relevance": "relevance@{k} (predicted)",
+    "precision": "precision@{k}",
+    "recall": "recall@{k}",
+    "ndcg": "NDCG@{k}",
+    "mse": "test MSE",
+}
+PAPER_COLUMNS = ("dro", "relevance")
 GAIN_TABLES = {"ddt": "Table IV", "mdr": "Table VI"}
 
 
@@ -61,14 +75,21 @@ def summary_row(
 
 
 HEADLINE = {  # Table III's rows and the numbers of each that dvc exp compares
-    "base": ("dro", "relevance"),
+    "base": ("dro", "ndcg"),
     "mmr-paper": ("dro",),
     "dum": ("dro",),
     "dpp-paper": ("dro",),
-    "ddt": ("dro", "relevance", "gain_beyond"),
-    "mdr": ("dro", "relevance"),
+    "ddt": ("dro", "relevance", "ndcg", "gain_beyond_pp"),
+    "mdr": ("dro",),
 }
-HEADLINE_COLUMNS = {"dro": "dro", "relevance": "relevance", "gain_beyond": "dro_beyond_gain_pct"}
+
+
+def _headline_value(row: dict, name: str) -> float:
+    """A headline number of a summary row: ``gain_beyond_pp``, the DRO gain in ranks k+1..2k over
+    the relevance-only model in percentage points (100 · the mean paired gain); else the metric."""
+    if name == "gain_beyond_pp":
+        return 100 * row["dro_beyond_gain"]
+    return row[name]
 
 
 def headline_metrics(
@@ -76,9 +97,11 @@ def headline_metrics(
 ) -> dict[str, dict[str, dict[str, float]]]:
     """The ten numbers per model that ``dvc exp show`` and ``dvc metrics diff`` compare, keyed by role:
     ``{model: {method: {"dro@k": …}}}`` for Table III's rows at ``k`` (:data:`HEADLINE`: DDT and MDR
-    at β = ``beta``; the re-rankers under their published names, ``mmr`` and ``dpp``), where
-    ``gain_beyond@k`` is DDT's DRO gain in ranks k+1..2k in percentage points. The k in every name
-    keeps values measured at different k apart; a row that did not run is left out. Ten, so that
+    at β = ``beta``; the re-rankers under their published names, ``mmr`` and ``dpp``): DRO@k,
+    ``relevance@k`` (predicted, eq. 12), ``ndcg@k`` (on held-out ratings), and
+    ``gain_beyond_pp@k``, DDT's DRO gain in ranks k+1..2k over the relevance-only model of the same
+    seed in percentage points (the unit of Tables IV and VI). The k in every name keeps values
+    measured at different k apart; a row that did not run is left out. Ten, so that
     ``dvc exp show --only-changed`` across two ks fits a terminal.
     """
     headline = {}
@@ -89,7 +112,7 @@ def headline_metrics(
             row = summary_row(summary, model=model, method=method, k=k, param=param)
             if row is not None:
                 rows[PUBLISHED_KEY.get(method, method)] = {
-                    f"{name}@{k}": round(row[HEADLINE_COLUMNS[name]], 4) for name in names
+                    f"{name}@{k}": round(_headline_value(row, name), 4) for name in names
                 }
         headline[model] = rows
     return headline
@@ -121,37 +144,56 @@ def table3(
     digits: int = 3,
 ) -> Table:
     """Table III: rows :data:`TABLE3_ROWS` (DDT and MDR once per β of ``betas``); per model of
-    ``models`` DRO@k and Relevance (eq. 12), "mean (std)" over seeds; then the paper's NMF pair.
+    ``models`` the columns of :data:`TABLE3_COLUMNS` at k, "mean (std)" over seeds; then the paper's
+    NMF pair (DRO, predicted relevance).
 
     Args:
-        summary: the baselines' and the main_table experiment's summaries, stacked.
+        summary: the summaries of the baselines and the main_table runs over ``seeds`` alone
+            (:func:`divlib.study.evaluation.summarize` of their per-user rows at those seeds).
         published: the paper's rows of one dataset (:func:`divlib.study.readers.paper_rows`).
+
+    Raises:
+        DivlibError: a row averages another number of seeds than ``seeds`` holds (the caption names
+            them for every row).
     """
     paper = _main_rows(published, k)
-    columns = (f"DRO@{k}", "Relevance")
-    groups = [(model.upper(), 2) for model in models]
+    ours = tuple(label.format(k=k) for label in TABLE3_COLUMNS.values())
+    groups = [(model.upper(), len(ours)) for model in models]
+    columns = ours * len(models)
     if paper is not None:
-        groups.append((f"{_paper_label(paper, dataset)} NMF", 2))
+        groups.append((f"{_paper_label(paper, dataset)} NMF", len(PAPER_COLUMNS)))
+        columns += tuple(TABLE3_COLUMNS[m].format(k=k) for m in PAPER_COLUMNS)
     rows = []
     for method in TABLE3_ROWS:
         for param in betas if BY_KEY.get(method) and BY_KEY[method].trained else [None]:
             if method in NOT_IMPLEMENTED:
-                label, cells = NOT_IMPLEMENTED[method][0], ["not implemented"] * 2 * len(models)
+                label = NOT_IMPLEMENTED[method][0]
+                cells = ["not implemented"] * len(ours) * len(models)
             else:
                 label = BY_KEY[method].label + ("" if param is None else f" (β = {param:g})")
                 cells = []
                 for model in models:
                     row = summary_row(summary, model=model, method=method, k=k, param=param) or {}
+                    _check_seeds(row, seeds, label)
                     cells += [mean_std(row.get(m), row.get(f"{m}_std"), digits)
-                              for m in ("dro", "relevance")]  # fmt: skip
+                              for m in TABLE3_COLUMNS]  # fmt: skip
             if paper is not None:
                 key = PUBLISHED_KEY.get(method, method)
-                cells += [
-                    published_value(paper, method=key, metric=m) for m in ("dro", "relevance")
-                ]
+                cells += [published_value(paper, method=key, metric=m) for m in PAPER_COLUMNS]
             rows.append((label, tuple(cells)))
     caption = _table3_caption(k, dataset, betas, epochs, seeds, select, paper)
-    return Table(caption, "Method", tuple(groups), columns * len(groups), tuple(rows))
+    return Table(caption, "Method", tuple(groups), columns, tuple(rows))
+
+
+def _check_seeds(row: dict, seeds: Sequence[int], label: str) -> None:
+    """A DivlibError if the summary ``row`` averages another number of seeds than ``seeds``."""
+    count = row.get("seeds")
+    if count is not None and count != len(seeds):
+        raise DivlibError(
+            f"Table III: the {label} row averages {count} seeds, the caption names "
+            f"{len(seeds)} ({', '.join(map(str, seeds))}); summarise every row over those seeds "
+            "(divlib.study.readers.matched_per_user)"
+        )
 
 
 def gain_table(
@@ -248,13 +290,23 @@ def _table3_caption(
     label, reason = NOT_IMPLEMENTED["dgrec"]
     text = (
         f"Table III: diversity and relevance at k = {k} on {dataset}. DRO@{k}: mean pairwise genre "
-        f"distance (1 − Jaccard) within the top-{k} list, higher is more diverse. Relevance (eq. 12): "
-        f"the share of the top-{k} items whose preference likelihood σ(1.5 · (r̂ − 3)) exceeds 0.8 "
-        f"(a threshold on predicted ratings, not on held-out ones). Mean (std) over seeds "
-        f"{', '.join(map(str, seeds))}; {MISSING}: not run. Rows: {BY_KEY['base'].label}, each seed's "
-        f"pretrained model; {BY_KEY['mmr-paper'].label}, {BY_KEY['dum'].label} and "
-        f"{BY_KEY['dpp-paper'].label} re-rank it as the paper's code base (EXPLORE) does, over every "
-        f"item the user did not rate; {label}: not implemented ({reason}); {BY_KEY['ddt'].label} and "
+        f"distance (1 − Jaccard) within the top-{k} list, higher is more diverse. Relevance@{k} "
+        f"(predicted, eq. 12): the share of the top-{k} items whose preference likelihood "
+        f"σ(1.5 · (r̂ − 3)) exceeds 0.8, a threshold on the relevance-only model's or the "
+        f"fine-tuned model's own predicted ratings, not on held-out ones. Precision@{k}, "
+        f"recall@{k}, NDCG@{k}: "
+        f"on held-out ratings, full catalogue (every item the user did not rate in training or "
+        f"validation is ranked; a test rating ≥ 4 is a hit; users without one are left out). Test "
+        f"MSE: the mean over users of each user's squared error on their test ratings; only models "
+        f"predict ratings ({MISSING} for re-rankers and anchors). Every row is a mean (std) over "
+        f"the same seeds {', '.join(map(str, seeds))}; {MISSING}: not run. Rows: "
+        f"{BY_KEY['popular'].label} and {BY_KEY['random'].label}, anchors without a model (the "
+        f"unrated items by training popularity; a uniformly random order, drawn per seed; their "
+        f"predicted relevance reads the relevance-only model's predictions); "
+        f"{BY_KEY['base'].label}, each seed's pretrained model; {BY_KEY['mmr-paper'].label}, "
+        f"{BY_KEY['dum'].label} and {BY_KEY['dpp-paper'].label} re-rank it as the paper's code "
+        f"base (EXPLORE) does, over every item the user did not rate (DUM over the model's "
+        f"candidate pool); {label}: not implemented ({reason}); {BY_KEY['ddt'].label} and "
         f"{BY_KEY['mdr'].label} fine-tune it with β = {settings} for {epochs} epochs and keep the "
         f"epoch selected by '{select}'."
     )
@@ -263,7 +315,7 @@ def _table3_caption(
     return text + (
         f" Paper columns: published numbers {_where(paper, dataset)}, as printed (Table III: NMF, "
         f"DDT and MDR at β = 0.2 after 100 epochs, most diverse checkpoint, 10 runs; the re-rankers' "
-        f"parameters are not published)."
+        f"parameters are not published; its relevance is eq. 12's, predicted)."
     )
 
 

@@ -9,7 +9,8 @@ plain frames, never files:
 
 - :func:`beta_sweep_claims` (Q1, Fig. 1): per-run means over users (:func:`divlib.study.evaluation.run_means`)
   of the beta_sweep experiment.
-- :func:`dominance_claims` (Q2, Table III): the baselines' and main_table's summaries, stacked.
+- :func:`dominance_claims` (Q2, Table III): per-run means of the baselines and main_table at the
+  main_table seeds (DDT's point against each re-ranker setting, paired by seed).
 - :func:`gain_claims` (Q3, Tables IV and VI): the gain_beyond_k summaries.
 - :func:`curve_claims` (Q4, Fig. 2): per-epoch curves, columns model, method, regime, seed, epoch,
   ddro, dro.
@@ -24,7 +25,8 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from divlib.study.methods import lookup
+from divlib.study.intervals import POSITIVE, paired_interval
+from divlib.study.methods import RERANKERS, lookup
 from divlib.study.params import CONTROL_BETA
 from divlib.study.render import mean_std, number
 from divlib.study.tables import PAPER_RERANKERS, PUBLISHED_KEY, summary_row
@@ -35,6 +37,9 @@ COLUMNS = ("claim", "experiment", "ours", "paper", "comparisons", "rule", "verdi
 RECALL_FROM_BETA, RECALL_TOLERANCE = 0.3, 0.05
 TRACK_GAP, TRACK_CORRELATION, REACH = 0.05, 0.9, 0.95
 FEASIBLE_PARTLY = 0.9
+DOMINANCE_MEASURES = ("relevance", "ndcg")  # Q2's relevance measures: predicted (eq. 12), held out
+_MEASURE_TEXT = {"relevance": "predicted relevance", "ndcg": "NDCG@{k}"}
+MAX_LISTED = 3  # dominating settings named in a Q2 row
 PAPER_ADAPTIVE, VARIANT_ADAPTIVE = "ddt-adaptive", "ddt-adaptive-normalized"
 _PAPER_TEXT = {  # the paper's claims where it prints no number (figures, second-hand text)
     "beta_sweep": (
@@ -68,15 +73,34 @@ def rule_beta_sweep(
     return PARTLY if positive > len(seed_gains) / 2 else NOT_REPRODUCED
 
 
-def rule_dominance(ddt: tuple[float, float], rerankers: Mapping[str, tuple[float, float]]) -> str:
-    """Means (DRO@k, relevance). Reproduced if DDT's DRO@k ≥ that of every re-ranker whose relevance
-    ≥ DDT's (also when none has); partly if it is ≥ that of some but not all of them; not reproduced
-    otherwise."""
-    rivals = [dro for dro, relevance in rerankers.values() if relevance >= ddt[1]]
-    matched = sum(ddt[0] >= dro for dro in rivals)
-    if matched == len(rivals):
+def dominates(dro_differences: Sequence[float], relevance_differences: Sequence[float]) -> bool:
+    """Whether a re-ranker's setting dominates DDT, from the per-seed differences (setting − DDT)
+    of DRO@k and of one relevance measure, paired by seed: both means ≥ 0, and the paired 95 % t
+    interval (:func:`divlib.study.intervals.paired_interval`) of at least one of the two lies above
+    0."""
+    dro, relevance = paired_interval(dro_differences), paired_interval(relevance_differences)
+    both = dro.mean >= 0 and relevance.mean >= 0
+    return both and POSITIVE in (dro.sign, relevance.sign)
+
+
+def rule_dominance(
+    differences: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
+) -> str:
+    """Each setting a re-ranker ran (MMR over λ and as the paper ran it, DPP over θ and as the paper
+    ran it, DUM) is a point of its relevance–diversity curve, compared with DDT's point under two
+    relevance measures: predicted (eq. 12) and NDCG@k on held-out ratings. Per seed, the difference
+    setting − DDT of DRO@k and of the measure (each seed re-ranks and fine-tunes its own pretrained
+    model); a setting dominates DDT when both mean differences are ≥ 0 and the paired 95 % t
+    interval over seeds of at least one lies above 0 (needs ≥ 2 seeds, else not decided).
+    Reproduced if no setting dominates DDT under either measure; partly if some do under one
+    measure only; not reproduced otherwise (dominated under both)."""
+    dominated = [
+        any(dominates(dro, relevance) for dro, relevance in points.values())
+        for points in differences.values()
+    ]
+    if not any(dominated):
         return REPRODUCED
-    return PARTLY if matched else NOT_REPRODUCED
+    return PARTLY if not all(dominated) else NOT_REPRODUCED
 
 
 def rule_gain_beyond_k(within: Mapping[int, float], beyond: Mapping[int, float]) -> str:
@@ -176,48 +200,99 @@ def beta_sweep_claims(runs: pl.DataFrame, *, k: int) -> list[dict]:
 
 
 def dominance_claims(
-    summary: pl.DataFrame, *, k: int, betas: Sequence[float], published: pl.DataFrame | None
+    runs: pl.DataFrame, *, k: int, betas: Sequence[float], published: pl.DataFrame | None
 ) -> list[dict]:
-    """Q2, per model and β: DDT against the re-rankers as the paper ran them
-    (:data:`divlib.study.tables.PAPER_RERANKERS`), on mean DRO@k and relevance over seeds.
+    """Q2, per model and β: DDT's point against every setting of the re-rankers
+    (:data:`divlib.study.methods.RERANKERS`) under predicted relevance and NDCG@k
+    (:data:`DOMINANCE_MEASURES`), paired by seed (:func:`rule_dominance`).
 
     Args:
-        summary: the baselines' and main_table's summaries, stacked.
+        runs: per-run means over users (:func:`divlib.study.evaluation.run_means`) of the baselines
+            and the main_table runs at the main_table seeds; columns model, method, param, seed, k,
+            dro, relevance, ndcg.
         published: the paper's rows of one dataset (:func:`divlib.study.readers.paper_rows`).
     """
+    runs = runs.filter(pl.col("k") == k)
     rows = []
-    for model in summary["model"].unique(maintain_order=True).to_list():
+    for model in runs["model"].unique(maintain_order=True).to_list():
+        at = runs.filter(pl.col("model") == model)
         for beta in betas:
             claim = (
-                f"Q2 {model.upper()} DDT (β = {beta:g}) at k = {k}: at least as diverse as every "
-                f"re-ranker with equal or higher relevance"
+                f"Q2 {model.upper()} DDT (β = {beta:g}) at k = {k}: no re-ranker setting is at "
+                f"least as diverse and as relevant (predicted relevance; NDCG@{k})"
             )
-            ddt = summary_row(summary, model=model, method="ddt", k=k, param=beta)
-            rerankers = {
-                method: row
-                for method in PAPER_RERANKERS
-                if (row := summary_row(summary, model=model, method=method, k=k)) is not None
-            }
-            if ddt is None or not rerankers:
-                rows.append(_not_decided(claim, "main_table", rule_dominance))
+            ddt = at.filter((pl.col("method") == "ddt") & ((pl.col("param") - beta).abs() < 1e-9))
+            points = _reranker_points(at, ddt["seed"].to_list())
+            seeds = ddt["seed"].n_unique()
+            if ddt.is_empty() or not points or seeds < 2:
+                why = "no runs" if ddt.is_empty() or not points else "1 seed: no paired interval"
+                rows.append(_row(claim, "main_table", why, "–", rule_dominance, NOT_DECIDED, 0))
                 continue
-            means = {method: (row["dro"], row["relevance"]) for method, row in rerankers.items()}
-            rivals = [m for m, (_, relevance) in means.items() if relevance >= ddt["relevance"]]
-            compared = ", ".join(
-                f"{lookup(m).label} {means[m][0]:.3f} / {means[m][1]:.3f}" for m in rivals
-            )
-            ours = (
-                f"DDT DRO@{k} {mean_std(ddt['dro'], ddt['dro_std'])}, relevance "
-                f"{mean_std(ddt['relevance'], ddt['relevance_std'])}; re-rankers with relevance "
-                f"≥ DDT's: {compared or 'none'} (of {', '.join(lookup(m).label for m in rerankers)}); "
-                f"{_seeds(ddt['seeds'])}"
-            )
-            verdict = rule_dominance((ddt["dro"], ddt["relevance"]), means)
+            differences = {
+                measure: {
+                    label: (_paired(point, ddt, "dro"), _paired(point, ddt, measure))
+                    for label, point in points.items()
+                }
+                for measure in DOMINANCE_MEASURES
+            }
+            ours = _dominance_text(ddt, differences, k)
+            verdict = rule_dominance(differences)
+            comparisons = len(points) * len(DOMINANCE_MEASURES)
             paper = _published_main(published, k)
             rows.append(
-                _row(claim, "main_table", ours, paper, rule_dominance, verdict, len(means))
+                _row(claim, "main_table", ours, paper, rule_dominance, verdict, comparisons)
             )
     return rows
+
+
+def _reranker_points(runs: pl.DataFrame, seeds: Sequence[int]) -> dict[str, pl.DataFrame]:
+    """Each setting of :data:`~divlib.study.methods.RERANKERS` in ``runs`` (one model, one k) at
+    ``seeds``, labelled as :func:`setting_label`; its rows sorted by seed."""
+    settings = runs.filter(pl.col("seed").is_in(seeds)).sort("param", "seed", nulls_last=True)
+    return {
+        setting_label(method, param): rows
+        for method in RERANKERS
+        for (param,), rows in settings.filter(pl.col("method") == method).group_by(
+            "param", maintain_order=True
+        )
+    }
+
+
+def setting_label(method: str, param: float | None) -> str:
+    """``"MMR (λ = 0.3)"``: a method's label with its setting (the label alone without one)."""
+    look = lookup(method)
+    return look.label if param is None or look.symbol is None else (
+        f"{look.label} ({look.symbol} = {param:g})"
+    )
+
+
+def _paired(point: pl.DataFrame, ddt: pl.DataFrame, metric: str) -> list[float]:
+    """``point``'s ``metric`` minus DDT's, per seed both have, in seed order."""
+    joined = point.join(ddt, on="seed", suffix="_ddt").sort("seed")
+    return (joined[metric] - joined[f"{metric}_ddt"]).to_list()
+
+
+def _dominance_text(ddt: pl.DataFrame, differences: Mapping, k: int) -> str:
+    """DDT's means (std), then per measure the settings that dominate it, with their intervals."""
+    spread = {m: mean_std(ddt[m].mean(), ddt[m].std()) for m in ("dro", *DOMINANCE_MEASURES)}
+    parts = [
+        f"DDT DRO@{k} {spread['dro']}, "
+        + ", ".join(f"{_MEASURE_TEXT[m].format(k=k)} {spread[m]}" for m in DOMINANCE_MEASURES)
+    ]
+    for measure, points in differences.items():
+        found = [label for label, pair in points.items() if dominates(*pair)]
+        name = _MEASURE_TEXT[measure].format(k=k)
+        shown = "; ".join(
+            f"{label} (ΔDRO {paired_interval(points[label][0]).text()}, Δ{name} "
+            f"{paired_interval(points[label][1]).text()})"
+            for label in found[:MAX_LISTED]
+        )
+        more = f"; {len(found) - MAX_LISTED} more" if len(found) > MAX_LISTED else ""
+        parts.append(
+            f"dominated under {name} by {len(found)} of {len(points)} settings"
+            + (f": {shown}{more}" if found else "")
+        )
+    return "; ".join(parts) + f"; {_seeds(ddt['seed'].n_unique())}"
 
 
 def gain_claims(
