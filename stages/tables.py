@@ -3,9 +3,10 @@
     python stages/tables.py DATASET
 
 Reads params.yaml (``seeds``, ``diversity.k``, ``finetune.select`` and the sections ``beta_sweep``,
-``main_table``, ``gain_beyond_k``, ``training_curves``, ``adaptive_beta``), the evaluation summaries of
-the baselines and of those experiments, the beta_sweep per-user rows, the training_curves and
-adaptive_beta run logs, the main_table DDT run and its pretrained model (Table V), and the published
+``main_table``, ``gain_beyond_k``, ``training_curves``, ``adaptive_beta``, ``case_study``), the
+evaluation summaries of the baselines and of those experiments, the beta_sweep, baselines and
+main_table per-user rows, the training_curves and adaptive_beta run logs, the main_table DDT run and
+its pretrained model (Table V, its user chosen by ``case_study``), and the published
 numbers ``reports/paper/published.csv``. Writes ``reports/DATASET/tables/``: ``table3``, ``table4``
 (DDT), ``table6`` (MDR) and ``verdicts`` as ``.md``, ``.tex`` and ``.json``, ``table5`` as ``.md``
 and ``.json``; and ``metrics/DATASET/headline.json``, Table III's numbers keyed by role, which

@@ -39,6 +39,7 @@ from divlib import _validate
 from divlib.errors import DivlibError
 from divlib.models import MODELS
 from divlib.study.data.registry import DATASETS
+from divlib.study.figure_data import CASE_RULES
 from divlib.train import DiversityOptions, FinetuneOptions, PretrainOptions
 
 
@@ -265,6 +266,14 @@ class Rerank(Section):
     dpp_thetas: _settings(Annotated[float, Number, Field(ge=0, lt=1)] | None)
 
 
+class CaseStudy(Section):
+    """Table V's user: by ``rule`` (:data:`divlib.study.figure_data.CASE_RULES`) among the users
+    with at least ``min_train_ratings`` training ratings; the caption names both."""
+
+    rule: Literal[tuple(CASE_RULES)]
+    min_train_ratings: Count
+
+
 class Evaluate(Section):
     ks: _settings(ListLength)
 
@@ -297,6 +306,7 @@ class Params(Section):
     rerank: Rerank
     evaluate: Evaluate
     sensitivity: Sensitivity
+    case_study: CaseStudy
 
     @model_validator(mode="after")
     def _sections_agree(self):
