@@ -17,6 +17,8 @@ from divlib.study.figure_data import (
     case_run,
     case_study,
     case_study_table,
+    case_user,
+    case_users,
     category_shares,
     concentrated_user,
     load_case_study,
@@ -27,7 +29,7 @@ from divlib.study.figure_data import (
     training_curves,
 )
 from divlib.study.layout import Layout
-from divlib.study.readers import matched_per_user
+from divlib.study.readers import matched_per_user, training_steps
 
 USERS, ITEMS, K = 4, 8, 3
 CATEGORIES = [["Drama"], ["Drama", "War"], ["Comedy"], ["War"], ["Horror"], ["Drama"], ["Comedy"],
@@ -329,18 +331,88 @@ def test_case_study_lists_titles_and_genres_side_by_side():
         case_study([1, 3], [2], titles, categories)
 
 
-def test_the_case_study_shows_the_lists_of_the_user_most_concentrated_before_fine_tuning():
+def case_lists(items: pl.DataFrame, by_user: dict[int, list[int]]) -> pl.DataFrame:
+    """Slots (user, rank, item, categories) of hand-made lists."""
+    rows = [(u, r + 1, i) for u, its in by_user.items() for r, i in enumerate(its)]
+    frame = pl.DataFrame(rows, schema=["user", "rank", "item"], orient="row")
+    return frame.join(items.select("item", "categories"), on="item", how="left")
+
+
+def test_table_v_shows_the_chosen_user_and_says_why_in_its_caption():
     items = pl.DataFrame({"item": [0, 1, 2, 3], "title": ["Heat", "Fargo", "Alien", "Up"],
                           "categories": [["Drama"], ["Drama"], ["War"], ["Comedy"]]})  # fmt: skip
+    before = case_lists(items, {0: [3, 2], 1: [0, 1]})
+    after = case_lists(items, {0: [0, 1], 1: [2, 3]})
+    case = CaseStudy("mf", "ddt-beta0.2-seed1", 0.2, before, after, items, 1)
+    table = case_study_table(case, "toy", 2, user=1, reason="with the largest DRO@2 gain")
+    assert table.caption == (
+        "toy, user 1, with the largest DRO@2 gain (the rule of params.yaml case_study): top-2 of MF "
+        "before and after ddt-beta0.2-seed1"
+    )
+    assert [cells[:3] for _, cells in table.rows] == [("Heat", "Drama", "Alien"),
+                                                      ("Fargo", "Drama", "Up")]  # fmt: skip
 
-    def lists(by_user: dict[int, list[int]]) -> pl.DataFrame:
-        rows = [(u, r + 1, i) for u, its in by_user.items() for r, i in enumerate(its)]
-        frame = pl.DataFrame(rows, schema=["user", "rank", "item"], orient="row")
-        return frame.join(items.select("item", "categories"), on="item", how="left")
 
-    before = lists({0: [3, 2], 1: [0, 1]})  # user 1: all Drama
-    after = lists({0: [0, 1], 1: [2, 3]})  # after, user 0 would be the concentrated one
-    case = CaseStudy("mf", "ddt-beta0.2-seed1", 0.2, before, after, items)
-    table = case_study_table(case, "toy", 2)
-    assert table.caption == "toy, user 1: top-2 of MF before and after ddt-beta0.2-seed1"
-    assert [cells[:3] for _, cells in table.rows] == [("Heat", "Drama", "Alien"), ("Fargo", "Drama", "Up")]
+def test_case_user_applies_its_rule_to_the_users_with_enough_training_ratings():
+    users = pl.DataFrame({
+        "user": [0, 1, 2, 3], "train_ratings": [25, 40, 20, 5],
+        "dro_before": [0.5, 0.6, 0.6, 0.4], "dro_after": [0.9, 0.65, 1.0, 1.0],
+    })  # gains 0.4, 0.05, 0.4 (user 2: a tie, larger id), 0.6 (user 3: 5 ratings)  # fmt: skip
+    before = pl.DataFrame({"user": [0, 0, 1, 1, 2, 2, 3, 3],
+                           "categories": [["A"], ["B"], ["A"], ["A", "B"], ["A"], ["C"], ["D"],
+                                          ["D"]]})  # user 1: 2 of 2 slots A; user 3: 2 of 2 D  # fmt: skip
+    user, reason = case_user(users, before, rule="largest-dro-gain", min_train_ratings=20, k=10)
+    assert (user, reason) == (
+        0, "with the largest DRO@10 gain (+0.400: 0.500 → 0.900) among the 3 users with ≥ 20 "
+           "training ratings",
+    )  # fmt: skip
+    assert case_user(users, before, rule="largest-dro-gain", min_train_ratings=5, k=10)[0] == 3
+    user, reason = case_user(users, before, rule="most-concentrated", min_train_ratings=20, k=10)
+    assert (user, reason) == (
+        1, "whose pretrained list is the most concentrated in one genre (100% of its slots) among "
+           "the 3 users with ≥ 20 training ratings",
+    )  # fmt: skip
+    with pytest.raises(DivlibError, match=r"case_study.min_train_ratings = 41: no user has that "
+                                          r"many training ratings \(the most: 40\); lower it"):  # fmt: skip
+        case_user(users, before, rule="largest-dro-gain", min_train_ratings=41, k=10)
+    with pytest.raises(DivlibError, match="case_study.rule 'random'"):
+        case_user(users, before, rule="random", min_train_ratings=1, k=10)
+
+
+def test_case_users_read_each_users_dro_before_and_after_from_the_evaluation(layout):
+    """Fixture: users 0, 1, 2 have one training rating each, user 3 none; the case run is seed 1's."""
+
+    def per_user(experiment: str, rows: list[tuple]) -> None:
+        path = layout.per_user("toy", "nmf", experiment)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame = pl.DataFrame(rows, schema=["method", "param", "seed", "k", "user", "dro"],
+                             orient="row")  # fmt: skip
+        frame.write_parquet(path)
+
+    case = load_case_study(layout, "toy", "nmf", K, beta=0.2)
+    layout.per_user("toy", "nmf", "baselines").unlink()  # the fixture's, replaced below
+    with pytest.raises(DivlibError, match="baselines/per_user.parquet is missing"):
+        case_users(layout, "toy", case, K)
+    distractors = [("base", None, 2, K, 0, 0.0), ("mmr", 0.5, 1, K, 0, 0.0),
+                   ("base", None, 1, 5, 0, 0.0)]  # another seed, method, k  # fmt: skip
+    per_user("baselines", [("base", None, 1, K, u, 0.5 + u / 10) for u in range(4)] + distractors)
+    per_user("main_table", [("ddt", 0.2, 1, K, u, 1.0 - u / 10) for u in range(4)]
+             + [("ddt", 0.2, 2, K, 0, 0.0), ("ddt", 0.5, 1, K, 0, 0.0), ("mdr", 0.2, 1, K, 0, 0.0)])  # fmt: skip
+    users = case_users(layout, "toy", case, K)
+    assert users.rows() == [(0, 1, 0.5, 1.0), (1, 1, 0.6, 0.9), (2, 1, 0.7, 0.8), (3, 0, 0.8, 0.7)]
+    assert users.columns == ["user", "train_ratings", "dro_before", "dro_after"]
+    per_user("main_table", [("mdr", 0.2, 1, K, 0, 0.0)])
+    with pytest.raises(DivlibError, match="no ddt rows of seed 1 at k = 3"):
+        case_users(layout, "toy", case, K)
+
+
+def test_training_steps_tag_every_step_with_its_run(layout):
+    run = layout.runs("toy", "ncf", "training_curves") / "ddt-beta0.2-seed1"
+    with pytest.raises(DivlibError, match="ddt-beta0.2-seed1/steps.parquet is missing; rerun"):
+        training_steps(layout, "toy", ["ncf"])
+    pl.DataFrame(steps([0.2, 0.4], [0.1, 0.1], [0.5, 0.5]) | {"epoch": [1, 2], "ddro": [0.3, 0.6]}
+                 ).write_parquet(run / "steps.parquet")  # fmt: skip
+    frame = training_steps(layout, "toy", ["ncf"])
+    assert frame.columns == ["model", "method", "regime", "seed", "step", "epoch", "ddro", "dro"]
+    assert frame.rows() == [("ncf", "ddt", "finetune", 1, 1, 1, 0.3, 0.5),
+                            ("ncf", "ddt", "finetune", 1, 2, 2, 0.6, 0.5)]  # fmt: skip

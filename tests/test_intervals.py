@@ -4,7 +4,13 @@ import math
 
 import pytest
 
-from divlib.study.intervals import INCONCLUSIVE, NEGATIVE, POSITIVE, paired_interval
+from divlib.study.intervals import (
+    INCONCLUSIVE,
+    NEGATIVE,
+    POSITIVE,
+    paired_interval,
+    summary_interval,
+)
 
 
 def test_the_interval_of_three_seeds_is_the_hand_worked_t_interval():
@@ -27,5 +33,17 @@ def test_the_sign_is_decided_only_by_an_interval_clear_of_zero():
 
 def test_text_scales_to_points():
     assert paired_interval([0.01, 0.01]).text(scale=100, digits=1) == "+1.0 [+1.0, +1.0]"
+    assert paired_interval([0.5, 0.7]).text(digits=2, signed=False).startswith("0.60 [-0.67, 1.87")
     with pytest.raises(ValueError):
         paired_interval([])
+
+
+def test_a_summary_gives_the_interval_of_its_differences():
+    # d = 1, 2, 3 summarised as mean 2, std 1 over 3 seeds: the hand-worked interval above
+    interval = summary_interval(2.0, 1.0, 3)
+    assert (interval.low, interval.high) == pytest.approx((2 - 2.484138, 2 + 2.484138), abs=1e-6)
+    assert interval == paired_interval([1.0, 2.0, 3.0])
+    one = summary_interval(0.4, None, 1)
+    assert one.sign == INCONCLUSIVE and math.isnan(one.high) and one.n == 1
+    with pytest.raises(ValueError, match="n = 0"):
+        summary_interval(0.0, 0.0, 0)

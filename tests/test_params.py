@@ -29,6 +29,7 @@ def test_the_repository_params_parse():
     assert params.seeds_of("beta_sweep") == params.seeds and len(params.seeds) >= 3
     assert params.seeds_of("training_curves") == params.training_curves.seeds
     assert params.chosen_beta == params.main_table.betas[0] == 0.2
+    assert (params.case_study.rule, params.case_study.min_train_ratings) == ("largest-dro-gain", 20)
 
 
 def test_the_chosen_beta_is_the_first_of_the_main_table():
@@ -68,6 +69,10 @@ def test_the_chosen_beta_is_the_first_of_the_main_table():
         (lambda p: p["pretrain"].update(patience=0),
          "pretrain.patience: Input should be greater than or equal to 1 (got 0)"),
         (lambda p: p["diversity"].update(top_m=10), "diversity: top_m = 10 must exceed k = 10"),
+        (lambda p: p["case_study"].update(rule="random"),
+         "case_study.rule: Input should be 'largest-dro-gain' or 'most-concentrated' (got 'random')"),
+        (lambda p: p["case_study"].update(min_train_ratings=0),
+         "case_study.min_train_ratings: Input should be greater than or equal to 1 (got 0)"),
     ],
 )  # fmt: skip
 def test_a_bad_section_is_one_line_naming_the_key(change, message):

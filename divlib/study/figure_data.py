@@ -16,7 +16,9 @@ Each figure reads one experiment (a params.yaml section, :data:`divlib.study.par
 * Table V and the category histogram: the first seed's ``main_table`` DDT run at the chosen β (the
   first of ``main_table.betas``, as the headline metrics) and that seed's pretrained model, every
   user's top-k before and after (:func:`load_case_study`). Top-k lists rank the items a user
-  did not rate in training or validation, as in the evaluation.
+  did not rate in training or validation, as in the evaluation. Table V shows one user, chosen by a
+  rule of params.yaml's ``case_study`` (:data:`CASE_RULES`, :func:`case_user`) from each user's
+  training ratings and DRO@k before and after (:func:`case_users`), and named in its caption.
 """
 
 from collections.abc import Sequence
@@ -33,6 +35,7 @@ from divlib.ranking import topk_items
 from divlib.study.evaluation import long_lists, run_means
 from divlib.study.layout import Layout, load_splits, read_runs, run_file
 from divlib.study.methods import BY_KEY
+from divlib.study.params import CASE_RULES
 from divlib.study.readers import (
     BAND,
     adaptive_steps,
@@ -54,7 +57,7 @@ class CaseStudy:
     run's seed) and after it.
 
     ``before``, ``after``: one row per slot (user, rank, item, categories); ``items``: the catalogue
-    (item, title, categories), sorted by item.
+    (item, title, categories), sorted by item; ``seed``: the run's seed.
     """
 
     model: str
@@ -63,6 +66,7 @@ class CaseStudy:
     before: pl.DataFrame
     after: pl.DataFrame
     items: pl.DataFrame
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -154,7 +158,7 @@ def load_case_study(layout: Layout, dataset: str, model: str, k: int, *, beta: f
         _top_lists(path, never, k, items)
         for path in (layout.base(dataset, model, identity["seed"]), run_file(run, "selected"))
     )
-    return CaseStudy(model, run.name, identity["param"], before, after, items)
+    return CaseStudy(model, run.name, identity["param"], before, after, items, identity["seed"])
 
 
 def case_run(runs: Sequence[tuple[Path, dict]], beta: float) -> tuple[Path, dict] | None:
@@ -168,16 +172,81 @@ def case_run(runs: Sequence[tuple[Path, dict]], beta: float) -> tuple[Path, dict
     return min(ddt, key=lambda run: run[1]["seed"], default=None)
 
 
+def case_users(layout: Layout, dataset: str, case: CaseStudy, k: int) -> pl.DataFrame:
+    """Per user of ``dataset``: ``train_ratings`` and DRO@k of the top-k ``before`` (the pretrained
+    model of the case run's seed) and ``after`` (the case run), read from the evaluation's per-user
+    rows (``baselines`` and ``main_table``), whose lists are those of the case study."""
+    (train,) = load_splits(layout, dataset, "train")
+    counts = torch.bincount(train.users, minlength=train.n_users)
+    runs = {"before": ("baselines", "base", None), "after": (CASE_EXPERIMENT, "ddt", case.param)}
+    users = pl.DataFrame({"user": np.arange(train.n_users), "train_ratings": counts.numpy()})
+    for when, (experiment, method, param) in runs.items():
+        path = layout.per_user(dataset, case.model, experiment)
+        if not path.is_file():
+            raise DivlibError(f"{path} is missing: run the evaluate stage of {experiment} first")
+        columns = ["k", "user", "dro", "method", "param", "seed"]
+        rows = require_columns(pl.read_parquet(path), columns, str(path))
+        rows = rows.filter(
+            (pl.col("k") == k) & (pl.col("method") == method) & (pl.col("seed") == case.seed)
+        )
+        if param is not None:
+            rows = rows.filter((pl.col("param") - param).abs() < 1e-9)
+        if rows.is_empty():
+            raise DivlibError(
+                f"{path}: no {method} rows of seed {case.seed} at k = {k}; rerun its evaluate stage"
+            )
+        dro = rows.select(pl.col("user").cast(pl.Int64), pl.col("dro").alias(f"dro_{when}"))
+        users = users.join(dro, on="user", how="left")
+    return users
+
+
+def case_user(
+    users: pl.DataFrame, before: pl.DataFrame, *, rule: str, min_train_ratings: int, k: int
+) -> tuple[int, str]:
+    """Table V's user by ``rule`` (a key of :data:`CASE_RULES`) among the users with at least
+    ``min_train_ratings`` training ratings, the smallest id on ties; and why, as the caption states
+    it ("with the largest DRO@10 gain (+0.328: 0.672 → 1.000) among the 730 users with ≥ 20
+    training ratings").
+
+    Args:
+        users: :func:`case_users`; before: every user's pretrained top-k (user, categories).
+    """
+    if rule not in CASE_RULES:
+        raise DivlibError(f"case_study.rule {rule!r} is not a rule; use one of {list(CASE_RULES)}")
+    eligible = users.filter(pl.col("train_ratings") >= min_train_ratings)
+    if eligible.is_empty():
+        raise DivlibError(
+            f"case_study.min_train_ratings = {min_train_ratings}: no user has that many training "
+            f"ratings (the most: {users['train_ratings'].max()}); lower it in params.yaml"
+        )
+    among = f"among the {eligible.height} users with ≥ {min_train_ratings} training ratings"
+    if rule == "most-concentrated":
+        lists = before.filter(pl.col("user").is_in(eligible["user"].implode()))
+        user, share = concentrated_user(lists, with_share=True)
+        return user, (
+            f"whose pretrained list is the most concentrated in one genre ({share:.0%} of its "
+            f"slots) {among}"
+        )
+    gain = (pl.col("dro_after") - pl.col("dro_before")).alias("gain")
+    gains = eligible.with_columns(gain).drop_nulls("gain")
+    if gains.is_empty():
+        raise DivlibError("case study: no eligible user has DRO@k before and after; rerun evaluate")
+    best = gains.sort(["gain", "user"], descending=[True, False]).row(0, named=True)
+    return best["user"], (
+        f"with the largest DRO@{k} gain ({best['gain']:+.3f}: {best['dro_before']:.3f} → "
+        f"{best['dro_after']:.3f}) {among}"
+    )
+
+
 def case_label(case: CaseStudy) -> str:
     """``"NMF, DDT β = 0.2"``: the case study's model and run, for a legend."""
     ddt = BY_KEY["ddt"]
     return f"{case.model.upper()}, {ddt.legend} {ddt.symbol} = {case.param:g}"
 
 
-def case_study_table(case: CaseStudy, dataset: str, k: int) -> Table:
-    """Table V: the top-k before and after of the user whose pretrained list is most concentrated in
-    one category (:func:`concentrated_user`)."""
-    user = concentrated_user(case.before)
+def case_study_table(case: CaseStudy, dataset: str, k: int, *, user: int, reason: str) -> Table:
+    """Table V: the top-k of ``user`` before and after, the caption naming why that user
+    (``reason``, from :func:`case_user`)."""
     table = case_study(
         *(
             lists.filter(pl.col("user") == user)["item"].to_list()
@@ -186,7 +255,10 @@ def case_study_table(case: CaseStudy, dataset: str, k: int) -> Table:
         case.items["title"].to_list(),
         case.items["categories"].to_list(),
     )
-    caption = f"{dataset}, user {user}: top-{k} of {case.model.upper()} before and after {case.run}"
+    caption = (
+        f"{dataset}, user {user}, {reason} (the rule of params.yaml case_study): top-{k} of "
+        f"{case.model.upper()} before and after {case.run}"
+    )
     return frame_table(table, caption=caption)
 
 
@@ -205,8 +277,9 @@ def category_shares(slots: pl.DataFrame, names: Sequence[str]) -> np.ndarray:
     return np.array([lookup.get(name, 0) for name in names], dtype=float) / max(slots.height, 1)
 
 
-def concentrated_user(lists: pl.DataFrame) -> int:
-    """The user whose list has the largest share of slots in one category; the smallest id on ties.
+def concentrated_user(lists: pl.DataFrame, *, with_share: bool = False) -> int | tuple[int, float]:
+    """The user whose list has the largest share of slots in one category; the smallest id on ties
+    (and that share, if ``with_share``).
 
     ``lists``: one row per slot, columns user and categories (a list per slot).
     """
@@ -223,7 +296,8 @@ def concentrated_user(lists: pl.DataFrame) -> int:
     shares = top.join(slots, on="user").with_columns(share=pl.col("top") / pl.col("slots"))
     if not shares.height:
         raise DivlibError("lists: no slot has a category; cannot pick a case-study user")
-    return int(shares.sort(["share", "user"], descending=[True, False])["user"][0])
+    top = shares.sort(["share", "user"], descending=[True, False]).row(0, named=True)
+    return (int(top["user"]), float(top["share"])) if with_share else int(top["user"])
 
 
 def case_study(

@@ -7,7 +7,8 @@ differences :math:`d_1, …, d_n` with mean :math:`\bar d` and sample standard d
 
 at level :math:`\ell` (0.95; :data:`scipy.stats.t`). The difference is *positive* when the whole
 interval lies above 0, *negative* when below, else *inconclusive*; one seed gives no interval and is
-inconclusive.
+inconclusive. :func:`summary_interval` gives the same interval from a summary's mean, std and count
+of per-seed differences (:func:`divlib.study.evaluation.summarize`).
 """
 
 import math
@@ -36,12 +37,14 @@ class Interval:
             return POSITIVE
         return NEGATIVE if self.high < 0 else INCONCLUSIVE
 
-    def text(self, scale: float = 1.0, digits: int = 3) -> str:
-        """``+0.012 [+0.004, +0.020]`` (the values times ``scale``); the mean alone for one seed."""
-        mean = f"{scale * self.mean:+.{digits}f}"
+    def text(self, scale: float = 1.0, digits: int = 3, *, signed: bool = True) -> str:
+        """``+0.012 [+0.004, +0.020]`` (the values times ``scale``, signs shown if ``signed``); the
+        mean alone for one seed."""
+        form = f"{'+' if signed else ''}.{digits}f"
+        mean = f"{scale * self.mean:{form}}"
         if math.isnan(self.low):
             return mean
-        return f"{mean} [{scale * self.low:+.{digits}f}, {scale * self.high:+.{digits}f}]"
+        return f"{mean} [{scale * self.low:{form}}, {scale * self.high:{form}}]"
 
 
 def paired_interval(differences: Sequence[float], level: float = LEVEL) -> Interval:
@@ -53,5 +56,16 @@ def paired_interval(differences: Sequence[float], level: float = LEVEL) -> Inter
     if n == 1:
         return Interval(mean, math.nan, math.nan, 1)
     std = math.sqrt(math.fsum((d - mean) ** 2 for d in differences) / (n - 1))
+    half = scipy.stats.t.ppf((1 + level) / 2, n - 1) * std / math.sqrt(n)
+    return Interval(mean, mean - half, mean + half, n)
+
+
+def summary_interval(mean: float, std: float | None, n: int, level: float = LEVEL) -> Interval:
+    """The :class:`Interval` of ``n`` per-seed differences of mean ``mean`` and sample std ``std``
+    (None or NaN for one seed): the interval :func:`paired_interval` gives for those differences."""
+    if n < 1:
+        raise ValueError(f"summary_interval needs at least one difference; got n = {n}")
+    if n == 1 or std is None or math.isnan(std):
+        return Interval(mean, math.nan, math.nan, n)
     half = scipy.stats.t.ppf((1 + level) / 2, n - 1) * std / math.sqrt(n)
     return Interval(mean, mean - half, mean + half, n)

@@ -265,6 +265,20 @@ class Rerank(Section):
     dpp_thetas: _settings(Annotated[float, Number, Field(ge=0, lt=1)] | None)
 
 
+CASE_RULES = {  # Table V's user (params.yaml case_study.rule): among the users with enough ratings
+    "largest-dro-gain": "the largest DRO@k gain (after − before)",
+    "most-concentrated": "the pretrained list with the largest share of slots in one genre",
+}
+
+
+class CaseStudy(Section):
+    """Table V's user: by ``rule`` (:data:`CASE_RULES`) among the users
+    with at least ``min_train_ratings`` training ratings; the caption names both."""
+
+    rule: Literal[tuple(CASE_RULES)]
+    min_train_ratings: Count
+
+
 class Evaluate(Section):
     ks: _settings(ListLength)
 
@@ -297,6 +311,7 @@ class Params(Section):
     rerank: Rerank
     evaluate: Evaluate
     sensitivity: Sensitivity
+    case_study: CaseStudy
 
     @model_validator(mode="after")
     def _sections_agree(self):

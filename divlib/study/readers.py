@@ -97,6 +97,14 @@ def training_curves(layout: Layout, dataset: str, models: Sequence[str]) -> pl.D
     )
 
 
+def training_steps(layout: Layout, dataset: str, models: Sequence[str]) -> pl.DataFrame:
+    """Per step of every ``training_curves`` run of ``models``: the soft DDRO and the hard DRO@k of
+    the step's users (all users unless ``finetune.users_per_step`` is set), both from the scores
+    before the step's update. Columns model, method, regime, seed, step, epoch, ddro, dro."""
+    columns = ["step", "epoch", "ddro", "dro"]
+    return _run_frames(layout, dataset, models, "training_curves", "steps", columns)
+
+
 def adaptive_steps(layout: Layout, dataset: str, models: Sequence[str]) -> pl.DataFrame:
     """Per step of every ``adaptive_beta`` run of ``models``: β, its feasible interval and the geometry
     it was chosen from (a = ‖g_rel‖, b = ‖g_div‖, ρ = their cosine). Columns model, method, seed, step,
@@ -128,6 +136,8 @@ def _run_frames(
     for model in models:
         for run, identity in read_runs(layout.runs(dataset, model, experiment)):
             path = run_file(run, log)
+            if not path.is_file():
+                raise DivlibError(f"{path} is missing; rerun the finetune stage of {experiment}")
             rows = require_columns(pl.read_parquet(path), columns, str(path))
             tags = [
                 pl.lit(model).alias("model"),

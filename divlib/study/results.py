@@ -5,11 +5,13 @@ headline metrics, read from the pipeline's outputs (:mod:`~divlib.study.readers`
 The chosen setting, shown by Table V and the headline, is the first β of ``main_table.betas``. Table
 III, its verdict (Q2) and the headline read the baselines and the main_table runs at the main_table
 seeds alone (:func:`~divlib.study.readers.matched_per_user`), so every row averages the same seeds.
+Table V's user is chosen by the rule of ``case_study``
+(:func:`divlib.study.figure_data.case_user`).
 """
 
 from divlib.io import atomic_path, write_json
 from divlib.study.evaluation import run_means, summarize
-from divlib.study.figure_data import case_study_table, load_case_study
+from divlib.study.figure_data import case_study_table, case_user, case_users, load_case_study
 from divlib.study.layout import Layout
 from divlib.study.params import Params
 from divlib.study.readers import (
@@ -19,7 +21,7 @@ from divlib.study.readers import (
     read_per_user,
     read_published,
     read_summaries,
-    training_curves,
+    training_steps,
 )
 from divlib.study.render import Table, frame_table, to_latex, to_markdown, write_table
 from divlib.study.tables import gain_table, headline_metrics, model_order, table3
@@ -73,20 +75,29 @@ def paper_tables(layout: Layout, params: Params, dataset: str) -> tuple[dict[str
             published=published,
         )
     sweep = read_per_user(layout, dataset, model_order(params.beta_sweep.models), "beta_sweep")
-    curves = training_curves(layout, dataset, model_order(params.training_curves.models))
+    steps = training_steps(layout, dataset, model_order(params.training_curves.models))
     verdicts = verdict_frame(
         beta_sweep_claims(run_means(sweep), k=k),
         dominance_claims(run_means(matched), k=k, betas=main_table.betas, published=published),
         gain_claims(gain_summary, ks=gains.ks, beta=beta, published=published),
-        curve_claims(curves, k=k),
+        curve_claims(steps, k=k),
         adaptive_claims(adaptive_steps(layout, dataset, model_order(params.adaptive_beta.models))),
     )
     tables["verdicts"] = frame_table(
         verdicts,
-        f"The paper's claims on {dataset}: our numbers, the paper's, and the rule that decides.",
+        f"The paper's claims on {dataset}: our numbers, the paper's, and the rule that decides. "
+        "Differences are paired by seed, [low, high] their 95 % t interval over seeds; "
+        "comparisons: the intervals a verdict rests on (not decided: none, e.g. one seed).",
     )
     case = load_case_study(layout, dataset, main_models[0], k, beta=chosen)
-    tables["table5"] = case_study_table(case, dataset, k)
+    user, reason = case_user(
+        case_users(layout, dataset, case, k),
+        case.before,
+        rule=params.case_study.rule,
+        min_train_ratings=params.case_study.min_train_ratings,
+        k=k,
+    )
+    tables["table5"] = case_study_table(case, dataset, k, user=user, reason=reason)
     return tables, headline_metrics(compared, models=main_models, k=k, beta=chosen)
 
 

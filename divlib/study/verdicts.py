@@ -3,8 +3,11 @@ paper's, the rule that decides and its verdict.
 
 Every verdict comes from a ``rule_*`` function: it takes the few numbers a claim turns on and returns
 :data:`REPRODUCED`, :data:`PARTLY` or :data:`NOT_REPRODUCED`; its docstring is the rule as the table
-prints it. Each row says on how many comparisons its verdict rests (``comparisons``); a claim with
-nothing to compare (no runs) gets :data:`NOT_DECIDED`. The functions read
+prints it. Gains and differences are paired by seed (each seed pretrains its own model) and weighed
+by their 95 % t interval over seeds (:mod:`divlib.study.intervals`): *positive* when the interval
+lies above 0, *negative* when below, else *inconclusive*. Each row says on how many such comparisons
+its verdict rests (``comparisons``); a claim with nothing to compare (no runs, or fewer than
+:data:`MIN_SEEDS` seeds, which give no interval) gets :data:`NOT_DECIDED` and 0. The functions read
 plain frames, never files:
 
 - :func:`beta_sweep_claims` (Q1, Fig. 1): per-run means over users (:func:`divlib.study.evaluation.run_means`)
@@ -12,10 +15,11 @@ plain frames, never files:
 - :func:`dominance_claims` (Q2, Table III): per-run means of the baselines and main_table at the
   main_table seeds (DDT's point against each re-ranker setting, paired by seed).
 - :func:`gain_claims` (Q3, Tables IV and VI): the gain_beyond_k summaries.
-- :func:`curve_claims` (Q4, Fig. 2): per-epoch curves, columns model, method, regime, seed, epoch,
+- :func:`curve_claims` (Q4, Fig. 2): per-step records of the training_curves runs
+  (:func:`divlib.study.readers.training_steps`), columns model, method, regime, seed, step, epoch,
   ddro, dro.
-- :func:`adaptive_claims` (Lemma 3): per-step logs, columns model, method, seed, step, beta, beta_low,
-  beta_high.
+- :func:`adaptive_claims` (Lemma 3): per-step logs (:func:`divlib.study.readers.adaptive_steps`),
+  columns model, method, seed, step, beta.
 
 :func:`verdict_frame` stacks their rows into the table's columns :data:`COLUMNS`.
 """
@@ -23,24 +27,37 @@ plain frames, never files:
 import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import polars as pl
 
-from divlib.study.intervals import POSITIVE, paired_interval
+from divlib.study.intervals import (
+    INCONCLUSIVE,
+    NEGATIVE,
+    POSITIVE,
+    Interval,
+    paired_interval,
+    summary_interval,
+)
 from divlib.study.methods import RERANKERS, lookup
 from divlib.study.params import CONTROL_BETA
+from divlib.study.readers import require_columns
 from divlib.study.render import mean_std, number
 from divlib.study.tables import PAPER_RERANKERS, PUBLISHED_KEY, summary_row
 
 REPRODUCED, PARTLY, NOT_REPRODUCED = "reproduced", "partly", "not reproduced"
-NOT_DECIDED = "not decided"  # nothing to compare: no runs, or none of the compared methods
+NOT_DECIDED = "not decided"  # nothing to compare: no runs, none of the compared methods, one seed
 COLUMNS = ("claim", "experiment", "ours", "paper", "comparisons", "rule", "verdict")
-RECALL_FROM_BETA, RECALL_TOLERANCE = 0.3, 0.05
-TRACK_GAP, TRACK_CORRELATION, REACH = 0.05, 0.9, 0.95
-FEASIBLE_PARTLY = 0.9
+MIN_SEEDS = 2  # the fewest seeds that give an interval
+GROUND_TRUTH = "recall"  # Q1's relevance: full-catalogue recall@k on held-out ratings >= 4
+FLAT_FROM_BETA, SMALL_DROP = 0.3, 0.10  # Q1: recall flat from this β, a drop of at most 10 %
+TRACK_GAP, TRACK_CORRELATION, REACH, FASTER = 0.05, 0.9, 0.95, 0.5  # Q4
+TENTHS = 10  # Q4's final DRO@k, Lemma 3's early and late β*: a tenth of a run's steps
+RELEVANCE_HEAVY = 0.5  # Lemma 3: a β* above it weighs relevance more than diversity
 DOMINANCE_MEASURES = ("relevance", "ndcg")  # Q2's relevance measures: predicted (eq. 12), held out
 _MEASURE_TEXT = {"relevance": "predicted relevance", "ndcg": "NDCG@{k}"}
 MAX_LISTED = 3  # dominating settings named in a Q2 row
 PAPER_ADAPTIVE, VARIANT_ADAPTIVE = "ddt-adaptive", "ddt-adaptive-normalized"
+REGIMES = {"finetune": "fine-tuned", "scratch": "from scratch"}  # Q4's two regimes
 _PAPER_TEXT = {  # the paper's claims where it prints no number (figures, second-hand text)
     "beta_sweep": (
         "Fig. 1: DRO@10 above β = 1 at every β < 1; recall flat (Coat, KuaiRec) or a small drop for "
@@ -53,24 +70,34 @@ _PAPER_TEXT = {  # the paper's claims where it prints no number (figures, second
         "MovieLens-1M",
     ),
     "adaptive_beta": (
-        "β* always stays inside the Lemma 3 interval (ICLR text, known from summaries); no number",
+        "β* always stays inside the Lemma 3 interval (true by algebra: a unit test, "
+        "tests/test_tradeoff.py) and drifts from relevance-heavy towards diversity-heavy during "
+        "training (ICLR text, known from summaries); no number",
         "not stated",
     ),
 }
 
 
 def rule_beta_sweep(
-    seed_gains: Mapping[float, Sequence[float]], recall_changes: Mapping[float, float]
+    diversity: Mapping[float, Interval], relevance: Mapping[float, Interval], control: float
 ) -> str:
-    """Reproduced if the DRO@k gain over the β = 1 control is > 0 in every seed at every β < 1 and
-    the mean recall_test@k at every β ≥ 0.3 is within 5 % (relative) of the control's; partly if the
-    mean gain is > 0 at more than half of the βs < 1; not reproduced otherwise."""
-    if all(g > 0 for gains in seed_gains.values() for g in gains) and all(
-        abs(change) <= RECALL_TOLERANCE for change in recall_changes.values()
-    ):
+    """Per β < 1, paired by seed with the β = 1 control (the same fine-tuning, relevance only): the
+    DRO@k gain and the change of full-catalogue recall@k (held-out ratings ≥ 4), each with its 95 %
+    t interval over seeds. Diversity holds if the DRO@k gain is positive (interval above 0) at every
+    β < 1; recall has the paper's shape (flat, or a small drop for β < 0.3) if its change is
+    negative (interval below 0) at no β ≥ 0.3 and its mean drop is at most 10 % of the control's
+    mean recall at every β. Reproduced if both hold; partly if the DRO@k gain is positive at more
+    than half of the βs < 1; not reproduced otherwise; not decided with fewer than two seeds."""
+    if not _decided([*diversity.values(), *relevance.values()]):
+        return NOT_DECIDED
+    positive = sum(gain.sign == POSITIVE for gain in diversity.values())
+    shape = all(
+        change.mean >= -SMALL_DROP * control and (beta < FLAT_FROM_BETA or change.sign != NEGATIVE)
+        for beta, change in relevance.items()
+    )
+    if positive == len(diversity) and shape:
         return REPRODUCED
-    positive = sum(sum(gains) / len(gains) > 0 for gains in seed_gains.values())
-    return PARTLY if positive > len(seed_gains) / 2 else NOT_REPRODUCED
+    return PARTLY if positive > len(diversity) / 2 else NOT_REPRODUCED
 
 
 def dominates(dro_differences: Sequence[float], relevance_differences: Sequence[float]) -> bool:
@@ -103,98 +130,112 @@ def rule_dominance(
     return PARTLY if not all(dominated) else NOT_REPRODUCED
 
 
-def rule_gain_beyond_k(within: Mapping[int, float], beyond: Mapping[int, float]) -> str:
-    """Mean gains over seeds. Reproduced if the gain within k (ranks 1..k) and beyond k (ranks
-    k+1..2k) is > 0 at every k; partly if more than half of these gains are > 0; not reproduced
-    otherwise."""
+def rule_gain_beyond_k(within: Mapping[int, Interval], beyond: Mapping[int, Interval]) -> str:
+    """The DRO gain over the pretrained model of the same seed, within k (ranks 1..k) and beyond k
+    (ranks k+1..2k) at every k, of the run fine-tuned for that k, each with its 95 % t interval over
+    seeds: positive if it lies above 0, negative if below, else inconclusive. Reproduced if every
+    gain is positive; partly if more than half of them are; not reproduced otherwise (negative and
+    inconclusive gains count against); not decided with fewer than two seeds."""
     gains = [*within.values(), *beyond.values()]
-    positive = sum(g > 0 for g in gains)
+    if not _decided(gains):
+        return NOT_DECIDED
+    positive = sum(gain.sign == POSITIVE for gain in gains)
     if positive == len(gains):
         return REPRODUCED
     return PARTLY if positive > len(gains) / 2 else NOT_REPRODUCED
 
 
 def rule_training_curves(
-    gap: float, correlation: float, epochs_finetune: float, epochs_scratch: float
+    tracking: Mapping[str, tuple[Interval, Interval]], faster: Interval
 ) -> str:
-    """DDRO tracks DRO if their mean |DDRO − DRO| over epochs is ≤ 0.05 and their Pearson correlation
-    ≥ 0.9; fine-tuning is far faster if it reaches (and keeps) 95 % of the from-scratch final DRO@k
-    in at most half the epochs training from scratch needs (means over seeds). Reproduced if both
-    hold; partly if one does; not reproduced otherwise."""
-    tracks = gap <= TRACK_GAP and correlation >= TRACK_CORRELATION
-    faster = epochs_finetune <= epochs_scratch / 2
-    if tracks and faster:
+    """Per seed, over every step's record of each regime (fine-tuned; from scratch): the mean
+    |DDRO − DRO@k| and the Pearson r of DDRO and DRO@k; and the epochs each regime needs to reach
+    and keep 95 % of the seed's from-scratch final DRO@k (its mean over the last tenth of the steps;
+    a run that never does counts one epoch past its end). Each with its 95 % t interval over seeds.
+    DDRO tracks DRO@k in a regime if the interval of the gap lies below 0.05 and that of r above
+    0.9; fine-tuning is far faster if the interval of (half the from-scratch epochs − the
+    fine-tuned epochs) is positive. Reproduced if DDRO tracks DRO@k in both regimes and fine-tuning
+    is far faster; partly if one or two of these three hold; not reproduced if none does; not
+    decided with fewer than two seeds."""
+    if not _decided([*(i for pair in tracking.values() for i in pair), faster]):
+        return NOT_DECIDED
+    held = [
+        *(gap.high <= TRACK_GAP and r.low >= TRACK_CORRELATION for gap, r in tracking.values()),
+        faster.sign == POSITIVE,
+    ]
+    if all(held):
         return REPRODUCED
-    return PARTLY if tracks or faster else NOT_REPRODUCED
+    return PARTLY if any(held) else NOT_REPRODUCED
 
 
-def rule_feasible_beta(share: float) -> str:
-    """Reproduced if β* lies in [β_low, β_high] at every step; partly at ≥ 90 % of the steps; not
-    reproduced otherwise."""
-    if share == 1:
+def rule_beta_drift(early: Interval, drop: Interval) -> str:
+    """Per seed, the paper's min-norm β* (its weight on relevance) early in training (its mean over
+    the first tenth of the steps) and its drop from then to late in training (minus its mean over
+    the last tenth), each with its 95 % t interval over seeds. β* starts relevance-heavy if the
+    interval of the early β* lies above 0.5; it drifts towards diversity if the drop's interval
+    lies above 0. Reproduced if both hold; partly if not, but the drop's mean is > 0; not
+    reproduced otherwise; not decided with fewer than two seeds."""
+    if not _decided([early, drop]):
+        return NOT_DECIDED
+    if early.low > RELEVANCE_HEAVY and drop.sign == POSITIVE:
         return REPRODUCED
-    return PARTLY if share >= FEASIBLE_PARTLY else NOT_REPRODUCED
+    return PARTLY if drop.mean > 0 else NOT_REPRODUCED
 
 
 def beta_sweep_claims(runs: pl.DataFrame, *, k: int) -> list[dict]:
-    """Q1, per model and method: DRO@k over the β = 1 control of the same seed at every β < 1, and
-    the relative change of recall_test@k (mean over seeds) against the control's at every β ≥ 0.3.
+    """Q1, per model and method: at every β < 1, DRO@k and full-catalogue recall@k
+    (:data:`GROUND_TRUTH`) minus those of the β = 1 control of the same seed, with their intervals.
 
     Args:
-        runs: per-run means (:func:`divlib.study.evaluation.run_means`) with columns model, method, param,
-            seed, k, dro, recall_test.
+        runs: per-run means (:func:`divlib.study.evaluation.run_means`) with columns model, method,
+            param, seed, k, dro, recall.
     """
     rows = []
+    columns = ["model", "method", "param", "seed", "k", "dro", GROUND_TRUTH]
+    runs = require_columns(runs, columns, "beta_sweep runs")
     for (model, method), frame in _groups(runs.filter(pl.col("k") == k), ["model", "method"]):
         control = frame.filter(pl.col("param") == CONTROL_BETA).select(
             "seed",
             pl.col("dro").alias("control_dro"),
-            pl.col("recall_test").alias("control_recall"),
+            pl.col(GROUND_TRUTH).alias("control_relevance"),
         )
         swept = frame.filter(pl.col("param") < CONTROL_BETA).join(control, on="seed")
         claim = (
             f"Q1 {model.upper()} {lookup(method).label}: DRO@{k} above the β = 1 control at every "
-            f"β < 1, recall_test@{k} within {RECALL_TOLERANCE:.0%} of it for β ≥ {RECALL_FROM_BETA:g}"
+            f"β < 1; recall@{k} (full catalogue) flat, or a small drop for β < {FLAT_FROM_BETA:g}"
         )
         if swept.is_empty():
             rows.append(_not_decided(claim, "beta_sweep", rule_beta_sweep))
             continue
         by_beta = (
-            swept.with_columns(gain=pl.col("dro") - pl.col("control_dro"))
-            .group_by("param")
+            swept.group_by("param")
             .agg(
-                pl.col("gain"),
-                pl.col("gain").mean().alias("mean"),
-                pl.col("gain").std().alias("std"),
-                (pl.col("recall_test").mean() / pl.col("control_recall").mean() - 1).alias(
-                    "recall"
-                ),
+                (pl.col("dro") - pl.col("control_dro")).alias("gain"),
+                (pl.col(GROUND_TRUTH) - pl.col("control_relevance")).alias("change"),
             )
             .sort("param")
         )
-        gains = dict(zip(by_beta["param"], by_beta["gain"].to_list(), strict=True))
-        recall = {
-            beta: change
-            for beta, change in zip(by_beta["param"], by_beta["recall"], strict=True)
-            if beta >= RECALL_FROM_BETA
-        }
-        low = by_beta.row(int(by_beta["mean"].arg_min()), named=True)
-        high = by_beta.row(int(by_beta["mean"].arg_max()), named=True)
-        positive = sum(g > 0 for values in gains.values() for g in values)
-        worst = max(recall, key=lambda beta: abs(recall[beta]), default=None)
-        recall_text = (
-            "no such β" if worst is None else f"worst {100 * recall[worst]:+.1f} % (β = {worst:g})"
-        )
+        diversity = dict(zip(by_beta["param"], map(_interval, by_beta["gain"]), strict=True))
+        relevance = dict(zip(by_beta["param"], map(_interval, by_beta["change"]), strict=True))
+        paired_seeds = control.filter(pl.col("seed").is_in(swept["seed"].unique().implode()))
+        control_mean = float(paired_seeds["control_relevance"].mean())
+        low = min(diversity, key=lambda beta: diversity[beta].mean)
+        high = max(diversity, key=lambda beta: diversity[beta].mean)
+        worst = min(relevance, key=lambda beta: relevance[beta].mean)
+        flat = {beta: i for beta, i in relevance.items() if beta >= FLAT_FROM_BETA}
+        seeds = swept["seed"].n_unique()
         ours = (
-            f"DRO@{k} gain over β = 1: {mean_std(low['mean'], low['std'], signed=True)} at "
-            f"β = {low['param']:g} to {mean_std(high['mean'], high['std'], signed=True)} at "
-            f"β = {high['param']:g}; > 0 in {positive}/{sum(map(len, gains.values()))} seed × β; "
-            f"recall_test@{k} vs control at β ≥ {RECALL_FROM_BETA:g}: {recall_text}; "
-            f"{_seeds(swept['seed'].n_unique())}"
+            f"DRO@{k} gain over β = 1: {diversity[low].text()} at β = {low:g} to "
+            f"{diversity[high].text()} at β = {high:g}; {_signs(diversity.values())} of "
+            f"{len(diversity)} βs < 1. Recall@{k} change: worst mean "
+            f"{_percent(relevance[worst].mean, control_mean)} of the control's "
+            f"{number(control_mean, 4)} (β = {worst:g}), {relevance[worst].text(digits=4)}; "
+            f"negative at {_count(flat.values(), NEGATIVE)} of {len(flat)} βs ≥ "
+            f"{FLAT_FROM_BETA:g}; {_seeds(seeds)}"
         )
-        verdict = rule_beta_sweep(gains, recall)
+        verdict = rule_beta_sweep(diversity, relevance, control_mean)
         paper = _paper(*_PAPER_TEXT["beta_sweep"])
-        comparisons = sum(map(len, gains.values())) + len(recall)
+        comparisons = _comparisons(verdict, len(diversity) + len(relevance))
         rows.append(_row(claim, "beta_sweep", ours, paper, rule_beta_sweep, verdict, comparisons))
     return rows
 
@@ -298,8 +339,9 @@ def _dominance_text(ddt: pl.DataFrame, differences: Mapping, k: int) -> str:
 def gain_claims(
     summary: pl.DataFrame, *, ks: Sequence[int], beta: float, published: pl.DataFrame | None
 ) -> list[dict]:
-    """Q3, per model and method: the DRO gain of the run fine-tuned for k, at k, within and beyond k,
-    mean over seeds of the gains paired by seed.
+    """Q3, per model and method: the DRO gain of the run fine-tuned for k, at k, within and beyond k:
+    the mean over seeds of the gains paired by seed and its interval (from the summary's mean, std
+    and seeds: :func:`divlib.study.intervals.summary_interval`).
 
     Args:
         summary: the gain_beyond_k summaries, stacked.
@@ -320,55 +362,75 @@ def gain_claims(
         if not cells:
             rows.append(_not_decided(claim, "gain_beyond_k", rule_gain_beyond_k))
             continue
-        within = {k: row["dro_gain"] for k, row in cells.items()}
-        beyond = {k: row["dro_beyond_gain"] for k, row in cells.items()}
-        ours = "; ".join(
-            f"{ranks}: {_points_range(cells, metric)}"
+        windows = {
+            ranks: {
+                k: summary_interval(row[f"{metric}_gain"], row[f"{metric}_gain_std"], row["seeds"])
+                for k, row in cells.items()
+            }
             for ranks, metric in (("1..k", "dro"), ("k+1..2k", "dro_beyond"))
+        }
+        within, beyond = windows.values()
+        gains = [*within.values(), *beyond.values()]
+        ours = "; ".join(
+            f"{ranks}: {_points_range(gains_at)}, {_signs(gains_at.values())}"
+            for ranks, gains_at in windows.items()
         ) + (
-            f"; > 0 in {sum(g > 0 for g in [*within.values(), *beyond.values()])}/{2 * len(cells)}"
-            f" (k = {', '.join(map(str, cells))}); {_seeds(min(r['seeds'] for r in cells.values()))}"
+            f"; all: {_signs(gains)} of {len(gains)} (k = {', '.join(map(str, cells))}); "
+            f"{_seeds(min(row['seeds'] for row in cells.values()))}"
         )
         verdict = rule_gain_beyond_k(within, beyond)
         paper = _published_gains(published, model, method, beta)
-        comparisons = 2 * len(cells)
+        comparisons = _comparisons(verdict, len(gains))
         rows.append(
             _row(claim, "gain_beyond_k", ours, paper, rule_gain_beyond_k, verdict, comparisons)
         )
     return rows
 
 
-def curve_claims(curves: pl.DataFrame, *, k: int) -> list[dict]:
-    """Q4, per model and method: how closely DDRO follows DRO@k over the epochs (both regimes), and
-    the epochs each regime needs to reach and keep 95 % of the from-scratch final DRO@k.
+def curve_claims(steps: pl.DataFrame, *, k: int) -> list[dict]:
+    """Q4, per model and method, from every step's record of the training_curves runs: per seed and
+    regime how closely DDRO follows DRO@k, how long DDRO stays exactly 0 at the start, and the epochs
+    to reach and keep 95 % of the seed's from-scratch final DRO@k; means over seeds with intervals.
 
     Args:
-        curves: columns model, method, regime (finetune, scratch), seed, epoch, ddro, dro.
+        steps: columns model, method, regime (finetune, scratch), seed, step, epoch, ddro, dro
+            (:func:`divlib.study.readers.training_steps`).
     """
+    columns = ["model", "method", "regime", "seed", "step", "epoch", "ddro", "dro"]
+    steps = require_columns(steps, columns, "training steps")
     rows = []
-    for (model, method), frame in _groups(curves, ["model", "method"]):
+    for (model, method), frame in _groups(steps, ["model", "method"]):
         claim = (
             f"Q4 {model.upper()} {lookup(method).label}: DDRO tracks DRO@{k}; fine-tuning reaches "
             f"the from-scratch diversity in far fewer epochs"
         )
-        regimes = set(frame["regime"].to_list())
-        if not {"finetune", "scratch"} <= regimes:
+        measures = _curve_measures(frame)
+        if set(measures["regime"]) != set(REGIMES):
             rows.append(_not_decided(claim, "training_curves", rule_training_curves))
             continue
-        gap = float((frame["ddro"] - frame["dro"]).abs().mean())
-        correlation = frame.select(pl.corr("ddro", "dro")).item()
-        reached = _epochs_to_reach(frame)
-        epochs = {regime: float(reached[regime].mean()) for regime in ("finetune", "scratch")}
+        by_regime = {
+            regime: measures.filter(pl.col("regime") == regime).sort("seed") for regime in REGIMES
+        }
+        tracking = {
+            regime: (_interval(runs["gap"]), _interval(runs["r"]))
+            for regime, runs in by_regime.items()
+        }
+        paired = by_regime["finetune"].join(by_regime["scratch"], on="seed", suffix="_scratch")
+        faster = _interval(FASTER * paired["reached_scratch"] - paired["reached"])
+        texts = [
+            f"{REGIMES[regime]}: mean |DDRO − DRO@{k}| {gap.text(signed=False)}, "
+            f"r {r.text(signed=False)}" + _zero_phase(by_regime[regime])
+            for regime, (gap, r) in tracking.items()
+        ]
         ours = (
-            f"mean |DDRO − DRO@{k}| {gap:.3f}, Pearson r {number(correlation, 2)}; epochs to "
-            f"{REACH:.0%} of the from-scratch final DRO@{k}: fine-tuned {number(epochs['finetune'], 1)},"
-            f" from scratch {number(epochs['scratch'], 1)}; {_seeds(frame['seed'].n_unique())}"
+            "; ".join(texts) + f"; epochs to {REACH:.0%} of the from-scratch final DRO@{k}: "
+            f"fine-tuned {number(paired['reached'].mean(), 1)}, from scratch "
+            f"{number(paired['reached_scratch'].mean(), 1)}, half the latter minus the former "
+            f"{faster.text(digits=1)}; {_seeds(paired.height)}"
         )
-        verdict = rule_training_curves(
-            gap, math.nan if correlation is None else correlation, *epochs.values()
-        )
+        verdict = rule_training_curves(tracking, faster)
         paper = _paper(*_PAPER_TEXT["training_curves"])
-        comparisons = 2  # tracking (gap and correlation), speed (epochs to reach)
+        comparisons = _comparisons(verdict, 2 * len(tracking) + 1)
         rows.append(
             _row(claim, "training_curves", ours, paper, rule_training_curves, verdict, comparisons)
         )
@@ -376,38 +438,42 @@ def curve_claims(curves: pl.DataFrame, *, k: int) -> list[dict]:
 
 
 def adaptive_claims(steps: pl.DataFrame) -> list[dict]:
-    """Lemma 3, per model: the share of steps at which the paper's β* (``ddt-adaptive``, the min-norm
-    rule) lies in its feasible interval; the variant's share (``ddt-adaptive-normalized``) is shown
-    beside it, not judged.
+    """Lemma 3, per model: the drift of the paper's β* (``ddt-adaptive``, the min-norm rule) from
+    early to late training, per seed, with its interval; the variant's drift
+    (``ddt-adaptive-normalized``) is shown beside it, not judged. That β* lies in the Lemma 3
+    interval holds by algebra (``tests/test_tradeoff.py``), so it is not a verdict.
 
     Args:
-        steps: columns model, method, seed, step, beta, beta_low, beta_high.
+        steps: columns model, method, seed, step, beta (:func:`divlib.study.readers.adaptive_steps`).
     """
-    inside = (pl.col("beta") >= pl.col("beta_low") - 1e-9) & (
-        pl.col("beta") <= pl.col("beta_high") + 1e-9
-    )
-    shares = steps.group_by("model", "method").agg(
-        inside.mean().alias("share"), pl.len().alias("steps"), pl.col("seed").n_unique()
-    )
+    steps = require_columns(steps, ["model", "method", "seed", "step", "beta"], "adaptive steps")
+    drifts = _beta_drifts(steps)
     rows = []
     for model in steps["model"].unique(maintain_order=True).to_list():
-        claim = f"Lemma 3 {model.upper()}: the min-norm β* stays in the feasible interval"
-        found = {row["method"]: row for row in shares.filter(pl.col("model") == model).to_dicts()}
-        rule_of_paper = found.get(PAPER_ADAPTIVE)
-        if rule_of_paper is None:
-            rows.append(_not_decided(claim, "adaptive_beta", rule_feasible_beta))
-            continue
-        variant = found.get(VARIANT_ADAPTIVE)
-        ours = (
-            f"inside [β_low, β_high] at {100 * rule_of_paper['share']:.1f} % of "
-            f"{rule_of_paper['steps']} steps; {_seeds(rule_of_paper['seed'])}"
-            + (f"; normalized variant: {100 * variant['share']:.1f} %" if variant else "")
+        claim = (
+            f"Lemma 3 {model.upper()}: the min-norm β* drifts from relevance-heavy towards "
+            "diversity-heavy during training"
         )
-        verdict = rule_feasible_beta(rule_of_paper["share"])
+        found = {
+            method: runs.sort("seed")
+            for (method,), runs in _groups(drifts.filter(pl.col("model") == model), ["method"])
+        }
+        if PAPER_ADAPTIVE not in found:
+            rows.append(_not_decided(claim, "adaptive_beta", rule_beta_drift))
+            continue
+        runs = found[PAPER_ADAPTIVE]
+        early, drop = _interval(runs["early"]), _interval(runs["drop"])
+        ours = (
+            f"early β* (first tenth of steps) {early.text(digits=2, signed=False)}, late (last "
+            f"tenth) {runs['late'].mean():.2f}; drop {drop.text()}; {_seeds(runs.height)}"
+        )
+        if VARIANT_ADAPTIVE in found:
+            ours += f"; normalized variant (not judged): {_drift_text(found[VARIANT_ADAPTIVE])}"
+        verdict = rule_beta_drift(early, drop)
         paper = _paper(*_PAPER_TEXT["adaptive_beta"])
-        steps = rule_of_paper["steps"]
+        comparisons = _comparisons(verdict, 2)
         rows.append(
-            _row(claim, "adaptive_beta", ours, paper, rule_feasible_beta, verdict, steps)
+            _row(claim, "adaptive_beta", ours, paper, rule_beta_drift, verdict, comparisons)
         )
     return rows
 
@@ -425,12 +491,46 @@ def rule_text(rule) -> str:
 def _row(
     claim: str, experiment: str, ours: str, paper: str, rule, verdict: str, comparisons: int
 ) -> dict:
+    if (comparisons == 0) != (verdict == NOT_DECIDED):
+        raise ValueError(f"{claim}: verdict {verdict!r} on {comparisons} comparisons")
     values = (claim, experiment, ours, paper, comparisons, rule_text(rule), verdict)
     return dict(zip(COLUMNS, values, strict=True))
 
 
 def _not_decided(claim: str, experiment: str, rule) -> dict:
     return _row(claim, experiment, "no runs", "–", rule, NOT_DECIDED, 0)
+
+
+def _interval(values) -> Interval:
+    """:func:`paired_interval` of the per-seed ``values`` that are numbers (None and NaN left out);
+    an interval of no seeds (never decided) if none is."""
+    numbers = [float(v) for v in values if v is not None and not math.isnan(v)]
+    return paired_interval(numbers) if numbers else Interval(math.nan, math.nan, math.nan, 0)
+
+
+def _decided(intervals: Sequence[Interval]) -> bool:
+    """Every interval exists: at least :data:`MIN_SEEDS` seeds (and at least one interval)."""
+    return bool(intervals) and all(interval.n >= MIN_SEEDS for interval in intervals)
+
+
+def _comparisons(verdict: str, intervals: int) -> int:
+    """The comparisons a verdict rests on: its ``intervals``, none when it is not decided."""
+    return 0 if verdict == NOT_DECIDED else intervals
+
+
+def _count(intervals, sign: str) -> int:
+    return sum(interval.sign == sign for interval in intervals)
+
+
+def _signs(intervals) -> str:
+    """``positive 3, inconclusive 1, negative 0``: how many of ``intervals`` have each sign."""
+    intervals = list(intervals)
+    signs = (POSITIVE, INCONCLUSIVE, NEGATIVE)
+    return ", ".join(f"{sign} {_count(intervals, sign)}" for sign in signs)
+
+
+def _percent(change: float, reference: float) -> str:
+    return "–" if not reference else f"{100 * change / reference:+.1f} %"
 
 
 def _paper(text: str, dataset: str) -> str:
@@ -442,32 +542,70 @@ def _groups(frame: pl.DataFrame, keys: list[str]):
     return ((tuple(key), rows) for key, rows in frame.group_by(keys, maintain_order=True))
 
 
-def _epochs_to_reach(curves: pl.DataFrame) -> dict[str, pl.Series]:
-    """Per regime, per seed: the first epoch from which DRO stays ≥ 95 % of the seed's from-scratch
-    final DRO (inf if never)."""
-    final = (
-        curves.filter(pl.col("regime") == "scratch")
-        .sort("epoch")
-        .group_by("seed")
-        .agg(pl.col("dro").last().alias("target"))
-        .with_columns(pl.col("target") * REACH)
-    )
-    reached = (
-        curves.join(final, on="seed")
-        .sort("epoch")
-        .group_by("regime", "seed")
-        .agg(
-            pl.col("epoch")
-            .cast(pl.Float64)
-            .filter(pl.col("dro").reverse().cum_min().reverse() >= pl.col("target"))
-            .min()
-            .fill_null(math.inf)
-        )
-    )
-    return {
-        regime: reached.filter(pl.col("regime") == regime)["epoch"]
-        for regime in ("finetune", "scratch")
+def _curve_measures(frame: pl.DataFrame) -> pl.DataFrame:
+    """Per run (regime, seed) of one model and method: ``gap`` (mean |DDRO − DRO@k| over its
+    steps), ``r`` (their Pearson correlation), ``zero_steps`` and ``zero_epochs`` (how long DDRO is
+    exactly 0 from the first step), and ``reached``: the epoch of the first step from which DRO@k
+    stays ≥ 95 % of the seed's from-scratch final DRO@k (the mean over the last tenth of its steps),
+    one past the run's last epoch if it never does (null if the seed has no run from scratch)."""
+    runs = {key: rows.sort("step") for key, rows in _groups(frame, ["regime", "seed"])}
+    targets = {
+        seed: REACH * float(rows["dro"].tail(max(1, rows.height // TENTHS)).mean())
+        for (regime, seed), rows in runs.items()
+        if regime == "scratch"
     }
+    measures = []
+    for (regime, seed), rows in runs.items():
+        ddro, dro = rows["ddro"].to_numpy(), rows["dro"].to_numpy()
+        epochs = rows["epoch"].to_numpy()
+        zero = int(np.argmax(ddro != 0)) if (ddro != 0).any() else len(ddro)
+        reached = None
+        if seed in targets:
+            kept = np.minimum.accumulate((dro >= targets[seed])[::-1])[::-1]  # holds from here on
+            reached = float(epochs[kept.argmax()]) if kept.any() else float(epochs.max() + 1)
+        measures.append({
+            "regime": regime, "seed": seed, "gap": float(np.abs(ddro - dro).mean()),
+            "r": _pearson(ddro, dro), "zero_steps": zero,
+            "zero_epochs": zero * float(epochs.max()) / len(epochs), "reached": reached,
+        })  # fmt: skip
+    return pl.DataFrame(measures, schema_overrides={"reached": pl.Float64})
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson's r of ``x`` and ``y``; NaN if either is constant (or there are fewer than 2)."""
+    if len(x) < 2 or x.std() == 0 or y.std() == 0:
+        return math.nan
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def _zero_phase(runs: pl.DataFrame) -> str:
+    """``, DDRO exactly 0 for its first 33 steps (4.1 epochs)`` (means over seeds), if it ever is."""
+    if not runs["zero_steps"].max():
+        return ""
+    return (
+        f", DDRO exactly 0 for its first {runs['zero_steps'].mean():.0f} steps "
+        f"({runs['zero_epochs'].mean():.1f} epochs)"
+    )
+
+
+def _beta_drifts(steps: pl.DataFrame) -> pl.DataFrame:
+    """Per run (model, method, seed): β's mean over the first (``early``) and the last (``late``)
+    tenth of its steps (at least one step each) and ``drop`` = early − late."""
+    tenth = pl.max_horizontal(pl.len() // TENTHS, 1)
+    return (
+        steps.sort("step")
+        .group_by("model", "method", "seed", maintain_order=True)
+        .agg(
+            pl.col("beta").head(tenth).mean().alias("early"),
+            pl.col("beta").tail(tenth).mean().alias("late"),
+        )
+        .with_columns(drop=pl.col("early") - pl.col("late"))
+    )
+
+
+def _drift_text(runs: pl.DataFrame) -> str:
+    """``β 0.53 → 0.25``: the early and late β, means over the seeds of ``runs``."""
+    return f"β {runs['early'].mean():.2f} → {runs['late'].mean():.2f}"
 
 
 def _published_main(published: pl.DataFrame | None, k: int) -> str:
@@ -508,21 +646,11 @@ def _published_gains(published: pl.DataFrame | None, model: str, method: str, be
     return _paper(f"{table} {ranges}; > 0 in {positive}/{values.height}", published["dataset"][0])
 
 
-def _points_range(cells: Mapping[int, dict], metric: str) -> str:
-    """The smallest and largest mean gain over ``cells`` (by k) in percentage points, with std."""
-    points = {
-        k: mean_std(
-            100 * row[f"{metric}_gain"], _scaled(row[f"{metric}_gain_std"]), 1, signed=True
-        )
-        for k, row in cells.items()
-    }
-    low = min(cells, key=lambda k: cells[k][f"{metric}_gain"])
-    high = max(cells, key=lambda k: cells[k][f"{metric}_gain"])
-    return f"{points[low]} pp (k = {low}) to {points[high]} pp (k = {high})"
-
-
-def _scaled(std: float | None) -> float | None:
-    return None if std is None else 100 * std
+def _points_range(gains: Mapping[int, Interval]) -> str:
+    """The smallest and largest mean gain of ``gains`` (by k) in percentage points, with intervals."""
+    low = min(gains, key=lambda k: gains[k].mean)
+    high = max(gains, key=lambda k: gains[k].mean)
+    return f"{gains[low].text(100, 1)} pp (k = {low}) to {gains[high].text(100, 1)} pp (k = {high})"
 
 
 def _seeds(count: int) -> str:
