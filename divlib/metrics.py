@@ -12,8 +12,7 @@ positive test item: they are undefined there, and averages over users skip them 
 report how many users counted. They are never averaged in as zeros.
 
 **Names.** :data:`METRICS` is the vocabulary of every metric column of the evaluation frames
-(:func:`divlib.study.evaluation.evaluate_lists` and the gains and p-values of
-:func:`divlib.study.evaluation.summarize`): key → label template, ``{k}`` the list length
+(the study's per-user evaluation and its gains and p-values): key → label template, ``{k}`` the list length
 (:func:`metric_label`).
 """
 
@@ -229,8 +228,7 @@ def rank_test_items_at(
 ) -> dict[int, dict[str, torch.Tensor]]:
     """:func:`rank_test_items` at every k of ``ks``, ``{k: metrics}``, from one ranking of the test
     items: each top-k is the prefix of the top-max(ks). The columns need not be the catalogue: each
-    user's test items alone, NaN-padded (:attr:`divlib.study.evaluation.EvaluationData.test_items`), rank
-    the same."""
+    user's test items alone, NaN-padded, rank the same."""
     _check_same_shape(scores, test_ratings)
     is_test = ~torch.isnan(test_ratings)
     positive = test_ratings >= POSITIVE_RATING  # NaN compares False

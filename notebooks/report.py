@@ -162,8 +162,8 @@ else:
 # %%
 show_figure(
     "fig1_beta_sweep",
-    f"**Fig. 1.** Test-item recall@{k}, DRO@{k}, category coverage@{k} and NDCG@{k} (full "
-    "catalogue, held-out ratings) of DDT and MDR against β "
+    f"**Fig. 1.** Recall@{k}, DRO@{k}, category coverage@{k} and NDCG@{k} (recall and NDCG over "
+    "the full catalogue, on held-out ratings: what the Q1 verdict judges) of DDT and MDR against β "
     "of L_JOINT = β·L_MSE − (1−β)·L_DDRO, one row per model, fine-tuned for "
     f"{epochs_of('beta_sweep')} from the pretrained model; mean ± std over "
     f"{seeds_of('beta_sweep')}. β = 1 (dotted) is the control, fine-tuned the same way for relevance "

@@ -17,9 +17,9 @@ MODELS = ["nmf", "ncf"]
 BETAS = [0.0, 0.5, 1.0]
 GRID = {"ddt": BETAS, "mdr": BETAS, "mmr": [0.3, 0.5, 0.7, 0.9], "dpp": [0.5, 0.7, 0.9]}
 POINTS = ["base", "dum", "mmr-paper", "dpp-paper"]
-OFFSETS = {"dro": 0.5, "relevance": 1.5, "recall_test": 2.5, "coverage": 3.5, "mse": 4.5, "hr": 5.5,
+OFFSETS = {"dro": 0.5, "relevance": 1.5, "recall": 2.5, "coverage": 3.5, "mse": 4.5, "hr": 5.5,
            "precision_test": 6.5, "ndcg": 7.5}  # fmt: skip
-LABELS = {"recall_test": "recall@10 (test items)", "dro": "DRO@10", "coverage": "coverage@10",
+LABELS = {"recall": "recall@10", "dro": "DRO@10", "coverage": "coverage@10",
           "ndcg": "NDCG@10"}  # fmt: skip
 
 
@@ -394,7 +394,7 @@ def figure_data(*, mse: bool) -> FigureData:
 
 
 def test_paper_figures_builds_every_figure_with_the_data_it_is_given():
-    drawn = dict(plots.paper_figures(figure_data(mse=True), k=20))
+    drawn = dict(plots.paper_figures(figure_data(mse=True), k=20, beta=0.2))
     assert list(drawn) == list(plots.FIGURES)
     assert drawn["fig1_beta_sweep"].axes[1].get_title() == "NMF: DRO@20"
     assert drawn["fig4_beta_sweep_appendix"].axes[0].get_title() == "NMF: MSE (test ratings)"
@@ -405,7 +405,7 @@ def test_paper_figures_builds_every_figure_with_the_data_it_is_given():
     assert "DPP, EXPLORE" in legend and "DDT" in legend
     (ax,) = drawn["category_histogram"].axes
     assert [bar.get_height() for bar in ax.containers[1]] == [0.5]
-    without = dict(plots.paper_figures(figure_data(mse=False), k=10))
+    without = dict(plots.paper_figures(figure_data(mse=False), k=10, beta=0.2))
     assert len(without["fig4_beta_sweep_appendix"].axes) == 2 * len(MODELS)
 
 

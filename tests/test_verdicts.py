@@ -86,6 +86,9 @@ def test_rule_dominance():
     assert rule_dominance({"relevance": held, "ndcg": beaten}) == PARTLY
     assert rule_dominance({"relevance": beaten, "ndcg": held}) == PARTLY
     assert rule_dominance({"relevance": beaten, "ndcg": beaten}) == NOT_REPRODUCED
+    assert rule_dominance({}) == NOT_DECIDED  # nothing compared
+    one_seed = {"c": ([0.5], [0.5])}  # a setting sharing one seed with DDT: no interval
+    assert rule_dominance({"relevance": one_seed, "ndcg": held}) == NOT_DECIDED
 
 
 def test_rule_gain_beyond_k():
@@ -309,7 +312,7 @@ def test_dominance_claims_pair_each_reranker_setting_with_ddt_by_seed():
     assert [holds["verdict"], partly["verdict"], fails["verdict"]] == [
         REPRODUCED, PARTLY, NOT_REPRODUCED,
     ]  # fmt: skip
-    assert [c["comparisons"] for c in (holds, partly, fails)] == [4, 4, 4]  # 2 settings × 2
+    assert [c["comparisons"] for c in (holds, partly, fails)] == [8, 8, 8]  # 2 settings × 2 measures × 2 intervals
     assert holds["ours"] == (
         "DDT DRO@10 0.950 (0.010), predicted relevance 0.983 (0.006), NDCG@10 0.010 (0.002); "
         "dominated under predicted relevance by 0 of 2 settings; dominated under NDCG@10 by 0 of "

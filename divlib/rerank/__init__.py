@@ -27,9 +27,7 @@ unscaled ratings) and :func:`dpp_paper` (kernel diag(r) S diag(r)). They take on
 similarity and an ``exclude`` mask and return item ids.
 
 :func:`rerank_all` (:mod:`~divlib.rerank.driver`) runs the whole trade-off grid for every user of a
-model, in batches of users, with :func:`paper_rerankings`' two runs
-(:func:`divlib.study.evaluation.lists_frame` and :func:`~divlib.study.evaluation.frame_lists`
-convert its lists to and from the long table of ``lists.parquet``).
+model, in batches of users, with :func:`paper_rerankings`' two runs.
 """
 
 from divlib.rerank.driver import PAPER_RUNS, Run, paper_rerankings, rerank_all

@@ -58,10 +58,16 @@ SETTING = ["method", "param", "train_k"]  # a run setting, summarised over its s
 RUN_KEYS = [*SETTING, "seed"]
 GAIN_METRICS = ("dro", "dro_beyond", "coverage", "relevance")
 BASE = {"method": "base", "param": None, "train_k": None}  # the relevance-only model's run identity
+PARAM_TOLERANCE = 1e-9  # two settings of β, λ or θ are one if they differ by less
 BASELINES = "baselines"  # the evaluation of the pretrained models and their re-rankings
 DEVICE = "cpu"  # the published lists and evaluations were computed on the CPU
 
 log = logging.getLogger(__name__)
+
+
+def param_is(value: float) -> pl.Expr:
+    """Rows whose ``param`` (β, λ or θ) is ``value``, up to float rounding."""
+    return (pl.col("param") - value).abs() < PARAM_TOLERANCE
 
 
 @dataclass(frozen=True)

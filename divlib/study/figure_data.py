@@ -32,7 +32,7 @@ import torch
 from divlib.errors import DivlibError
 from divlib.models import load_model
 from divlib.ranking import topk_items
-from divlib.study.evaluation import long_lists, run_means
+from divlib.study.evaluation import BASELINES, PARAM_TOLERANCE, long_lists, param_is, run_means
 from divlib.study.layout import Layout, load_splits, read_runs, run_file
 from divlib.study.methods import BY_KEY
 from divlib.study.params import CASE_RULES
@@ -100,7 +100,7 @@ def load_figure_data(
     figures, at k, over the seeds the main_table runs have); the case study of model ``case`` at
     β = ``beta``, lists of length ``k``."""
     summary = read_summaries(layout, dataset, sweep, "beta_sweep")
-    baselines = read_summaries(layout, dataset, sweep, "baselines")
+    baselines = read_summaries(layout, dataset, sweep, BASELINES)
     study = load_case_study(layout, dataset, case, k, beta=beta)
     categories = sorted(set(study.items["categories"].explode().drop_nulls().to_list()))
     labels = (f"{study.model.upper()}, {BY_KEY['base'].legend}", case_label(study))
@@ -167,7 +167,7 @@ def case_run(runs: Sequence[tuple[Path, dict]], beta: float) -> tuple[Path, dict
     ddt = [
         (run, identity)
         for run, identity in runs
-        if identity["method"] == "ddt" and abs(identity["param"] - beta) < 1e-9
+        if identity["method"] == "ddt" and abs(identity["param"] - beta) < PARAM_TOLERANCE
     ]
     return min(ddt, key=lambda run: run[1]["seed"], default=None)
 
@@ -178,7 +178,7 @@ def case_users(layout: Layout, dataset: str, case: CaseStudy, k: int) -> pl.Data
     rows (``baselines`` and ``main_table``), whose lists are those of the case study."""
     (train,) = load_splits(layout, dataset, "train")
     counts = torch.bincount(train.users, minlength=train.n_users)
-    runs = {"before": ("baselines", "base", None), "after": (CASE_EXPERIMENT, "ddt", case.param)}
+    runs = {"before": (BASELINES, "base", None), "after": (CASE_EXPERIMENT, "ddt", case.param)}
     users = pl.DataFrame({"user": np.arange(train.n_users), "train_ratings": counts.numpy()})
     for when, (experiment, method, param) in runs.items():
         path = layout.per_user(dataset, case.model, experiment)
@@ -190,7 +190,7 @@ def case_users(layout: Layout, dataset: str, case: CaseStudy, k: int) -> pl.Data
             (pl.col("k") == k) & (pl.col("method") == method) & (pl.col("seed") == case.seed)
         )
         if param is not None:
-            rows = rows.filter((pl.col("param") - param).abs() < 1e-9)
+            rows = rows.filter(param_is(param))
         if rows.is_empty():
             raise DivlibError(
                 f"{path}: no {method} rows of seed {case.seed} at k = {k}; rerun its evaluate stage"

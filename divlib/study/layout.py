@@ -130,7 +130,7 @@ class Layout:
         return self.root / "reports" / dataset
 
     def figures(self, dataset: str) -> Path:
-        """PNG and PDF figures, and the case study (Markdown)."""
+        """PNG and PDF figures."""
         return self.reports(dataset) / "figures"
 
     def tables(self, dataset: str) -> Path:

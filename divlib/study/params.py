@@ -340,6 +340,11 @@ class Params(Section):
         case-study figure)."""
         return self.main_table.betas[0]
 
+    @property
+    def case_model(self) -> str:
+        """The model of Table V and the category histogram: the first of ``main_table.models``."""
+        return self.main_table.models[0]
+
 
 EXPERIMENTS = tuple(
     name for name, field in Params.model_fields.items()
@@ -406,7 +411,7 @@ def _run_problems(params: Params) -> list[str]:
         for key, k in ks
         if k not in params.evaluate.ks
     ]
-    length = 2 * max(params.evaluate.ks)  # stages/rerank.py: re-ranked lists cover ranks 1..2k
+    length = 2 * max(params.evaluate.ks)  # the rerank stage's lists cover ranks 1..2k
     if params.rerank.pool < length:
         problems.append(
             f"rerank.pool: {params.rerank.pool} candidates are fewer than the {length} items a "

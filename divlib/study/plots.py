@@ -24,6 +24,7 @@ from matplotlib.transforms import Bbox
 from divlib.errors import DivlibError
 from divlib.io import atomic_path
 from divlib.metrics import metric_label
+from divlib.study.evaluation import param_is
 from divlib.study.figure_data import FigureData, load_figure_data
 from divlib.study.layout import Layout
 from divlib.study.methods import BY_KEY, lookup
@@ -40,7 +41,7 @@ PARETO = {"relevance": "q2_pareto_predicted", "ndcg": "q2_pareto_ndcg"}  # Q2: m
 FIGURES = ("fig1_beta_sweep", "fig2_training_curves", "fig_lemma3_adaptive_beta", "tradeoff",
            *PARETO.values(), "sensitivity", "fig4_beta_sweep_appendix",
            "category_histogram")  # fmt: skip
-SWEEP_METRICS = ("recall_test", "dro", "coverage", "ndcg")  # Fig. 1's panels, against β (NDCG@k:
+SWEEP_METRICS = ("recall", "dro", "coverage", "ndcg")  # Fig. 1: against β (recall, NDCG@k:
 # full catalogue, held-out ratings)
 log = logging.getLogger(__name__)
 APPENDIX_METRICS = ("mse", "hr", "precision_test")  # Fig. 4's (appendix)
@@ -82,15 +83,16 @@ def save_figure(fig: Figure, path: str | Path) -> list[Path]:
     return written
 
 
-def paper_figures(data: FigureData, *, k: int) -> Iterator[tuple[str, Figure]]:
+def paper_figures(data: FigureData, *, k: int, beta: float) -> Iterator[tuple[str, Figure]]:
     """Each of :data:`FIGURES` by name, built when reached; Fig. 4 shows the metrics of
-    :data:`APPENDIX_METRICS` that the summaries hold (:func:`appendix_metrics`)."""
+    :data:`APPENDIX_METRICS` that the summaries hold (:func:`appendix_metrics`); the Pareto figures
+    shade what dominates DDT at the chosen ``beta``."""
     yield "fig1_beta_sweep", beta_sweep(data.sweep, k=k)
     yield "fig2_training_curves", training_curves(data.curves, k=k)
     yield "fig_lemma3_adaptive_beta", adaptive_beta(data.adaptive)
     yield "tradeoff", tradeoff(data.tradeoff, k=k)
     for measure, name in PARETO.items():
-        yield name, pareto(data.pareto, k=k, measure=measure)
+        yield name, pareto(data.pareto, k=k, measure=measure, beta=beta)
     yield "sensitivity", sensitivity(data.sensitivity)
     appendix = appendix_metrics(data.sweep)
     yield "fig4_beta_sweep_appendix", beta_sweep(data.sweep, k=k, metrics=appendix)
@@ -193,14 +195,16 @@ def tradeoff(summary: pl.DataFrame, *, k: int = 10) -> Figure:
     return fig
 
 
-def pareto(runs: pl.DataFrame, *, k: int = 10, measure: str = "relevance") -> Figure:
+def pareto(
+    runs: pl.DataFrame, *, k: int = 10, measure: str = "relevance", beta: float | None = None
+) -> Figure:
     """Q2 at matched relevance: DRO@k (y) against one relevance ``measure`` @k (x: ``relevance``,
     predicted by eq. 12, or ``ndcg``, on held-out ratings), one panel per model; means over seeds.
 
     Curves: MMR over λ and DPP over θ, labelled with their parameter; points: DUM, MMR and DPP as
     the paper ran them, the relevance-only model and the anchors (most popular, random); DDT and MDR
     at each β, with bars of ± their std over seeds on both axes. Shaded: the region at least as
-    diverse and as relevant as DDT (its first β), where a dominating setting lies
+    diverse and as relevant as DDT at ``beta`` (None: its first β), where a dominating setting lies
     (:func:`divlib.study.verdicts.rule_dominance` also asks for a clear paired interval).
 
     Args:
@@ -228,7 +232,10 @@ def pareto(runs: pl.DataFrame, *, k: int = 10, measure: str = "relevance") -> Fi
                   markeredgecolor="black", zorder=3)  # fmt: skip
         for method in PARETO_FINETUNED:
             _seed_bars(ax, rows.filter(pl.col("method") == method).sort("param"), measure, method)
-        _shade_dominated(ax, rows.filter(pl.col("method") == "ddt").sort("param"), measure)
+        ddt = rows.filter(pl.col("method") == "ddt").sort("param")
+        if beta is not None:
+            ddt = ddt.filter(param_is(beta))
+        _shade_dominated(ax, ddt, measure)
         ax.set_title(model.upper())
         ax.set_xlabel(metric_label(measure, k))
         ax.grid(alpha=0.3)
@@ -254,7 +261,7 @@ def _seed_bars(ax: Axes, rows: pl.DataFrame, measure: str, method: str) -> None:
 
 
 def _shade_dominated(ax: Axes, ddt: pl.DataFrame, measure: str) -> None:
-    """Shade the quadrant right of and above DDT's first point, to the panel's edges."""
+    """Shade the quadrant right of and above DDT's (first) point, to the panel's edges."""
     if not ddt.height:
         return
     ax.margins(0.08)
@@ -493,13 +500,13 @@ def write_figures(layout: Layout, params: Params, dataset: str) -> None:
         curves=params.training_curves.models,
         adaptive=params.adaptive_beta.models,
         main=params.main_table.models,
-        case=params.main_table.models[0],
+        case=params.case_model,
         beta=params.chosen_beta,
         k=k,
     )
     missing = sorted(set(APPENDIX_METRICS) - set(appendix_metrics(data.sweep)))
     if missing:
         log.info("fig4_beta_sweep_appendix: no %s in the summaries; left out", ", ".join(missing))
-    for name, figure in paper_figures(data, k=k):
+    for name, figure in paper_figures(data, k=k, beta=params.chosen_beta):
         paths = save_figure(figure, layout.figures(dataset) / name)
         log.info("%s: %s", name, ", ".join(map(str, paths)))

@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from divlib.errors import DivlibError
+from divlib.study.evaluation import BASELINES
 from divlib.study.layout import Layout, read_runs, run_file
 
 PAPER_PROXY = {"ml-100k": "ml-1m"}  # the published dataset shown for one the paper lacks
@@ -75,15 +76,19 @@ def matched_per_user(
              .collect() for model in models],
             how="diagonal_relaxed",
         )
-        for name in (experiment, "baselines")
+        for name in (experiment, BASELINES)
     )  # fmt: skip
     chosen = sorted(runs["seed"].unique().to_list()) if seeds is None else list(seeds)
-    for what, frame in ((experiment, runs), ("baselines", baselines)):
+    for what, frame in ((experiment, runs), (BASELINES, baselines)):
         missing = sorted(set(chosen) - set(frame["seed"].unique().to_list()))
         if missing:
             raise DivlibError(
                 f"{dataset}: the {what} evaluation has no rows of seed(s) {missing} at k = {k}; "
-                f"run the {experiment} experiment and evaluate it with those seeds"
+                + (
+                    "rerun the rerank and evaluate-baselines stages with those seeds"
+                    if what == BASELINES
+                    else f"run the {experiment} experiment and evaluate it with those seeds"
+                )
             )
     return pl.concat([baselines, runs], how="diagonal_relaxed").filter(pl.col("seed").is_in(chosen))
 

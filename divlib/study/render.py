@@ -103,22 +103,16 @@ def read_table(path: Path) -> Table:
     )
 
 
-def mean_std(
-    mean: float | None, std: float | None, digits: int = 3, *, signed: bool = False
-) -> str:
-    """"mean (std)" to ``digits`` decimals (the sign shown if ``signed``), "mean" without a std,
-    :data:`MISSING` without a mean."""
+def mean_std(mean: float | None, std: float | None, digits: int = 3) -> str:
+    """"mean (std)" to ``digits`` decimals, "mean" without a std, :data:`MISSING` without a mean."""
     if not is_number(mean):
         return MISSING
-    text = f"{mean:+.{digits}f}" if signed else f"{mean:.{digits}f}"
-    return text + (f" ({std:.{digits}f})" if is_number(std) else "")
+    return f"{mean:.{digits}f}" + (f" ({std:.{digits}f})" if is_number(std) else "")
 
 
 def number(value: float | None, digits: int) -> str:
-    """``value`` to ``digits`` decimals; "never" for infinity, :data:`MISSING` for None or NaN."""
-    if not is_number(value):
-        return MISSING
-    return "never" if math.isinf(value) else f"{value:.{digits}f}"
+    """``value`` to ``digits`` decimals; :data:`MISSING` for None or NaN."""
+    return f"{value:.{digits}f}" if is_number(value) else MISSING
 
 
 def is_number(value: float | None) -> bool:

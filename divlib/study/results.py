@@ -89,7 +89,7 @@ def paper_tables(layout: Layout, params: Params, dataset: str) -> tuple[dict[str
         "Differences are paired by seed, [low, high] their 95 % t interval over seeds; "
         "comparisons: the intervals a verdict rests on (not decided: none, e.g. one seed).",
     )
-    case = load_case_study(layout, dataset, main_models[0], k, beta=chosen)
+    case = load_case_study(layout, dataset, params.case_model, k, beta=chosen)
     user, reason = case_user(
         case_users(layout, dataset, case, k),
         case.before,

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from divlib.errors import DivlibError
+from divlib.study.evaluation import param_is
 from divlib.study.methods import BY_KEY
 from divlib.study.render import MISSING, Table, is_number, mean_std
 
@@ -68,7 +69,7 @@ def summary_row(
         (pl.col("model") == model) & (pl.col("method") == method) & (pl.col("k") == k)
     )
     if param is not None:
-        rows = rows.filter((pl.col("param") - param).abs() < 1e-9)
+        rows = rows.filter(param_is(param))
     if train_k is not None:
         rows = rows.filter(pl.col("train_k") == train_k)
     return rows.row(0, named=True) if rows.height else None
@@ -260,7 +261,7 @@ def _gain_rows(published: pl.DataFrame | None, method: str, beta: float) -> pl.D
     rows = published.filter(
         (pl.col("table") == "gain_beyond_k")
         & (pl.col("method") == method)
-        & ((pl.col("param") - beta).abs() < 1e-9)
+        & param_is(beta)
     )
     return None if rows.is_empty() else rows
 

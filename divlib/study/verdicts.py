@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import polars as pl
 
+from divlib.study.evaluation import param_is
 from divlib.study.intervals import (
     INCONCLUSIVE,
     NEGATIVE,
@@ -41,7 +42,7 @@ from divlib.study.intervals import (
 from divlib.study.methods import RERANKERS, lookup
 from divlib.study.params import CONTROL_BETA
 from divlib.study.readers import require_columns
-from divlib.study.render import mean_std, number
+from divlib.study.render import MISSING, mean_std, number
 from divlib.study.tables import PAPER_RERANKERS, PUBLISHED_KEY, summary_row
 
 REPRODUCED, PARTLY, NOT_REPRODUCED = "reproduced", "partly", "not reproduced"
@@ -121,6 +122,9 @@ def rule_dominance(
     interval over seeds of at least one lies above 0 (needs ≥ 2 seeds, else not decided).
     Reproduced if no setting dominates DDT under either measure; partly if some do under one
     measure only; not reproduced otherwise (dominated under both)."""
+    pairs = [dro for points in differences.values() for dro, _ in points.values()]
+    if not pairs or min(map(len, pairs)) < MIN_SEEDS:
+        return NOT_DECIDED
     dominated = [
         any(dominates(dro, relevance) for dro, relevance in points.values())
         for points in differences.values()
@@ -262,12 +266,12 @@ def dominance_claims(
                 f"Q2 {model.upper()} DDT (β = {beta:g}) at k = {k}: no re-ranker setting is at "
                 f"least as diverse and as relevant (predicted relevance; NDCG@{k})"
             )
-            ddt = at.filter((pl.col("method") == "ddt") & ((pl.col("param") - beta).abs() < 1e-9))
+            ddt = at.filter((pl.col("method") == "ddt") & param_is(beta))
             points = _reranker_points(at, ddt["seed"].to_list())
             seeds = ddt["seed"].n_unique()
-            if ddt.is_empty() or not points or seeds < 2:
+            if ddt.is_empty() or not points or seeds < MIN_SEEDS:
                 why = "no runs" if ddt.is_empty() or not points else "1 seed: no paired interval"
-                rows.append(_row(claim, "main_table", why, "–", rule_dominance, NOT_DECIDED, 0))
+                rows.append(_row(claim, "main_table", why, MISSING, rule_dominance, NOT_DECIDED, 0))
                 continue
             differences = {
                 measure: {
@@ -278,7 +282,8 @@ def dominance_claims(
             }
             ours = _dominance_text(ddt, differences, k)
             verdict = rule_dominance(differences)
-            comparisons = len(points) * len(DOMINANCE_MEASURES)
+            intervals = 2 * len(points) * len(DOMINANCE_MEASURES)  # ΔDRO@k and Δmeasure each
+            comparisons = _comparisons(verdict, intervals)
             paper = _published_main(published, k)
             rows.append(
                 _row(claim, "main_table", ours, paper, rule_dominance, verdict, comparisons)
@@ -498,7 +503,7 @@ def _row(
 
 
 def _not_decided(claim: str, experiment: str, rule) -> dict:
-    return _row(claim, experiment, "no runs", "–", rule, NOT_DECIDED, 0)
+    return _row(claim, experiment, "no runs", MISSING, rule, NOT_DECIDED, 0)
 
 
 def _interval(values) -> Interval:
@@ -530,7 +535,7 @@ def _signs(intervals) -> str:
 
 
 def _percent(change: float, reference: float) -> str:
-    return "–" if not reference else f"{100 * change / reference:+.1f} %"
+    return MISSING if not reference else f"{100 * change / reference:+.1f} %"
 
 
 def _paper(text: str, dataset: str) -> str:
@@ -631,7 +636,7 @@ def _published_gains(published: pl.DataFrame | None, model: str, method: str, be
         (pl.col("table") == "gain_beyond_k")
         & (pl.col("model") == model)
         & (pl.col("method") == method)
-        & ((pl.col("param") - beta).abs() < 1e-9)
+        & param_is(beta)
     )
     if rows.is_empty():
         return _paper("no published numbers", published["dataset"][0])
