@@ -231,7 +231,7 @@ def readme_recipes(project: Path) -> None:
     page = (project / "compared" / "index.html").read_text()
     assert "<title>divlib: the report's figures, side by side</title>" in page  # .dvc/plots.html
     images = re.findall(r'<img src="([^"]+)"', page)
-    assert len(images) == 2 * 7 and all((project / "compared" / i).is_file() for i in images)
+    assert len(images) == 2 * 9 and all((project / "compared" / i).is_file() for i in images)
 
 
 def test_a_bad_parameter_fails_the_stage_with_one_line(project):
