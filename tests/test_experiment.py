@@ -47,7 +47,10 @@ def test_the_beta_sweep_runs_method_beta_seed_with_the_control_at_beta_one():
 
 def test_each_k_of_the_gain_table_is_its_own_run_trained_for_that_k():
     params = params_with(
-        seeds=[1], main_table={"seeds": [1]}, gain_beyond_k={"ks": [5, 20], "methods": ["ddt"]}
+        seeds=[1],
+        main_table={"seeds": [1]},
+        gain_beyond_k={"ks": [5, 20], "methods": ["ddt"]},
+        robustness={"seeds": "all"},
     )
     specs = experiment_runs(params, "gain_beyond_k", dataset="d", model="ncf")
     assert [s.name for s in specs] == ["ddt-beta0.5-k5-seed1", "ddt-beta0.5-k20-seed1"]
@@ -68,7 +71,10 @@ def test_training_curves_run_fine_tuned_and_from_scratch_at_their_own_seeds():
 
 def test_adaptive_runs_one_per_rule_the_paper_rule_named_plainly():
     params = params_with(
-        seeds=[1], main_table={"seeds": [1]}, adaptive_beta={"rules": ["min-norm", "normalized"]}
+        seeds=[1],
+        main_table={"seeds": [1]},
+        adaptive_beta={"rules": ["min-norm", "normalized"]},
+        robustness={"seeds": "all"},
     )
     specs = experiment_runs(params, "adaptive_beta", dataset="d", model="nmf")
     assert [s.name for s in specs] == ["ddt-adaptive-seed1", "ddt-adaptive-normalized-seed1"]
@@ -126,7 +132,9 @@ def test_the_sensitivity_grid_sets_eps_and_k_per_run():
 
 def test_numbers_keep_how_they_are_written_in_names_and_identity():
     params = params_with(
-        seeds=[1], main_table={"betas": [0, 1, 0.5], "methods": ["ddt"], "seeds": "all"}
+        seeds=[1],
+        main_table={"betas": [0, 1, 0.5], "methods": ["ddt"], "seeds": "all"},
+        robustness={"seeds": "all"},
     )
     specs = experiment_runs(params, "main_table", dataset="d", model="nmf")
     assert [s.name for s in specs] == ["ddt-beta0-seed1", "ddt-beta1-seed1", "ddt-beta0.5-seed1"]

@@ -55,6 +55,9 @@ def make_project(tmp_path: Path) -> Path:
     params["sensitivity"] |= {"eps": ["auto", 0.01], "ks": [5], "epochs": 1}
     params["rerank"] |= {"pool": 24, "mmr_lambdas": [0.5], "dpp_thetas": [0.5]}
     params["evaluate"]["ks"] = [5, 10]
+    recipes = {"long": {"max_epochs": 3, "patience": None, "select": "last"}}
+    variants = {"long": {"recipe": "long"}, "embedding-cosine": {"similarity": "embedding-cosine"}}
+    params["robustness"] |= {"seeds": [2], "ks": [5], "recipes": recipes, "variants": variants}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     for command in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
         assert run(command, tmp_path).returncode == 0
@@ -138,10 +141,15 @@ def test_report_tables_and_byte_stable_figures(pipeline):
     report = (pipeline / "reports" / "synthetic" / "report.html").read_text()
     assert "data:image/png;base64," in report and "synthetic" in report
     tables_folder = pipeline / "reports" / "synthetic" / "tables"
-    for name in ("table3", "table4", "table5", "table6", "verdicts"):
+    for name in ("table3", "table4", "table5", "table6", "verdicts", "robustness"):
         assert (tables_folder / f"{name}.md").is_file(), name
+    robustness = read_json(pipeline, "reports/synthetic/tables/robustness.json")
+    assert robustness["columns"] == ["embedding-cosine", "long"]  # one per variant, in order
+    assert [row[0][:2] for row in robustness["rows"]] == ["NM", "Q2", "Q3"]
     figures = sorted((pipeline / "reports" / "synthetic" / "figures").glob("*.png"))
-    assert {"fig1_beta_sweep.png", "fig2_training_curves.png"} <= {f.name for f in figures}
+    assert {"fig1_beta_sweep.png", "fig2_training_curves.png", "robustness_gain_beyond_k.png"} <= {
+        f.name for f in figures
+    }
     assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
     first_bytes = {f.name: f.read_bytes() for f in figures}
     again = run([sys.executable, "stages/figures.py", "synthetic"], pipeline)
@@ -230,7 +238,7 @@ def readme_recipes(project: Path) -> None:
     page = (project / "compared" / "index.html").read_text()
     assert "<title>divlib: the report's figures, side by side</title>" in page  # .dvc/plots.html
     images = re.findall(r'<img src="([^"]+)"', page)
-    assert len(images) == 2 * 7 and all((project / "compared" / i).is_file() for i in images)
+    assert len(images) == 2 * 8 and all((project / "compared" / i).is_file() for i in images)
 
 
 def test_a_bad_parameter_fails_the_stage_with_one_line(project):

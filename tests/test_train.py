@@ -62,6 +62,16 @@ def test_pretraining_lowers_validation_error_and_selects_on_it(problem):
     assert result.selected_epoch == val_mse.index(min(val_mse)) + 1
 
 
+def test_a_fixed_pretraining_keeps_its_last_epoch(problem):
+    train, val, _ = problem
+    model = build_model("nmf", n_users=150, n_items=300, dim=8, seed=0)
+    options = PretrainOptions(epochs=4, lr=0.05, batch_size=512, seed=0, select="last")
+    result = pretrain(model, train, val, options=options, device="cpu")
+    assert result.selected_epoch == len(result.epochs) == 4  # no early stop, no selection
+    for name, value in result.final_state.items():
+        assert torch.equal(result.selected_state[name], value)
+
+
 def test_ddt_raises_diversity_and_keeps_relevance(problem):
     # Measured here: DRO@10 over all users 0.833 -> 0.966 and validation MSE 0.748 -> 0.751 after
     # 4 epochs at β = 0.5. Asserted with margin: DRO up by > 0.08, MSE up by < 5 %.

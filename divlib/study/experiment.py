@@ -32,8 +32,8 @@ from divlib.metrics import predicted_relevance_share
 from divlib.models import build_model, load_model, save_model
 from divlib.objectives import dro
 from divlib.ranking import topk_items
-from divlib.similarity import load_distance
-from divlib.study.layout import HERE, Layout, load_splits, run_file
+from divlib.study.distances import GENRE_JACCARD, item_distance
+from divlib.study.layout import HERE, Layout, load_splits, run_file, seed_file
 from divlib.study.params import Diversity, Finetune, GridBackend, Params, Pretrain, Sensitivity
 from divlib.train import (
     DiversityOptions,
@@ -84,7 +84,9 @@ class RunSpec:
 
     ``seed`` is the grid seed: the run starts from the model pretrained with it. ``identity`` is
     written to run.json and read by the evaluation (experiment, method, param, seed, regime, train_k).
-    ``from_scratch``: train a fresh model of the pretrained architecture.
+    ``from_scratch``: train a fresh model of the pretrained architecture. ``base``: the pretrained
+    model's file (None: the pretrain stage's, :meth:`Layout.base`); ``similarity``: the item
+    similarity S trained and measured with (:data:`divlib.study.distances.SIMILARITIES`).
     """
 
     dataset: str
@@ -95,6 +97,8 @@ class RunSpec:
     diversity: Diversity
     identity: dict = field(hash=False)
     from_scratch: bool = False
+    base: Path | None = None
+    similarity: str = GENRE_JACCARD
 
 
 @dataclass
@@ -218,8 +222,8 @@ def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> 
     start = time.perf_counter()
     train, val = load_splits(layout, spec.dataset, "train", "val")
     diversity = diversity_options(spec.diversity, train.n_items)
-    distance = load_distance(layout.distance(spec.dataset))
-    model, config = load_model(layout.base(spec.dataset, spec.model, spec.seed))
+    model, config = load_model(spec.base or layout.base(spec.dataset, spec.model, spec.seed))
+    distance = item_distance(spec.similarity, layout=layout, dataset=spec.dataset, model=model)
     if spec.from_scratch:
         model = build_model(spec.model, **{key: config[key] for key in ARCHITECTURE})
     before = _mean_dro(model, train, distance, diversity.k)
@@ -352,25 +356,45 @@ def pretrain_models(
     ``epochs.parquet``; all or nothing) and ``metrics/D/pretrain/M.json`` (per seed: the epoch chosen,
     its validation MSE and the epochs run)."""
     start = time.perf_counter()
+    summary = pretrain_seeds(
+        section, seeds, grid, dataset=dataset, model=model, folder=layout.bases(dataset, model),
+        layout=layout,
+    )  # fmt: skip
+    write_json(summary, layout.pretraining(dataset, model))
+    seconds = time.perf_counter() - start
+    log.info("%s/%s: %d models in %.1f s", dataset, model, len(summary), seconds)
+
+
+def pretrain_seeds(
+    section: Pretrain,
+    seeds: list[int],
+    grid: GridBackend,
+    *,
+    dataset: str,
+    model: str,
+    folder: Path,
+    layout: Layout = HERE,
+) -> dict:
+    """Pretrain ``model`` once per seed (:func:`pretrain_run`) over ``grid.devices`` and write
+    ``folder`` (``seedS.pt`` and every seed's ``epochs.parquet``; all or nothing). Returns, per
+    seed, the epoch kept, its validation MSE and the epochs run."""
     train = partial(pretrain_run, section=section, dataset=dataset, model=model, layout=layout)
     devices = placement(grid.devices, grid.cpu_workers)
     with learning_rate_named("pretrain.lr", section.lr):
         outcomes = run_grid(train, seeds, devices, describe=describe_pretraining)
     summary, epochs = {}, []
-    with atomic_path(layout.bases(dataset, model)) as folder:
+    with atomic_path(folder) as out:
         for seed, (network, result, config) in zip(seeds, outcomes, strict=True):
-            save_model(folder / f"seed{seed}.pt", network, name=model, config=config)
+            save_model(seed_file(out, seed), network, name=model, config=config)
             epochs.append(pl.DataFrame(result.epochs).select(pl.lit(seed).alias("seed"), pl.all()))
-            best = result.epochs[result.selected_epoch - 1]
+            kept = result.epochs[result.selected_epoch - 1]
             summary[f"seed{seed}"] = {
-                "val_mse": round(best["val_mse"], 6),
+                "val_mse": round(kept["val_mse"], 6),
                 "selected_epoch": result.selected_epoch,
                 "epochs_run": len(result.epochs),
             }
-        pl.concat(epochs).write_parquet(folder / "epochs.parquet")
-    write_json(summary, layout.pretraining(dataset, model))
-    seconds = time.perf_counter() - start
-    log.info("%s/%s: %d models in %.1f s", dataset, model, len(summary), seconds)
+        pl.concat(epochs).write_parquet(out / "epochs.parquet")
+    return summary
 
 
 def run_experiment(

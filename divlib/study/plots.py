@@ -29,6 +29,8 @@ from divlib.study.layout import Layout
 from divlib.study.methods import BY_KEY, lookup
 from divlib.study.params import Params
 from divlib.study.readers import require_columns
+from divlib.study.robustness import FIGURE as ROBUSTNESS_FIGURE
+from divlib.study.robustness import gain_scatter, recipe_points
 
 DPI = 150
 STABLE_RC = {"svg.hashsalt": "divlib"}  # SVG ids; PNG and PDF need only METADATA
@@ -400,7 +402,9 @@ def _at_k(summary: pl.DataFrame, k: int, columns: list[str]) -> pl.DataFrame:
 
 def write_figures(layout: Layout, params: Params, dataset: str) -> None:
     """Draw :func:`paper_figures` of ``dataset`` from its pipeline outputs (the case study at
-    ``params.chosen_beta``) and save each as PNG and PDF under ``reports/DATASET/figures/``."""
+    ``params.chosen_beta``), and the robustness table's scatter
+    (:func:`~divlib.study.robustness.gain_scatter`), and save each as PNG and PDF under
+    ``reports/DATASET/figures/``."""
     k = params.diversity.k
     data = load_figure_data(
         layout,
@@ -418,3 +422,6 @@ def write_figures(layout: Layout, params: Params, dataset: str) -> None:
     for name, figure in paper_figures(data, k=k):
         paths = save_figure(figure, layout.figures(dataset) / name)
         log.info("%s: %s", name, ", ".join(map(str, paths)))
+    scatter = gain_scatter(recipe_points(layout, params, dataset))  # the robustness table's
+    paths = save_figure(scatter, layout.figures(dataset) / ROBUSTNESS_FIGURE)
+    log.info("%s: %s", ROBUSTNESS_FIGURE, ", ".join(map(str, paths)))
