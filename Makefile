@@ -48,11 +48,12 @@ lint: $(STAMP)
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 
-# The paper's scale: five datasets, 10 seeds for every experiment (Q4's 100-epoch runs too), NMF and NCF.
+# The paper's scale: five datasets, 10 seeds for every experiment (Q4's 100-epoch runs too), NMF and NCF,
+# and for every variant of the robustness table.
 # Netflix and Yahoo! R2 must be placed by hand first (README, Data); GPUs are used when visible. Runs as a
 # DVC experiment; compare with `dvc exp show`.
 PAPER := -S 'datasets=[ml-1m,coat,kuairec,netflix,yahoo-r2]' -S 'seeds=[1,2,3,4,5,6,7,8,9,10]' \
-	-S 'main_table.seeds=all' -S 'training_curves.seeds=all'
+	-S 'main_table.seeds=all' -S 'training_curves.seeds=all' -S 'robustness.seeds=all'
 
 paper: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc exp run -n paper-scale $(PAPER)

@@ -43,8 +43,10 @@ def main() -> None:
     train, val = Interactions.from_frame(train, **sizes), Interactions.from_frame(val, **sizes)
     distance = GroupedDistance.from_categories(category_matrix(items)[0])
     diversity = DiversityOptions(k=10, eps=1 / ITEMS)
-    print(f"{USERS} users x {ITEMS} items, {len(train):,} training ratings, batch {BATCH}, "
-          f"threads {torch.get_num_threads()}")  # fmt: skip
+    print(
+        f"{USERS} users x {ITEMS} items, {len(train):,} training ratings, batch {BATCH}, "
+        f"threads {torch.get_num_threads()}"
+    )
     for name in args.models:
         base = build_model(name, **sizes, dim=DIM, seed=0, mean=float(train.ratings.mean()))
         options = PretrainOptions(epochs=5, lr=0.01, batch_size=1024, seed=0)
@@ -55,8 +57,15 @@ def main() -> None:
             options = FinetuneOptions(method=method, beta=0.5, epochs=1, lr=0.01, batch_size=BATCH)
             for _ in range(2):  # a warm-up epoch, then the timed one
                 wall, cpu = time.perf_counter(), time.process_time()
-                finetune(model, train, val, distance=distance, diversity=diversity,
-                         options=options, device="cpu")  # fmt: skip
+                finetune(
+                    model,
+                    train,
+                    val,
+                    distance=distance,
+                    diversity=diversity,
+                    options=options,
+                    device="cpu",
+                )
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             print(f"{name:4s} {method:13s} {wall:7.3f} s/epoch  (CPU {cpu:7.3f} s)", flush=True)
 

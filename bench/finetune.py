@@ -57,15 +57,32 @@ def main() -> None:
 
     def joint(method):
         def run(model):
-            options = FinetuneOptions(method=method, beta=0.5, epochs=1, lr=0.01,
-                                      batch_size=args.batch, users_per_step=users_per_step)  # fmt: skip
-            return finetune(model, train, val, distance=distance, diversity=diversity,
-                            options=options, device=args.device)  # fmt: skip
+            options = FinetuneOptions(
+                method=method,
+                beta=0.5,
+                epochs=1,
+                lr=0.01,
+                batch_size=args.batch,
+                users_per_step=users_per_step,
+            )
+            return finetune(
+                model,
+                train,
+                val,
+                distance=distance,
+                diversity=diversity,
+                options=options,
+                device=args.device,
+            )
 
         return run
 
-    variants = {"relevance only": relevance, "DDT": joint("ddt"),
-                "DDT adaptive": joint("ddt-adaptive"), "MDR": joint("mdr")}  # fmt: skip
+    variants = {
+        "relevance only": relevance,
+        "DDT": joint("ddt"),
+        "DDT adaptive": joint("ddt-adaptive"),
+        "MDR": joint("mdr"),
+    }
     base = build_model(args.model, **sizes, dim=10, seed=0)
     options = PretrainOptions(epochs=5, lr=0.01, batch_size=8192, seed=0)
     state = pretrain(base, train, val, options=options, device=args.device).selected_state

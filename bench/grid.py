@@ -70,8 +70,10 @@ def main() -> None:
             seconds = time.perf_counter() - start
             steps = sum(len(outcome.result.steps) for outcome in outcomes[name])
             rates[name] = steps / seconds
-            print(f"{model} {name:14s} {len(specs)} runs, {steps} steps in {seconds:6.1f} s: "
-                  f"{rates[name]:6.1f} steps/s")  # fmt: skip
+            print(
+                f"{model} {name:14s} {len(specs)} runs, {steps} steps in {seconds:6.1f} s: "
+                f"{rates[name]:6.1f} steps/s"
+            )
         for alone, staged in zip(*outcomes.values(), strict=True):
             assert alone.record == staged.record and alone.result.steps == staged.result.steps
         print(f"{model} ratio {rates['as the stage'] / rates['one at a time']:.2f} (same runs)")
@@ -91,8 +93,15 @@ def stacked_ddro(params, dataset: str, model: str, runs: int, repeats: int = 3) 
 
     def step(rows: torch.Tensor, exclude: torch.Tensor) -> None:
         rows = rows.clone().requires_grad_()
-        soft, _ = ddro_and_dro(rows, distance=distance, k=options.k, eps=options.eps,
-                               tau=options.tau, exclude=exclude, offset=options.offset)  # fmt: skip
+        soft, _ = ddro_and_dro(
+            rows,
+            distance=distance,
+            k=options.k,
+            eps=options.eps,
+            tau=options.tau,
+            exclude=exclude,
+            offset=options.offset,
+        )
         torch.autograd.grad(soft.sum(), rows)
 
     ways = {

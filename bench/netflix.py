@@ -77,10 +77,13 @@ def main() -> None:
         "copy": measured_copy(1 << 26),
         "cached": measured_copy(1 << 19),
     }
-    print(f"{args.model} dim {args.dim}, {args.threads} threads: matrix product "
-          f"{machine['gemm']:.0f} GFLOP/s, copy {machine['copy']:.1f} GB/s (256 MiB), "
-          f"{machine['cached']:.1f} GB/s (2 MiB, in cache); load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)  # fmt: skip
+    print(
+        f"{args.model} dim {args.dim}, {args.threads} threads: matrix product "
+        f"{machine['gemm']:.0f} GFLOP/s, copy {machine['copy']:.1f} GB/s (256 MiB), "
+        f"{machine['cached']:.1f} GB/s (2 MiB, in cache); load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
+        flush=True,
+    )
     train, val, distance = generate(args)
     model = fitted_model(args, train, val)
     steps, per_epoch, restart = fine_tuning(args, model, train, distance)
@@ -94,10 +97,12 @@ def main() -> None:
     else:
         epoch = walls[0] + statistics.mean(rest) * (per_epoch - 1)
         how = f"extrapolated from its first {timed} steps"
-    print(f"step: median {statistics.median(rest):.3f} s, mean {statistics.mean(rest):.3f} s "
-          f"(CPU {statistics.mean(cpus[1:] or cpus):.3f} s), first {walls[0]:.3f} s (with the "
-          f"epoch's shuffle); epoch: {epoch:.0f} s = {epoch / 60:.1f} min ({how}); {memory()}",
-          flush=True)  # fmt: skip
+    print(
+        f"step: median {statistics.median(rest):.3f} s, mean {statistics.mean(rest):.3f} s "
+        f"(CPU {statistics.mean(cpus[1:] or cpus):.3f} s), first {walls[0]:.3f} s (with the "
+        f"epoch's shuffle); epoch: {epoch:.0f} s = {epoch / 60:.1f} min ({how}); {memory()}",
+        flush=True,
+    )
     if not args.profile_steps:
         return
     if timed == per_epoch:  # profile the next epoch, after its first step (the shuffle)
@@ -107,8 +112,10 @@ def main() -> None:
     phases, step_wall = profile_phases(steps, count)
     print(f"phases over {count} profiled steps ({step_wall:.3f} s a step); {memory()}")
     for name, (seconds, calls, moved) in phases.items():
-        print(f"  {name:10s} {seconds:7.3f} s {seconds / step_wall:6.1%}  {calls:7.0f} operator "
-              f"calls  {moved / 1e9:6.2f} GB allocated ({rate(moved, seconds)} GB/s)")  # fmt: skip
+        print(
+            f"  {name:10s} {seconds:7.3f} s {seconds / step_wall:6.1%}  {calls:7.0f} operator "
+            f"calls  {moved / 1e9:6.2f} GB allocated ({rate(moved, seconds)} GB/s)"
+        )
     roofline(model, args.users_per_step, phases, machine, per_epoch)
 
 
@@ -127,21 +134,31 @@ def roofline(model: nn.Module, users: int, phases: dict, machine: dict, per_epoc
         "ddro": phases["ddro"][2] / machine["copy"] / 1e9,
         "optimizer": ADAM_BYTES * parameters / machine["copy"] / 1e9,
     }
-    print(f"roofline of a step ({users} users x {model.n_items:,} items = {pairs:,} pairs), bounds "
-          f"at the measured rates:")  # fmt: skip
-    print(f"  scores     {flops / 1e9:.2f} GFLOP ({flops / pairs:.0f} a pair), {4 * pairs / 1e6:.0f} "
-          f"MB of scores written, {activations / 1e9:.1f} GB of hidden "
-          f"activations through the caches; bound {bounds['scores']:.3f} s, measured "
-          f"{phases['scores'][0]:.3f} s = {rate(flops, phases['scores'][0]).strip()} GFLOP/s")  # fmt: skip
-    print(f"  ddro       {phases['ddro'][2] / 1e9:.2f} GB allocated = "
-          f"{phases['ddro'][2] / (4 * pairs):.0f} float32 passes over the scores; bound "
-          f"{bounds['ddro']:.3f} s, measured {phases['ddro'][0]:.3f} s")  # fmt: skip
-    print(f"  optimizer  AdamW on {parameters:,} parameters x {ADAM_BYTES} bytes = "
-          f"{ADAM_BYTES * parameters / 1e6:.0f} MB; bound {bounds['optimizer']:.3f} s, measured "
-          f"{phases['optimizer'][0]:.3f} s")  # fmt: skip
-    print(f"  an epoch of {per_epoch} steps at these bounds: "
-          f"{sum(bounds.values()) * per_epoch / 60:.1f} min; the scores alone "
-          f"{flops * per_epoch / 1e12:.2f} TFLOP; peak RSS {peak_gib():.2f} GiB")  # fmt: skip
+    print(
+        f"roofline of a step ({users} users x {model.n_items:,} items = {pairs:,} pairs), bounds "
+        f"at the measured rates:"
+    )
+    print(
+        f"  scores     {flops / 1e9:.2f} GFLOP ({flops / pairs:.0f} a pair), {4 * pairs / 1e6:.0f} "
+        f"MB of scores written, {activations / 1e9:.1f} GB of hidden "
+        f"activations through the caches; bound {bounds['scores']:.3f} s, measured "
+        f"{phases['scores'][0]:.3f} s = {rate(flops, phases['scores'][0]).strip()} GFLOP/s"
+    )
+    print(
+        f"  ddro       {phases['ddro'][2] / 1e9:.2f} GB allocated = "
+        f"{phases['ddro'][2] / (4 * pairs):.0f} float32 passes over the scores; bound "
+        f"{bounds['ddro']:.3f} s, measured {phases['ddro'][0]:.3f} s"
+    )
+    print(
+        f"  optimizer  AdamW on {parameters:,} parameters x {ADAM_BYTES} bytes = "
+        f"{ADAM_BYTES * parameters / 1e6:.0f} MB; bound {bounds['optimizer']:.3f} s, measured "
+        f"{phases['optimizer'][0]:.3f} s"
+    )
+    print(
+        f"  an epoch of {per_epoch} steps at these bounds: "
+        f"{sum(bounds.values()) * per_epoch / 60:.1f} min; the scores alone "
+        f"{flops * per_epoch / 1e12:.2f} TFLOP; peak RSS {peak_gib():.2f} GiB"
+    )
 
 
 def generate(args) -> tuple[Interactions, Interactions, GroupedDistance]:
@@ -151,9 +168,11 @@ def generate(args) -> tuple[Interactions, Interactions, GroupedDistance]:
     generated = time.perf_counter() - start
     train, val = hold_out(raw.ratings, args.val_fraction, n_users=args.users, n_items=args.items)
     distance = GroupedDistance.from_categories(category_matrix(raw.items)[0])
-    print(f"{args.users:,} users x {args.items:,} items: {len(train) + len(val):,} ratings generated "
-          f"in {generated:.1f} s, {len(train):,} training, {len(val):,} held out; {memory()}",
-          flush=True)  # fmt: skip
+    print(
+        f"{args.users:,} users x {args.items:,} items: {len(train) + len(val):,} ratings generated "
+        f"in {generated:.1f} s, {len(train):,} training, {len(val):,} held out; {memory()}",
+        flush=True,
+    )
     return train, val, distance
 
 
@@ -167,8 +186,11 @@ def fitted_model(args, train: Interactions, val: Interactions) -> nn.Module:
     options = PretrainOptions(epochs=args.pretrain_epochs, lr=LR, batch_size=args.batch)
     fitted = pretrain(model, train, val, options=options, device="cpu")
     model.load_state_dict(fitted.selected_state)
-    print(f"pretrained {args.pretrain_epochs} epoch(s) in {time.perf_counter() - start:.1f} s, "
-          f"val MSE {fitted.epochs[-1]['val_mse']:.3f}; {memory()}", flush=True)  # fmt: skip
+    print(
+        f"pretrained {args.pretrain_epochs} epoch(s) in {time.perf_counter() - start:.1f} s, "
+        f"val MSE {fitted.epochs[-1]['val_mse']:.3f}; {memory()}",
+        flush=True,
+    )
     return model
 
 
@@ -177,14 +199,22 @@ def fine_tuning(args, model: nn.Module, train: Interactions, distance: GroupedDi
     an epoch, and a function that starts the next epoch."""
     start = time.perf_counter()
     loss = DiversityLoss(distance, train.seen_items(), DiversityOptions(k=K, eps=1 / args.items))
-    options = FinetuneOptions(method="ddt", beta=BETA, epochs=1, lr=LR, batch_size=args.batch,
-                              users_per_step=args.users_per_step)  # fmt: skip
+    options = FinetuneOptions(
+        method="ddt",
+        beta=BETA,
+        epochs=1,
+        lr=LR,
+        batch_size=args.batch,
+        users_per_step=args.users_per_step,
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=options.weight_decay)
     generator = torch.Generator().manual_seed(0)
     per_epoch = math.ceil(len(train) / args.batch)
-    print(f"seen items grouped by user in {time.perf_counter() - start:.1f} s; {per_epoch} steps per "
-          f"epoch of {args.batch:,} ratings, {args.users_per_step} users of L_DDRO each; {memory()}",
-          flush=True)  # fmt: skip
+    print(
+        f"seen items grouped by user in {time.perf_counter() - start:.1f} s; {per_epoch} steps per "
+        f"epoch of {args.batch:,} ratings, {args.users_per_step} users of L_DDRO each; {memory()}",
+        flush=True,
+    )
     model.train()
 
     def restart():
@@ -270,8 +300,14 @@ def analytic_score_flops(model: nn.Module, users: int) -> int:
         return 2 * users * m * dim
     linears = [layer for layer in model.mlp if isinstance(layer, nn.Linear)]
     first = linears[0].out_features
-    per_pair = 2 * first + sum(3 * layer.out_features + 2 * layer.in_features * layer.out_features
-                               for layer in linears[1:]) - 1  # fmt: skip
+    per_pair = (
+        2 * first
+        + sum(
+            3 * layer.out_features + 2 * layer.in_features * layer.out_features
+            for layer in linears[1:]
+        )
+        - 1
+    )
     return per_pair * users * m + 2 * first * dim * (users + m)
 
 

@@ -51,8 +51,15 @@ def main() -> None:
     for eps in (run["diversity"]["eps"], OFFICIAL_EPS):
         model = build_model(args.model, **{key: config[key] for key in ARCHITECTURE})
         diversity = DiversityOptions(**(run["diversity"] | {"eps": eps}))
-        result = finetune(model, train, val, distance=distance, diversity=diversity,
-                          options=options, device=torch.device("cpu"))  # fmt: skip
+        result = finetune(
+            model,
+            train,
+            val,
+            distance=distance,
+            diversity=diversity,
+            options=options,
+            device=torch.device("cpu"),
+        )
         ddro = [step["ddro"] for step in result.steps]
         zero = next((i for i, value in enumerate(ddro) if value != 0), len(ddro))
         per_epoch = len(ddro) / args.epochs

@@ -138,13 +138,20 @@ def top_window(
     ranks = soft_rank(scores_in.gather(1, items).double(), eps=soft.eps)  # (B, 2M)
     read = (best.values.double().sum(dim=1), best.values.amin(dim=1))  # the sum and the lowest
     chunk = max(1, _CUT_CHUNK // known)  # rows at a time: the certificate's numbers stay in cache
-    cut = torch.cat([
-        window_cut(rows, ordered_rows, ranked_rows, read_rows, known=known, window=window,
-                   eps=soft.eps)
-        for rows, ordered_rows, ranked_rows, *read_rows in zip(
-            scores_in.detach().split(chunk), best_ordered.split(chunk), ranks.detach().split(chunk),
-            *(part.split(chunk) for part in read), strict=True)
-    ])  # fmt: skip
+    cut = torch.cat(
+        [
+            window_cut(
+                rows, ordered_rows, ranked_rows, read_rows, known=known, window=window, eps=soft.eps
+            )
+            for rows, ordered_rows, ranked_rows, *read_rows in zip(
+                scores_in.detach().split(chunk),
+                best_ordered.split(chunk),
+                ranks.detach().split(chunk),
+                *(part.split(chunk) for part in read),
+                strict=True,
+            )
+        ]
+    )
     width = max(window, int(cut.max())) if len(cut) else window  # the widest cut
     items, ranks = items[:, :width], ranks[:, :width]
     # items below the cut (every item of an uncertified row) get membership 0 and no gradient
@@ -198,9 +205,12 @@ def window_cut(
     ends = torch.cat([ends, ends.new_ones(rows, 1)], dim=1)  # the last ranked item ends a block
     cut = window + ends.int().argmax(dim=1)  # the first block end at or after M, (B,)
     slope = (
-        scaled[every, cut - 1] - scaled[every, cut] + ranks.double()[every, cut - 1]
-        - (cut + 1) - margin
-    )  # c  # fmt: skip
+        scaled[every, cut - 1]
+        - scaled[every, cut]
+        + ranks.double()[every, cut - 1]
+        - (cut + 1)
+        - margin
+    )  # c
     in_order = ordered - cut  # P': items in order from the (b+1)-th best on
     steps = torch.arange(ordered - window, dtype=scaled.dtype, device=scaled.device)
     position = (cut[:, None] + steps.long()).clamp_max(ordered - 1)
@@ -229,9 +239,15 @@ def window_cut(
     unsure = (exact & (at_near <= 0)).nonzero().flatten()
     for rows_ in unsure.split(max(1, _TAIL_CHUNK // m)) if unsure.numel() else ():
         exact[rows_] = _tail_is_spread(
-            scores[rows_], best[rows_, cut[rows_]], reach[rows_], at_read[rows_], slope[rows_],
-            cut=cut[rows_], below=below[rows_], eps=eps,
-        )  # fmt: skip
+            scores[rows_],
+            best[rows_, cut[rows_]],
+            reach[rows_],
+            at_read[rows_],
+            slope[rows_],
+            cut=cut[rows_],
+            below=below[rows_],
+            eps=eps,
+        )
     return torch.where(exact, cut, 0)
 
 

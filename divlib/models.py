@@ -5,7 +5,9 @@ Any ``torch.nn.Module`` with
 * ``forward(users (N,), items (N,)) -> (N,)`` predicted ratings, and
 * ``score_all(users (B,)) -> (B, m)`` predicted ratings of every item,
 
-plus an ``n_items`` attribute, works with every trainer in :mod:`divlib.train`. The three shipped here
+plus an ``n_items`` attribute, works with every trainer in :mod:`divlib.train`. The shipped models
+also give ``item_embeddings() -> (m, d)``, the item factors their scores are computed from (for an
+item similarity such as :func:`divlib.similarity.cosine_distance`). The three shipped here
 follow the paper's code (``tianyichow-tcs/DDRO`` ``code/model.py``, ``shared/notes/paper.md`` §1.6).
 """
 
@@ -37,6 +39,10 @@ class NMF(nn.Module):
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         return _rows(self.users, users).relu() @ self.items.relu().T  # (B, m)
 
+    def item_embeddings(self) -> torch.Tensor:
+        """``(m, d)`` relu(q_i): the item factors as they enter the score."""
+        return self.items.relu()
+
 
 class MF(nn.Module):
     r"""Biased matrix factorisation: :math:`\hat r_{ui} = \mu + b_u + b_i + p_u^\top q_i`, embeddings
@@ -60,6 +66,10 @@ class MF(nn.Module):
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         dot = _rows(self.users, users) @ self.items.T  # (B, m)
         return self.mean + _rows(self.user_bias, users)[:, None] + self.item_bias[None, :] + dot
+
+    def item_embeddings(self) -> torch.Tensor:
+        """``(m, d)`` q_i (the item biases left out)."""
+        return self.items
 
 
 class NCF(nn.Module):
@@ -89,6 +99,10 @@ class NCF(nn.Module):
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         pairs = torch.cat([_rows(self.users, users), _rows(self.items, items)], dim=-1)  # (N, 2d)
         return self.mlp(pairs).squeeze(-1)
+
+    def item_embeddings(self) -> torch.Tensor:
+        """``(m, d)`` q_i, the item half of the MLP's input."""
+        return self.items
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         """The first layer splits over the concatenation, W[p; q] = W_u p + W_i q, so it is applied
@@ -179,9 +193,13 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         config = payload["config"]
         model = build_model(
-            payload["name"], n_users=config["n_users"], n_items=config["n_items"],
-            dim=config["dim"], seed=0, mean=config.get("mean", 0.0),
-        )  # fmt: skip
+            payload["name"],
+            n_users=config["n_users"],
+            n_items=config["n_items"],
+            dim=config["dim"],
+            seed=0,
+            mean=config.get("mean", 0.0),
+        )
         model.load_state_dict(payload["state"])
     except (OSError, KeyError, RuntimeError, pickle.UnpicklingError) as error:
         raise DivlibError(

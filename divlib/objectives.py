@@ -108,8 +108,14 @@ def ddro(
         rounding (float32 gave 1.0000001); the gradient passes through unchanged, so it is the
         gradient of eq. (9) everywhere, at the bounds too.
     """
-    values, _ = _ddro(scores, distance, SoftTopK(k=k, eps=eps, tau=tau, offset=offset),
-                      exclude=exclude, top_m=top_m, regularization=regularization)  # fmt: skip
+    values, _ = _ddro(
+        scores,
+        distance,
+        SoftTopK(k=k, eps=eps, tau=tau, offset=offset),
+        exclude=exclude,
+        top_m=top_m,
+        regularization=regularization,
+    )
     return values
 
 

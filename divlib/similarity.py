@@ -1,7 +1,8 @@
 r"""Item distances D = 1 − S and the weighted pair sum Σ_ij w_i w_j D_ij that every diversity objective needs.
 
 The paper's item similarity S is the Jaccard index of the items' category sets (genres, attributes;
-``shared/notes/paper.md`` §1.4). An *item distance* here is an object with
+``shared/notes/paper.md`` §1.4); :func:`cosine_distance` gives another, from item embeddings. An
+*item distance* here is an object with
 
 * ``pair_sum(weights, items=None) -> (B,)``: :math:`\sum_{i,j} w_i w_j D_{ij}` per row, and
 * ``dense() -> (m, m)``: the full matrix.
@@ -46,6 +47,38 @@ def jaccard_distance(categories: torch.Tensor) -> torch.Tensor:
     mass = weights.sum(dim=1)  # (m,)
     union = mass[:, None] + mass[None, :] + l1  # 2 * sum_c max(a_ic, a_jc)
     distance = torch.where(union > 0, 2 * l1 / union.clamp_min(torch.finfo(union.dtype).tiny), 0.0)
+    return distance.fill_diagonal_(0.0)
+
+
+def cosine_distance(embeddings: torch.Tensor) -> torch.Tensor:
+    r"""One minus the cosine similarity between the rows of an item × dimension matrix.
+
+    .. math:: D_{ij} = 1 - \frac{e_i^\top e_j}{\|e_i\|\,\|e_j\|}
+
+    Args:
+        embeddings: ``(m, d)`` float item embeddings (e.g. a model's ``item_embeddings()``).
+
+    Returns:
+        ``(m, m)`` distances in [0, 2] (in [0, 1] for non-negative embeddings), symmetric, with
+        ``D_ii = 0``, on the device and in the dtype of ``embeddings``.
+
+    Note:
+        An item whose embedding is zero has no direction: its cosine with every other item is taken as
+        0 (distance 1), and its distance to itself is 0, as for every item.
+    """
+    if not isinstance(embeddings, torch.Tensor) or not embeddings.is_floating_point():
+        raise TypeError("embeddings must be a float torch.Tensor")
+    if embeddings.dim() != 2 or 0 in embeddings.shape:
+        raise DivlibError(
+            f"embeddings must be an (items, dimensions) matrix with at least one of each; got shape "
+            f"{tuple(embeddings.shape)}"
+        )
+    if not torch.isfinite(embeddings).all():
+        raise DivlibError("the embeddings contain NaN or Inf; check the model they come from")
+    norms = embeddings.norm(dim=1, keepdim=True)  # (m, 1)
+    unit = embeddings / norms.clamp_min(torch.finfo(embeddings.dtype).tiny)  # zero rows stay 0
+    cosine = unit @ unit.T  # (m, m)
+    distance = (1 - (cosine + cosine.T) / 2).clamp(0.0, 2.0)  # exactly symmetric; rounding clamped
     return distance.fill_diagonal_(0.0)
 
 

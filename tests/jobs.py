@@ -21,11 +21,23 @@ def seeded_run(job: tuple, device: torch.device) -> dict:
     distance = GroupedDistance.from_categories(category_matrix(items)[0])
     model = build_model("nmf", n_users=60, n_items=90, dim=4, seed=seed)
     options = FinetuneOptions(
-        method=method, beta=beta, epochs=1, lr=0.01, batch_size=256, seed=seed,
+        method=method,
+        beta=beta,
+        epochs=1,
+        lr=0.01,
+        batch_size=256,
+        seed=seed,
         users_per_step=rest[0] if rest else None,
-    )  # fmt: skip
-    result = finetune(model, train, val, distance=distance, options=options,
-                      diversity=DiversityOptions(k=5, eps=1 / 90), device=device)  # fmt: skip
+    )
+    result = finetune(
+        model,
+        train,
+        val,
+        distance=distance,
+        options=options,
+        diversity=DiversityOptions(k=5, eps=1 / 90),
+        device=device,
+    )
     return {"epochs": result.epochs, "steps": result.steps, "state": result.final_state}
 
 

@@ -6,10 +6,15 @@ from pathlib import Path
 
 # Four users, five movies; item 3 has the accented title and no year (like ML-100K's oddities).
 ML100K_RATINGS = [
-    ("1", "1", 5, 881250949), ("1", "2", 3, 881250950), ("2", "1", 4, 881250951),
-    ("2", "3", 2, 881250952), ("3", "4", 1, 881250953), ("3", "5", 4, 881250954),
-    ("10", "2", 5, 881250955), ("10", "5", 3, 881250956),
-]  # fmt: skip
+    ("1", "1", 5, 881250949),
+    ("1", "2", 3, 881250950),
+    ("2", "1", 4, 881250951),
+    ("2", "3", 2, 881250952),
+    ("3", "4", 1, 881250953),
+    ("3", "5", 4, 881250954),
+    ("10", "2", 5, 881250955),
+    ("10", "5", 3, 881250956),
+]
 ML100K_MOVIES = [
     ("1", "Toy Story", "1995", ["Animation", "Children's", "Comedy"]),
     ("2", "GoldenEye", "1995", ["Action", "Adventure", "Thriller"]),
@@ -18,10 +23,26 @@ ML100K_MOVIES = [
     ("5", "Casablanca", "1942", ["Drama", "Romance", "War"]),
 ]
 GENRES = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
-    "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
-    "War", "Western",
-)  # fmt: skip
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
 
 
 def write_recbole_ml100k(folder: Path) -> tuple[Path, Path]:

@@ -132,3 +132,16 @@ def dpp_quality(relevance, theta):
         return relevance
     low, high = relevance.min(), relevance.max()
     return torch.exp(theta / (2 * (1 - theta)) * (relevance - low) / (high - low))
+
+
+def brute_cosine_distance(embeddings: torch.Tensor) -> torch.Tensor:
+    """1 − e_i·e_j / (|e_i| |e_j|) by a double loop over items, a zero vector's cosine taken as 0,
+    the diagonal 0."""
+    rows = embeddings.double().tolist()
+    m = len(rows)
+    out = torch.zeros(m, m, dtype=torch.float64)
+    for i, j in itertools.product(range(m), repeat=2):
+        dot = sum(a * b for a, b in zip(rows[i], rows[j], strict=True))
+        norms = math.sqrt(sum(a * a for a in rows[i])) * math.sqrt(sum(b * b for b in rows[j]))
+        out[i, j] = 0.0 if i == j else 1.0 - (dot / norms if norms > 0 else 0.0)
+    return out

@@ -33,8 +33,11 @@ def test_both_ml100k_sources_give_the_same_canonical_tables(tmp_path):
     assert items["title"].to_list()[:3] == ["Toy Story (1995)", "GoldenEye (1995)", "Crème fraîche"]
     assert items["categories"][4].to_list() == ["Drama", "Romance", "War"]
     assert ratings.schema == {
-        "user": pl.Int32, "item": pl.Int32, "rating": pl.Float32, "timestamp": pl.Int64
-    }  # fmt: skip
+        "user": pl.Int32,
+        "item": pl.Int32,
+        "rating": pl.Float32,
+        "timestamp": pl.Int64,
+    }
 
 
 def test_ml1m_keeps_every_rating_and_only_rated_movies(tmp_path):
@@ -131,8 +134,13 @@ def test_missing_hand_placed_files_are_listed_with_their_source(tmp_path):
     with pytest.raises(
         DivlibError, match=r"^missing raw file\(s\) \S*manual/Netflix_Dataset_Rating.csv: .*kaggle"
     ):
-        fetch_raw("netflix", source="kaggle", raw_dir=tmp_path / "raw", manual_dir=manual,
-                  options={"users": 5, "min_ratings": 1, "seed": 1})  # fmt: skip
+        fetch_raw(
+            "netflix",
+            source="kaggle",
+            raw_dir=tmp_path / "raw",
+            manual_dir=manual,
+            options={"users": 5, "min_ratings": 1, "seed": 1},
+        )
 
 
 def test_unknown_names_list_the_valid_ones():
@@ -143,10 +151,14 @@ def test_unknown_names_list_the_valid_ones():
 
 
 def test_canonicalize_rejects_duplicates_and_unknown_items():
-    items = pl.DataFrame({"item": ["a"], "title": [None], "categories": [["x"]]},
-                         schema_overrides={"title": pl.String})  # fmt: skip
-    ratings = pl.DataFrame({"user": ["u", "u"], "item": ["a", "a"], "rating": [1.0, 2.0],
-                            "timestamp": [None, None]}, schema_overrides={"timestamp": pl.Int64})  # fmt: skip
+    items = pl.DataFrame(
+        {"item": ["a"], "title": [None], "categories": [["x"]]},
+        schema_overrides={"title": pl.String},
+    )
+    ratings = pl.DataFrame(
+        {"user": ["u", "u"], "item": ["a", "a"], "rating": [1.0, 2.0], "timestamp": [None, None]},
+        schema_overrides={"timestamp": pl.Int64},
+    )
     with pytest.raises(DivlibError, match="2 ratings share their .user, item. pair"):
         canonicalize(RawTables(ratings, items), source="f")
     with pytest.raises(DivlibError, match="1 rated item.* no entry in the item file .first: b"):

@@ -46,8 +46,13 @@ def project(tmp_path: Path, monkeypatch) -> Path:
 
 def stage(name: str, dataset: str, project: Path) -> subprocess.CompletedProcess:
     script = ROOT / "stages" / f"{name}.py"
-    return subprocess.run([sys.executable, str(script), dataset], cwd=project,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(script), dataset],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def refused(done: subprocess.CompletedProcess) -> str:
@@ -183,8 +188,11 @@ def test_a_wrong_encoding_is_named_with_its_line_and_byte(tmp_path):
     members["ml-100k/u.item"] = members["ml-100k/u.item"].decode("latin-1").encode()
     rf.write_zip(archive, members)
     message = f"{archive}:ml-100k/u.item line 3: '3|Crème fraîche|01-Jan-1995||http://us.imdb"
-    with pytest.raises(DivlibError, match=f"^{re.escape(message)}.*is UTF-8 text, but the file's "
-                       "encoding is latin-1; it was re-encoded$"):  # fmt: skip
+    with pytest.raises(
+        DivlibError,
+        match=f"^{re.escape(message)}.*is UTF-8 text, but the file's "
+        "encoding is latin-1; it was re-encoded$",
+    ):
         parse_ml100k_grouplens(archive)
 
 
@@ -216,8 +224,13 @@ def test_a_repeated_user_item_pair_is_named_with_both_lines(tmp_path):
 
 def test_every_dataset_checks_its_own_values(tmp_path):
     coat = rf.write_coat(tmp_path / "coat.zip")
-    rf.write_zip(coat, {"coat/train.ascii": b"0 3 0\n5 0 7\n", "coat/user_item_features/"
-                        "item_features.ascii": b"1 0 0 1\n0 1 0 0\n0 0 0 0\n"})  # fmt: skip
+    rf.write_zip(
+        coat,
+        {
+            "coat/train.ascii": b"0 3 0\n5 0 7\n",
+            "coat/user_item_features/item_features.ascii": b"1 0 0 1\n0 1 0 0\n0 0 0 0\n",
+        },
+    )
     message = f"{coat}:coat/train.ascii line 2: rating 7 is outside Coat's scale 1..5"
     with pytest.raises(DivlibError, match=f"^{re.escape(message)}$"):
         parse_coat(coat)
@@ -348,9 +361,13 @@ def test_a_wheel_that_pip_cannot_fetch_is_taken_from_the_manual_place(tmp_path, 
 
 def test_hand_placed_datasets_name_their_manual_place_in_one_line(tmp_path):
     with pytest.raises(DivlibError) as caught:
-        fetch_raw("yahoo-r2", source="webscope", raw_dir=tmp_path / "raw",
-                  manual_dir=Path("data/manual/yahoo-r2"),
-                  options={"items": 4, "min_ratings": 4, "seed": 1})  # fmt: skip
+        fetch_raw(
+            "yahoo-r2",
+            source="webscope",
+            raw_dir=tmp_path / "raw",
+            manual_dir=Path("data/manual/yahoo-r2"),
+            options={"items": 4, "min_ratings": 4, "seed": 1},
+        )
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith(

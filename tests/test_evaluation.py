@@ -114,8 +114,11 @@ def test_evaluation_ranks_only_unseen_items_by_hand(device):
     params = {"mmr": 0.3, "dpp": 0.7}
     assert frame.select("method", "param", "train_k", "seed").rows() == [
         *[(m, params.get(m), None, seed) for seed in (1, 2) for m in baselines for _ in (0, 1)],
-        ("ddt", 0.2, 2, 1), ("ddt", 0.2, 2, 1), ("ddt", 0.8, 2, 2), ("ddt", 0.8, 2, 2),
-    ]  # fmt: skip
+        ("ddt", 0.2, 2, 1),
+        ("ddt", 0.2, 2, 1),
+        ("ddt", 0.8, 2, 2),
+        ("ddt", 0.8, 2, 2),
+    ]
     assert frame.schema["param"] == pl.Float64 and frame.schema["seed"] == pl.Int64
     anchors = frame.filter(pl.col("method").is_in(["popular", "random"]))
     assert anchors["hr"].null_count() == anchors["mse"].null_count() == anchors.height
@@ -152,8 +155,9 @@ def test_evaluation_ranks_only_unseen_items_by_hand(device):
     # test MSE, user 0: (3 − 5)², (1 − 4)², (0.5 − 2)²; user 1: (4 − 4)², (0.1 − 3)²
     assert base["mse"].to_list() == pytest.approx([(4 + 9 + 2.25) / 3, 8.41 / 2])
     ddt = frame.filter(pl.col("method") == "ddt")
-    assert ddt["mse"].to_list() == pytest.approx([(4 + 1 + 2.25) / 3, 8.41 / 2, (4 + 9 + 16) / 3,
-                                                  8.41 / 2])  # fmt: skip
+    assert ddt["mse"].to_list() == pytest.approx(
+        [(4 + 1 + 2.25) / 3, 8.41 / 2, (4 + 9 + 16) / 3, 8.41 / 2]
+    )
     reranked = frame.filter(pl.col("method").is_in(["mmr", "dpp"]))
     assert reranked["relevance"].to_list() == [0.5, 0.0, 0.0, 0.5]  # the base model's predictions
     assert reranked["hr"].null_count() == 4 and reranked["mse"].null_count() == 4
@@ -162,8 +166,14 @@ def test_evaluation_ranks_only_unseen_items_by_hand(device):
 def test_evaluate_baselines_rejects_lists_of_other_users():
     data, seen = hand_data()
     with pytest.raises(DivlibError, match="hold 1 users; the model has 2"):
-        evaluate_baselines(FixedScores(BASE_SCORES), {("dum", None): torch.tensor([[7, 9, 3, 8]])},
-                           data, seen, seed=1, ks=[2])  # fmt: skip
+        evaluate_baselines(
+            FixedScores(BASE_SCORES),
+            {("dum", None): torch.tensor([[7, 9, 3, 8]])},
+            data,
+            seen,
+            seed=1,
+            ks=[2],
+        )
 
 
 def test_test_items_are_each_users_rated_columns_then_nan_padding():
@@ -185,10 +195,12 @@ def random_data(gen, users=6, items=40, categories=5):
     test_ratings[0] = math.nan  # a user without test ratings
     test_ratings[1] = torch.where(torch.isnan(test_ratings[1]), math.nan, 2.0)  # no positives
     return EvaluationData(
-        distance=GroupedDistance.from_categories(category), categories=category,
-        popularity=torch.randint(0, 50, (items,), generator=gen), positives=test_ratings >= 4,
+        distance=GroupedDistance.from_categories(category),
+        categories=category,
+        popularity=torch.randint(0, 50, (items,), generator=gen),
+        positives=test_ratings >= 4,
         test_ratings=test_ratings,
-    )  # fmt: skip
+    )
 
 
 def by_loops(lists, scores, data, k, user):
@@ -277,23 +289,36 @@ def test_grouped_and_dense_distances_give_the_same_windows(gen):
 def run(method, param, train_k, seed, dro, recall=None) -> pl.DataFrame:
     """One run's per-user rows at k = 10 (dataset d): ``dro`` per user, other metrics constant."""
     users = len(dro)
-    return pl.DataFrame({
-        "dataset": ["d"] * users, "k": [10] * users, "user": list(range(users)), "dro": dro,
-        "dro_beyond": [0.5] * users, "coverage": [0.2] * users, "relevance": [0.8] * users,
-        "recall": recall or [0.5] * users,
-    }).with_columns(method=pl.lit(method), param=pl.lit(param, dtype=pl.Float64),
-                    train_k=pl.lit(train_k, dtype=pl.Int64), seed=pl.lit(seed, dtype=pl.Int64))  # fmt: skip
+    return pl.DataFrame(
+        {
+            "dataset": ["d"] * users,
+            "k": [10] * users,
+            "user": list(range(users)),
+            "dro": dro,
+            "dro_beyond": [0.5] * users,
+            "coverage": [0.2] * users,
+            "relevance": [0.8] * users,
+            "recall": recall or [0.5] * users,
+        }
+    ).with_columns(
+        method=pl.lit(method),
+        param=pl.lit(param, dtype=pl.Float64),
+        train_k=pl.lit(train_k, dtype=pl.Int64),
+        seed=pl.lit(seed, dtype=pl.Int64),
+    )
 
 
 def test_summarize_pairs_each_run_with_the_base_model_of_its_seed():
-    per_user = pl.concat([
-        run("base", None, None, 1, [0.4, 0.6]),  # mean 0.5
-        run("base", None, None, 2, [0.2, 0.4]),  # mean 0.3
-        run("ddt", 0.5, 10, 1, [0.7, 0.9], recall=[math.nan, 0.25]),  # 0.8: gain 0.3 (60 %)
-        run("ddt", 0.5, 10, 2, [0.4, 0.6], recall=[math.nan, 0.75]),  # 0.5: gain 0.2 (66.7 %)
-        run("ddt", 0.5, 5, 2, [0.5, 0.5]),  # another k trained for: its own row
-        run("mdr", 0.5, 10, 2, [0.5, 0.5]),  # seed 2 only: gain 0.2 over its own base
-    ])  # fmt: skip
+    per_user = pl.concat(
+        [
+            run("base", None, None, 1, [0.4, 0.6]),  # mean 0.5
+            run("base", None, None, 2, [0.2, 0.4]),  # mean 0.3
+            run("ddt", 0.5, 10, 1, [0.7, 0.9], recall=[math.nan, 0.25]),  # 0.8: gain 0.3 (60 %)
+            run("ddt", 0.5, 10, 2, [0.4, 0.6], recall=[math.nan, 0.75]),  # 0.5: gain 0.2 (66.7 %)
+            run("ddt", 0.5, 5, 2, [0.5, 0.5]),  # another k trained for: its own row
+            run("mdr", 0.5, 10, 2, [0.5, 0.5]),  # seed 2 only: gain 0.2 over its own base
+        ]
+    )
     summary = summarize(per_user)
     rows = {(r["method"], r["train_k"]): r for r in summary.iter_rows(named=True)}
     assert set(rows) == {("base", None), ("ddt", 10), ("ddt", 5), ("mdr", 10)}
@@ -323,8 +348,11 @@ def test_run_means_skip_users_without_a_value():
     means = run_means(run("ddt", 0.5, 10, 1, [0.2, 0.6], recall=[math.nan, 0.3]))
     row = means.row(0, named=True)
     assert (row["dro"], row["recall"], row["users"], row["users_with_positives"]) == (
-        pytest.approx(0.4), pytest.approx(0.3), 2, 1,
-    )  # fmt: skip
+        pytest.approx(0.4),
+        pytest.approx(0.3),
+        2,
+        1,
+    )
 
 
 def exact_wilcoxon(differences: list[float]) -> tuple[float, float]:
@@ -333,8 +361,12 @@ def exact_wilcoxon(differences: list[float]) -> tuple[float, float]:
     ranks = sorted(range(len(differences)), key=lambda i: abs(differences[i]))
     rank = {i: r + 1 for r, i in enumerate(ranks)}
     observed = sum(rank[i] for i, d in enumerate(differences) if d > 0)
-    null = [sum(r for r, positive in zip(range(1, len(differences) + 1), signs, strict=True)
-                if positive) for signs in itertools.product([False, True], repeat=len(differences))]  # fmt: skip
+    null = [
+        sum(
+            r for r, positive in zip(range(1, len(differences) + 1), signs, strict=True) if positive
+        )
+        for signs in itertools.product([False, True], repeat=len(differences))
+    ]
     greater = sum(w >= observed for w in null) / len(null)
     less = sum(w <= observed for w in null) / len(null)
     return min(1.0, 2 * min(greater, less)), greater
@@ -346,13 +378,25 @@ def test_summarize_pvalue_is_the_wilcoxon_of_the_seed_mean_paired_differences():
         (-1) ** u / 64 for u in range(len(steps))
     ]  # ± per seed: cancels in the mean over seeds
     bases = {1: [0.5 + j for j in jitter], 2: [0.3 - j for j in jitter]}  # each seed's own base
-    per_user = pl.concat([
-        *(run("base", None, None, seed, values) for seed, values in bases.items()),
-        *(run("ddt", 0.5, 10, seed, [b + s / 16 + sign * j for b, s, j in
-                                     zip(bases[seed], steps, jitter, strict=True)])
-          for seed, sign in ((1, 1), (2, -1))),
-        run("mdr", 0.5, 10, 2, [b + s / 16 for b, s in zip(bases[2], steps, strict=True)]),
-    ])  # fmt: skip
+    per_user = pl.concat(
+        [
+            *(run("base", None, None, seed, values) for seed, values in bases.items()),
+            *(
+                run(
+                    "ddt",
+                    0.5,
+                    10,
+                    seed,
+                    [
+                        b + s / 16 + sign * j
+                        for b, s, j in zip(bases[seed], steps, jitter, strict=True)
+                    ],
+                )
+                for seed, sign in ((1, 1), (2, -1))
+            ),
+            run("mdr", 0.5, 10, 2, [b + s / 16 for b, s in zip(bases[2], steps, strict=True)]),
+        ]
+    )
     summary = summarize(per_user)
     ddt = summary.filter(pl.col("method") == "ddt").row(0, named=True)
     two_sided, one_sided = exact_wilcoxon([s / 16 for s in steps])
@@ -377,8 +421,10 @@ def test_metric_vocabulary_names_every_metric_column():
 
 def test_load_runs_reads_each_runs_identity_and_selected_model(tmp_path):
     saved = {}
-    for name, identity, seed in (("mdr-beta0.8-seed1", ("mdr", 0.8, 10, 1), 4),
-                                 ("ddt-beta0.2-k5-seed2", ("ddt", 0.2, 5, 2), 5)):  # fmt: skip
+    for name, identity, seed in (
+        ("mdr-beta0.8-seed1", ("mdr", 0.8, 10, 1), 4),
+        ("ddt-beta0.2-k5-seed2", ("ddt", 0.2, 5, 2), 5),
+    ):
         config = {"n_users": 3, "n_items": 4, "dim": 2, "seed": seed}
         model = build_model("mf", **config)
         save_model(tmp_path / name / "selected.pt", model, name="mf", config=config)
@@ -390,7 +436,7 @@ def test_load_runs_reads_each_runs_identity_and_selected_model(tmp_path):
     assert [identity for identity, _ in runs] == [
         {"method": "ddt", "param": 0.2, "train_k": 5, "seed": 2},
         {"method": "mdr", "param": 0.8, "train_k": 10, "seed": 1},
-    ]  # fmt: skip
+    ]
     for identity, model in runs:
         expected = saved[tuple(identity.values())]
         assert torch.equal(model.score_all(torch.arange(3)), expected)
@@ -402,10 +448,21 @@ def test_lists_frame_layout_and_its_inverse():
         ("mmr", 0.3): torch.tensor([[2, 4, 5], [3, 1, 6]]),
     }
     frame = lists_frame(lists)
-    assert frame.schema == pl.Schema({"method": pl.String, "param": pl.Float64, "user": pl.Int64,
-                                      "rank": pl.Int64, "item": pl.Int64})  # fmt: skip
-    assert frame.rows()[:4] == [("dum", None, 0, 1, 4), ("dum", None, 0, 2, 2),
-                                ("dum", None, 0, 3, 7), ("dum", None, 1, 1, 1)]  # fmt: skip
+    assert frame.schema == pl.Schema(
+        {
+            "method": pl.String,
+            "param": pl.Float64,
+            "user": pl.Int64,
+            "rank": pl.Int64,
+            "item": pl.Int64,
+        }
+    )
+    assert frame.rows()[:4] == [
+        ("dum", None, 0, 1, 4),
+        ("dum", None, 0, 2, 2),
+        ("dum", None, 0, 3, 7),
+        ("dum", None, 1, 1, 1),
+    ]
     assert frame.rows()[-1] == ("mmr", 0.3, 1, 3, 6) and frame.height == 12
     back = frame_lists(frame.sample(fraction=1.0, shuffle=True, seed=3).sort("method", "param"))
     assert list(back) == [("dum", None), ("mmr", 0.3)]

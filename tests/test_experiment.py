@@ -34,20 +34,37 @@ def names(params, experiment, model="nmf"):
 def test_the_beta_sweep_runs_method_beta_seed_with_the_control_at_beta_one():
     params = params_with(seeds=[1, 2], beta_sweep={"betas": [0, 0.5, 1], "methods": ["ddt", "mdr"]})
     assert names(params, "beta_sweep") == [
-        "ddt-beta0-seed1", "ddt-beta0-seed2", "ddt-beta0.5-seed1", "ddt-beta0.5-seed2",
-        "ddt-beta1-seed1", "ddt-beta1-seed2",  # β = 1: relevance only, the same fine-tuning
-        "mdr-beta0-seed1", "mdr-beta0-seed2", "mdr-beta0.5-seed1", "mdr-beta0.5-seed2",
-        "mdr-beta1-seed1", "mdr-beta1-seed2",
-    ]  # fmt: skip
+        "ddt-beta0-seed1",
+        "ddt-beta0-seed2",
+        "ddt-beta0.5-seed1",
+        "ddt-beta0.5-seed2",
+        "ddt-beta1-seed1",
+        "ddt-beta1-seed2",  # β = 1: relevance only, the same fine-tuning
+        "mdr-beta0-seed1",
+        "mdr-beta0-seed2",
+        "mdr-beta0.5-seed1",
+        "mdr-beta0.5-seed2",
+        "mdr-beta1-seed1",
+        "mdr-beta1-seed2",
+    ]
     control = experiment_runs(params, "beta_sweep", dataset="d", model="nmf")[4]
     assert (control.options.beta, control.options.epochs, control.seed) == (1, 10, 1)
-    assert control.identity == {"experiment": "beta_sweep", "method": "ddt", "param": 1, "seed": 1,
-                                "regime": "finetune", "train_k": 10}  # fmt: skip
+    assert control.identity == {
+        "experiment": "beta_sweep",
+        "method": "ddt",
+        "param": 1,
+        "seed": 1,
+        "regime": "finetune",
+        "train_k": 10,
+    }
 
 
 def test_each_k_of_the_gain_table_is_its_own_run_trained_for_that_k():
     params = params_with(
-        seeds=[1], main_table={"seeds": [1]}, gain_beyond_k={"ks": [5, 20], "methods": ["ddt"]}
+        seeds=[1],
+        main_table={"seeds": [1]},
+        gain_beyond_k={"ks": [5, 20], "methods": ["ddt"]},
+        robustness={"seeds": "all"},
     )
     specs = experiment_runs(params, "gain_beyond_k", dataset="d", model="ncf")
     assert [s.name for s in specs] == ["ddt-beta0.5-k5-seed1", "ddt-beta0.5-k20-seed1"]
@@ -68,7 +85,10 @@ def test_training_curves_run_fine_tuned_and_from_scratch_at_their_own_seeds():
 
 def test_adaptive_runs_one_per_rule_the_paper_rule_named_plainly():
     params = params_with(
-        seeds=[1], main_table={"seeds": [1]}, adaptive_beta={"rules": ["min-norm", "normalized"]}
+        seeds=[1],
+        main_table={"seeds": [1]},
+        adaptive_beta={"rules": ["min-norm", "normalized"]},
+        robustness={"seeds": "all"},
     )
     specs = experiment_runs(params, "adaptive_beta", dataset="d", model="nmf")
     assert [s.name for s in specs] == ["ddt-adaptive-seed1", "ddt-adaptive-normalized-seed1"]
@@ -84,8 +104,10 @@ def test_shared_settings_and_the_most_diverse_selection_reach_every_run():
     params = params_with(finetune={"lr": 0.02, "batch_size": 4096})
     for spec in experiment_runs(params, "main_table", dataset="d", model="nmf"):
         assert (spec.options.lr, spec.options.batch_size, spec.options.select) == (
-            0.02, 4096, "most-diverse",
-        )  # fmt: skip
+            0.02,
+            4096,
+            "most-diverse",
+        )
 
 
 def test_seeds_depend_on_the_run_not_on_the_devices_or_the_grid():
@@ -113,10 +135,15 @@ def test_derive_seed_is_a_stable_digest():
 
 def test_the_sensitivity_grid_sets_eps_and_k_per_run():
     params = parse_params(PARAMS)
-    specs = sensitivity_runs(params.sensitivity, params.finetune, params.diversity, dataset="d",
-                             seed=1)  # fmt: skip
-    assert [s.name for s in specs][:4] == ["eps0.0001-k5", "eps0.0001-k10", "eps0.0001-k20",
-                                           "epsauto-k5"]  # fmt: skip
+    specs = sensitivity_runs(
+        params.sensitivity, params.finetune, params.diversity, dataset="d", seed=1
+    )
+    assert [s.name for s in specs][:4] == [
+        "eps0.0001-k5",
+        "eps0.0001-k10",
+        "eps0.0001-k20",
+        "epsauto-k5",
+    ]
     auto = specs[3]
     assert auto.identity == {"eps": "auto", "k": 5} and auto.options.epochs == 2
     resolved = diversity_options(auto.diversity, 400)
@@ -126,7 +153,9 @@ def test_the_sensitivity_grid_sets_eps_and_k_per_run():
 
 def test_numbers_keep_how_they_are_written_in_names_and_identity():
     params = params_with(
-        seeds=[1], main_table={"betas": [0, 1, 0.5], "methods": ["ddt"], "seeds": "all"}
+        seeds=[1],
+        main_table={"betas": [0, 1, 0.5], "methods": ["ddt"], "seeds": "all"},
+        robustness={"seeds": "all"},
     )
     specs = experiment_runs(params, "main_table", dataset="d", model="nmf")
     assert [s.name for s in specs] == ["ddt-beta0-seed1", "ddt-beta1-seed1", "ddt-beta0.5-seed1"]

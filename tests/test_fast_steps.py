@@ -75,9 +75,9 @@ def reference_gradients(model: nn.Module, batch: Batch, loss: DiversityLoss) -> 
 
 @pytest.mark.parametrize("name", ["nmf", "mf", "ncf"])
 @pytest.mark.parametrize(
-    ("method", "rule"), [("ddt", "min-norm"), ("ddt-adaptive", "min-norm"),
-                         ("ddt-adaptive", "normalized")],
-)  # fmt: skip
+    ("method", "rule"),
+    [("ddt", "min-norm"), ("ddt-adaptive", "min-norm"), ("ddt-adaptive", "normalized")],
+)
 def test_ddt_step_gradient_equals_autograd_through_all_scores(name, method, rule):
     model, batch, loss = tiny(name)
     g_rel, g_div, logged = reference_gradients(model, batch, loss)
@@ -86,8 +86,9 @@ def test_ddt_step_gradient_equals_autograd_through_all_scores(name, method, rule
     else:
         expected, chosen = combine_gradients(g_rel, g_div, rule=rule)  # AdamW's metric: 1 at first
         logged |= chosen.logged() | {"beta": chosen.beta}
-    options = FinetuneOptions(method=method, beta=0.3, epochs=1, lr=0.01, batch_size=40,
-                              adaptive_rule=rule)  # fmt: skip
+    options = FinetuneOptions(
+        method=method, beta=0.3, epochs=1, lr=0.01, batch_size=40, adaptive_rule=rule
+    )
     before = [p.detach().clone() for p in model.parameters()]
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.0)  # keeps Θ
     loss_value, record = _ddt_step(model, optimizer, batch, loss, options)
@@ -100,9 +101,14 @@ def test_ddt_step_gradient_equals_autograd_through_all_scores(name, method, rule
 
 
 def reference_mdr_weights(
-    model: nn.Module, ratings: tuple, users: torch.Tensor, *, beta: float, meta_lr: float,
+    model: nn.Module,
+    ratings: tuple,
+    users: torch.Tensor,
+    *,
+    beta: float,
+    meta_lr: float,
     loss: DiversityLoss,
-) -> torch.Tensor:  # fmt: skip
+) -> torch.Tensor:
     """The second-order implementation that the fast one replaced: a look-ahead Θ' = Θ − η ∇Σ w_j ℓ_j
     kept differentiable in w (create_graph), and L_JOINT(Θ') through ``score_all`` at Θ'."""
     user_ids, item_ids, values = ratings
@@ -112,8 +118,9 @@ def reference_mdr_weights(
     grads = torch.autograd.grad((weights * losses).sum(), list(params.values()), create_graph=True)
     ahead = {name: p - meta_lr * g for (name, p), g in zip(params.items(), grads, strict=True)}
     mse_ahead = ((functional_call(model, ahead, (user_ids, item_ids)) - values) ** 2).mean()
-    scores_ahead = functional_call(ScoreAll(model), {f"model.{n}": v for n, v in ahead.items()},
-                                   (users,))  # fmt: skip
+    scores_ahead = functional_call(
+        ScoreAll(model), {f"model.{n}": v for n, v in ahead.items()}, (users,)
+    )
     meta = joint_loss(mse_ahead, loss.soft(scores_ahead, users).sum() / len(users), beta)
     (weight_grad,) = torch.autograd.grad(meta, weights)
     rectified = (-weight_grad).clamp_min(0.0)
@@ -146,8 +153,13 @@ def test_mdr_weights_equal_the_second_order_look_ahead(name, beta):
 def test_non_finite_scores_of_a_ranked_user_stop_the_step(method):
     model, batch, loss = tiny("ncf")
     kept = batch.users != 5
-    batch = replace(batch, users=batch.users[kept], items=batch.items[kept],
-                    ratings=batch.ratings[kept], n_ratings=int(kept.sum()))  # fmt: skip
+    batch = replace(
+        batch,
+        users=batch.users[kept],
+        items=batch.items[kept],
+        ratings=batch.ratings[kept],
+        n_ratings=int(kept.sum()),
+    )
     with torch.no_grad():
         model.users[5] = float("nan")  # ranked, and in no rating of the batch
     before = [p.detach().clone() for p in model.parameters()]
@@ -163,8 +175,9 @@ def test_non_finite_scores_of_a_ranked_user_stop_the_step(method):
 def pairwise_scores(model: NCF, users: torch.Tensor) -> torch.Tensor:
     """r̂ by the plain MLP on every concatenated pair [p_u; q_i], unchunked."""
     m = model.n_items
-    pairs = torch.cat([model.users[users].repeat_interleave(m, dim=0),
-                       model.items.repeat(len(users), 1)], dim=1)  # fmt: skip
+    pairs = torch.cat(
+        [model.users[users].repeat_interleave(m, dim=0), model.items.repeat(len(users), 1)], dim=1
+    )
     return model.mlp(pairs).reshape(len(users), m)
 
 
@@ -199,8 +212,10 @@ def test_model_gradients_repeat_bit_for_bit_on_several_threads(name):
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        runs = [torch.autograd.grad((weights * model(users, items)).sum(), list(model.parameters()))
-                for _ in range(8)]  # fmt: skip
+        runs = [
+            torch.autograd.grad((weights * model(users, items)).sum(), list(model.parameters()))
+            for _ in range(8)
+        ]
     finally:
         torch.set_num_threads(threads)
     for run in runs[1:]:

@@ -49,10 +49,16 @@ def layout(tmp_path_factory) -> Layout:
     (prepared / "meta.json").write_text(json.dumps(sizes))
     categories, names = category_matrix(items)
     save_distance(GroupedDistance.from_categories(categories), layout.distance("synthetic"), names)
-    config = {"n_users": sizes["users"], "n_items": sizes["items"], "dim": 4, "seed": 1,
-              "mean": float(train["rating"].mean())}  # fmt: skip
-    save_model(layout.base("synthetic", "nmf", 1), build_model("nmf", **config), name="nmf",
-               config=config)  # fmt: skip
+    config = {
+        "n_users": sizes["users"],
+        "n_items": sizes["items"],
+        "dim": 4,
+        "seed": 1,
+        "mean": float(train["rating"].mean()),
+    }
+    save_model(
+        layout.base("synthetic", "nmf", 1), build_model("nmf", **config), name="nmf", config=config
+    )
     return layout
 
 
@@ -61,11 +67,17 @@ def specs(**options) -> list:
     with ``options``."""
     params = copy.deepcopy(PARAMS)
     params["finetune"] |= {"batch_size": 256}
-    params["beta_sweep"] |= {"methods": ["ddt", "mdr"], "betas": [0.3, 1], "seeds": [1],
-                             "epochs": 2}  # fmt: skip
+    params["beta_sweep"] |= {
+        "methods": ["ddt", "mdr"],
+        "betas": [0.3, 1],
+        "seeds": [1],
+        "epochs": 2,
+    }
     runs = experiment_runs(parse_params(params), "beta_sweep", dataset="synthetic", model="nmf")
-    return [dataclasses.replace(spec, options=dataclasses.replace(spec.options, **options))
-            for spec in runs[:3]]  # fmt: skip
+    return [
+        dataclasses.replace(spec, options=dataclasses.replace(spec.options, **options))
+        for spec in runs[:3]
+    ]
 
 
 def run_files(folder: Path) -> list[Path]:

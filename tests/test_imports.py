@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-OPTIONAL = {"ray"}  # an extra's package, imported where it is used so that the library runs without it
+OPTIONAL = {
+    "ray"
+}  # an extra's package, imported where it is used so that the library runs without it
 
 
 def module_name(path: Path) -> str:
@@ -33,8 +35,9 @@ def imports(path: Path) -> tuple[set[str], set[str]]:
             names = [name if name in MODULES else node.module for name in names]
         else:
             continue
-        if node in tree.body or any(node in getattr(n, "body", ()) for n in tree.body
-                                    if isinstance(n, ast.If)):  # fmt: skip
+        if node in tree.body or any(
+            node in getattr(n, "body", ()) for n in tree.body if isinstance(n, ast.If)
+        ):
             top |= {name for name in names if name.split(".")[0] == "divlib"}
         else:
             nested |= {name.split(".")[0] for name in names}
@@ -51,7 +54,9 @@ def test_the_reader_resolves_modules_and_finds_nested_imports(tmp_path):
     assert "divlib.study.data" in GRAPH["divlib.study.evaluation"]  # category_matrix: a name
     assert "divlib.objectives" in GRAPH["divlib"]
     source = tmp_path / "example.py"
-    source.write_text("import torch\nfrom divlib.study import plots\n\n\ndef f():\n    import ray\n")
+    source.write_text(
+        "import torch\nfrom divlib.study import plots\n\n\ndef f():\n    import ray\n"
+    )
     assert imports(source) == ({"divlib.study.plots"}, {"ray"})
 
 
@@ -65,8 +70,11 @@ def test_the_import_graph_has_no_cycle():
 
 def test_the_method_library_imports_nothing_of_the_study():
     library = {name for name in MODULES if not name.startswith("divlib.study")}
-    assert {name: study for name in library
-            if (study := {m for m in GRAPH[name] if m.startswith("divlib.study")})} == {}  # fmt: skip
+    assert {
+        name: study
+        for name in library
+        if (study := {m for m in GRAPH[name] if m.startswith("divlib.study")})
+    } == {}
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))

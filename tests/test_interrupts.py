@@ -30,8 +30,14 @@ def hidden(folder: Path) -> list[str]:
 def python(script: str, cwd: Path) -> subprocess.Popen:
     """``script`` in a new Python process, run in ``cwd``, with this checkout's divlib importable."""
     env = os.environ | {"PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_a_kill_between_the_two_renames_is_cleaned_up_by_the_next_write(tmp_path):
@@ -135,8 +141,13 @@ def project(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["datasets"], params["models"], params["seeds"] = ["synthetic"], ["nmf"], [1, 2]
-    params["data"]["options"]["synthetic"] = {"users": 60, "items": 80, "ratings": 1500,
-                                              "categories": 6, "seed": 2}  # fmt: skip
+    params["data"]["options"]["synthetic"] = {
+        "users": 60,
+        "items": 80,
+        "ratings": 1500,
+        "categories": 6,
+        "seed": 2,
+    }
     params["pretrain"] |= {"max_epochs": 2, "patience": 1}
     params["finetune"] |= {"batch_size": 512}
     for section in params.values():  # every experiment on the one model
@@ -163,8 +174,13 @@ def stage_run(project: Path, stage: str, *args: str, **finetune) -> subprocess.C
     params["finetune"] |= finetune
     path.write_text(yaml.safe_dump(params))
     try:
-        return subprocess.run([sys.executable, ROOT / "stages" / f"{stage}.py", *args], cwd=project,
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, ROOT / "stages" / f"{stage}.py", *args],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     finally:
         path.write_text(original)
 

@@ -11,8 +11,17 @@ from divlib.train.diversify import FINETUNE_METHODS
 
 
 def test_the_rows_are_the_papers_order_and_every_key_is_defined_once():
-    assert ROWS == ("base", "mmr", "mmr-paper", "dum", "dpp", "dpp-paper", "ddt", "ddt-adaptive",
-                    "mdr")  # fmt: skip
+    assert ROWS == (
+        "base",
+        "mmr",
+        "mmr-paper",
+        "dum",
+        "dpp",
+        "dpp-paper",
+        "ddt",
+        "ddt-adaptive",
+        "mdr",
+    )
     assert list(BY_KEY) == [*ROWS, "popular", "random", *(v.key for v in VARIANTS)]
     assert RERANKERS == ("mmr", "mmr-paper", "dum", "dpp", "dpp-paper")
     assert [anchor.key for anchor in ANCHORS] == ["popular", "random"]
@@ -25,8 +34,11 @@ def test_the_trained_methods_are_those_finetune_and_params_yaml_accept():
 
 def test_a_grid_method_has_a_parameter_symbol_and_every_method_its_own_colour():
     assert {m.key: m.symbol for m in METHODS if m.symbol} == {
-        "mmr": "λ", "dpp": "θ", "ddt": "β", "mdr": "β"
-    }  # fmt: skip
+        "mmr": "λ",
+        "dpp": "θ",
+        "ddt": "β",
+        "mdr": "β",
+    }
     colors = [m.color for m in BY_KEY.values()]
     assert len(set(colors)) == len(colors)
 

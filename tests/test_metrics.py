@@ -77,13 +77,18 @@ def test_average_popularity():
 def evaluation_data(gen, users=5, items=30):
     categories = (torch.rand(items, 4, generator=gen) < 0.4).float()
     categories[categories.sum(1) == 0, 0] = 1
-    test_ratings = torch.where(torch.rand(users, items, generator=gen) < 0.3,
-                               torch.randint(1, 6, (users, items), generator=gen).float(), math.nan)  # fmt: skip
+    test_ratings = torch.where(
+        torch.rand(users, items, generator=gen) < 0.3,
+        torch.randint(1, 6, (users, items), generator=gen).float(),
+        math.nan,
+    )
     return EvaluationData(
-        distance=GroupedDistance.from_categories(categories), categories=categories,
-        popularity=torch.randint(0, 50, (items,), generator=gen), positives=test_ratings >= 4,
+        distance=GroupedDistance.from_categories(categories),
+        categories=categories,
+        popularity=torch.randint(0, 50, (items,), generator=gen),
+        positives=test_ratings >= 4,
         test_ratings=test_ratings,
-    )  # fmt: skip
+    )
 
 
 def test_evaluate_lists_windows_are_ranks_1_to_k_and_k_plus_1_to_2k(gen):
@@ -110,17 +115,31 @@ def test_summarize_means_over_seeds_gains_and_pvalues():
     users = 12
 
     def run(method, param, seed, dro_value):
-        return pl.DataFrame({
-            "k": [10] * users, "user": list(range(users)),
-            "dro": [dro_value + 0.01 * u for u in range(users)],
-            "dro_beyond": [0.5] * users, "coverage": [0.2] * users,
-            "relevance": [0.8] * users, "recall": [math.nan] + [0.5] * (users - 1),
-        }).with_columns(method=pl.lit(method), param=pl.lit(param, dtype=pl.Float64),
-                        train_k=pl.lit(None if method == "base" else 10, dtype=pl.Int64),
-                        seed=pl.lit(seed, dtype=pl.Int64))  # fmt: skip
+        return pl.DataFrame(
+            {
+                "k": [10] * users,
+                "user": list(range(users)),
+                "dro": [dro_value + 0.01 * u for u in range(users)],
+                "dro_beyond": [0.5] * users,
+                "coverage": [0.2] * users,
+                "relevance": [0.8] * users,
+                "recall": [math.nan] + [0.5] * (users - 1),
+            }
+        ).with_columns(
+            method=pl.lit(method),
+            param=pl.lit(param, dtype=pl.Float64),
+            train_k=pl.lit(None if method == "base" else 10, dtype=pl.Int64),
+            seed=pl.lit(seed, dtype=pl.Int64),
+        )
 
-    per_user = pl.concat([run("base", None, 1, 0.4), run("base", None, 2, 0.4),
-                          run("ddt", 0.5, 1, 0.5), run("ddt", 0.5, 2, 0.7)])  # fmt: skip
+    per_user = pl.concat(
+        [
+            run("base", None, 1, 0.4),
+            run("base", None, 2, 0.4),
+            run("ddt", 0.5, 1, 0.5),
+            run("ddt", 0.5, 2, 0.7),
+        ]
+    )
     summary = summarize(per_user)
     ddt = summary.filter(pl.col("method") == "ddt").row(0, named=True)
     base_mean = 0.4 + 0.01 * 5.5

@@ -10,8 +10,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDY_PACKAGES = ("dvc", "papermill", "polars", "matplotlib", "pydantic", "yaml", "scipy", "tqdm",
-                  "nbconvert", "jupytext", "numpy")  # fmt: skip
+STUDY_PACKAGES = (
+    "dvc",
+    "papermill",
+    "polars",
+    "matplotlib",
+    "pydantic",
+    "yaml",
+    "scipy",
+    "tqdm",
+    "nbconvert",
+    "jupytext",
+    "numpy",
+)
 
 
 def without_study(code: str, folder: Path) -> subprocess.CompletedProcess:
@@ -26,8 +37,13 @@ def without_study(code: str, folder: Path) -> subprocess.CompletedProcess:
         if top not in STUDY_PACKAGES and not top.startswith("__editable__"):
             (folder / entry.name).symlink_to(entry)
     environment = {"PYTHONPATH": f"{folder}:{ROOT}", "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-S", "-B", "-c", code], capture_output=True, text=True,
-                          timeout=120, env=environment)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-S", "-B", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+    )
 
 
 METHOD_LIBRARY = sorted(  # every module outside the study
@@ -57,10 +73,22 @@ def test_a_wheel_holds_every_module_of_the_library(tmp_path):
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(source)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stderr
     (wheel,) = tmp_path.glob("divlib-*.whl")
     packed = {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}

@@ -40,41 +40,70 @@ def test_the_chosen_beta_is_the_first_of_the_main_table():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda p: p["beta_sweep"].update(beats=[0.5]),
-         "params.yaml: beta_sweep.beats: unknown key; the keys here are models, epochs, seeds,"),
-        (lambda p: p["finetune"].update(epochs=3),
-         "finetune.epochs: unknown key; the keys here are lr, batch_size,"),
+        (
+            lambda p: p["beta_sweep"].update(beats=[0.5]),
+            "params.yaml: beta_sweep.beats: unknown key; the keys here are models, epochs, seeds,",
+        ),
+        (
+            lambda p: p["finetune"].update(epochs=3),
+            "finetune.epochs: unknown key; the keys here are lr, batch_size,",
+        ),
         (lambda p: p.update(finetuen={}), "finetuen: unknown key; the keys here are datasets"),
         (lambda p: p["main_table"].pop("epochs"), "main_table.epochs: missing; add it"),
         (lambda p: p.pop("rerank"), "params.yaml: rerank: missing"),
-        (lambda p: p["beta_sweep"].update(betas=[]),
-         "beta_sweep.betas: List should have at least 1 item after validation, not 0 (got [])"),
+        (
+            lambda p: p["beta_sweep"].update(betas=[]),
+            "beta_sweep.betas: List should have at least 1 item after validation, not 0 (got [])",
+        ),
         (lambda p: p["evaluate"].update(ks=[]), "evaluate.ks: List should have at least 1 item"),
-        (lambda p: p["beta_sweep"].update(betas=[0.2, 1.5]),
-         "beta_sweep.betas.1: Input should be less than or equal to 1 (got 1.5)"),
-        (lambda p: p["beta_sweep"].update(methods=["ddt", "dtt"]),
-         "beta_sweep.methods.1: Input should be 'ddt', 'ddt-adaptive' or 'mdr' (got 'dtt')"),
-        (lambda p: p["adaptive_beta"].update(rules=["min-norm", "mean"]),
-         "adaptive_beta.rules.1: Input should be 'min-norm', 'min-norm-adam' or 'normalized'"),
-        (lambda p: p["training_curves"].update(seeds="some"),
-         "training_curves.seeds: Input should be a valid list (got 'some') or Input should be 'all'"),
-        (lambda p: p["finetune"].update(select="first"),
-         "finetune.select: Input should be 'last', 'best' or 'most-diverse' (got 'first')"),
-        (lambda p: p["diversity"].update(eps=-1),
-         "diversity.eps: Input should be greater than 0 (got -1) or Input should be 'auto'"),
-        (lambda p: p["diversity"].update(k=1), "diversity.k: Input should be greater than or equal to 2"),
+        (
+            lambda p: p["beta_sweep"].update(betas=[0.2, 1.5]),
+            "beta_sweep.betas.1: Input should be less than or equal to 1 (got 1.5)",
+        ),
+        (
+            lambda p: p["beta_sweep"].update(methods=["ddt", "dtt"]),
+            "beta_sweep.methods.1: Input should be 'ddt', 'ddt-adaptive' or 'mdr' (got 'dtt')",
+        ),
+        (
+            lambda p: p["adaptive_beta"].update(rules=["min-norm", "mean"]),
+            "adaptive_beta.rules.1: Input should be 'min-norm', 'min-norm-adam' or 'normalized'",
+        ),
+        (
+            lambda p: p["training_curves"].update(seeds="some"),
+            "training_curves.seeds: Input should be a valid list (got 'some') or Input should be 'all'",
+        ),
+        (
+            lambda p: p["finetune"].update(select="first"),
+            "finetune.select: Input should be 'last', 'best' or 'most-diverse' (got 'first')",
+        ),
+        (
+            lambda p: p["diversity"].update(eps=-1),
+            "diversity.eps: Input should be greater than 0 (got -1) or Input should be 'auto'",
+        ),
+        (
+            lambda p: p["diversity"].update(k=1),
+            "diversity.k: Input should be greater than or equal to 2",
+        ),
         (lambda p: p.update(finetune=[1]), "finetune: must be a mapping of keys; got [1]"),
-        (lambda p: p["gain_beyond_k"].update(epochs=None),
-         "gain_beyond_k.epochs: Input should be a valid integer (got None)"),
-        (lambda p: p["pretrain"].update(patience=0),
-         "pretrain.patience: Input should be greater than or equal to 1 (got 0)"),
+        (
+            lambda p: p["gain_beyond_k"].update(epochs=None),
+            "gain_beyond_k.epochs: Input should be a valid integer (got None)",
+        ),
+        (
+            lambda p: p["pretrain"].update(patience=0),
+            "pretrain.patience: Input should be greater than or equal to 1 (got 0)",
+        ),
         (lambda p: p["diversity"].update(top_m=10), "diversity: top_m = 10 must exceed k = 10"),
-        (lambda p: p["case_study"].update(rule="random"),
-         "case_study.rule: Input should be 'largest-dro-gain' or 'most-concentrated' (got 'random')"),
-        (lambda p: p["case_study"].update(min_train_ratings=0),
-         "case_study.min_train_ratings: Input should be greater than or equal to 1 (got 0)"),
+        (
+            lambda p: p["case_study"].update(rule="random"),
+            "case_study.rule: Input should be 'largest-dro-gain' or 'most-concentrated' (got 'random')",
+        ),
+        (
+            lambda p: p["case_study"].update(min_train_ratings=0),
+            "case_study.min_train_ratings: Input should be greater than or equal to 1 (got 0)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_bad_section_is_one_line_naming_the_key(change, message):
     with pytest.raises(DivlibError) as caught:
         parse_params(edited(change))
@@ -116,92 +145,176 @@ def both(*changes):
         # a section that is not a mapping, or a value of the wrong type or shape
         (setting("diversity", None), "params.yaml: diversity: must be a mapping of keys; got None"),
         (setting("rerank", [[1]]), "params.yaml: rerank: must be a mapping of keys; got [[1]]"),
-        (setting("datasets", "ml-100k"),
-         "params.yaml: datasets: Input should be a valid list (got 'ml-100k')"),
-        (setting("seeds", [[1]]), "params.yaml: seeds.0: Input should be a valid integer (got [1])"),
-        (setting("evaluate.ks", [[5]]), "params.yaml: evaluate.ks.0: Input should be a valid integer"),
+        (
+            setting("datasets", "ml-100k"),
+            "params.yaml: datasets: Input should be a valid list (got 'ml-100k')",
+        ),
+        (
+            setting("seeds", [[1]]),
+            "params.yaml: seeds.0: Input should be a valid integer (got [1])",
+        ),
+        (
+            setting("evaluate.ks", [[5]]),
+            "params.yaml: evaluate.ks.0: Input should be a valid integer",
+        ),
         (setting("models", []), "params.yaml: models: List should have at least 1 item"),
-        (setting("beta_sweep.epochs", True), "params.yaml: beta_sweep.epochs: must be a number, not true"),
+        (
+            setting("beta_sweep.epochs", True),
+            "params.yaml: beta_sweep.epochs: must be a number, not true",
+        ),
         (setting("data.seed", False), "params.yaml: data.seed: must be a number, not false"),
-        (setting("finetune.lr", float("nan")),
-         "params.yaml: finetune.lr: Input should be a finite number (got nan)"),
-        (setting("pretrain.weight_decay", float("inf")),
-         "params.yaml: pretrain.weight_decay: Input should be a finite number (got inf)"),
-        (setting("sensitivity.beta", None),
-         "params.yaml: sensitivity.beta: Input should be a valid number (got None)"),
-        (setting("pretrain.lr", -1), "params.yaml: pretrain.lr: Input should be greater than 0 (got -1)"),
-        (setting("diversity.k", 0),
-         "params.yaml: diversity.k: Input should be greater than or equal to 2 (got 0)"),
-        (setting("diversity.eps", 0),
-         "params.yaml: diversity.eps: Input should be greater than 0 (got 0) or Input should be 'auto'"),
-        (setting("main_table.betas", [-0.1]),
-         "params.yaml: main_table.betas.0: Input should be greater than or equal to 0 (got -0.1)"),
-        (setting("grid.devices", ["gpu0"]),
-         "params.yaml: grid.devices: Input should be 'auto' (got ['gpu0']); grid.devices.0: "
-         "'gpu0' is not a torch device; write e.g. cpu or cuda:0"),
-        (setting("grid.backend", "slurm"),
-         "params.yaml: grid.backend: Input should be 'local' or 'ray' (got 'slurm')"),
-        (setting("grid.address", "ray://head:10001"),
-         "params.yaml: grid.address: 'ray://head:10001' is not a Ray cluster's address; write the "
-         "head's HOST:PORT (e.g. 10.0.0.1:6379), auto, or leave it empty"),
-        (setting("data.options.synthetic.users", "many"),
-         "params.yaml: data.options.synthetic.users: Input should be a valid integer, unable to parse"),
+        (
+            setting("finetune.lr", float("nan")),
+            "params.yaml: finetune.lr: Input should be a finite number (got nan)",
+        ),
+        (
+            setting("pretrain.weight_decay", float("inf")),
+            "params.yaml: pretrain.weight_decay: Input should be a finite number (got inf)",
+        ),
+        (
+            setting("sensitivity.beta", None),
+            "params.yaml: sensitivity.beta: Input should be a valid number (got None)",
+        ),
+        (
+            setting("pretrain.lr", -1),
+            "params.yaml: pretrain.lr: Input should be greater than 0 (got -1)",
+        ),
+        (
+            setting("diversity.k", 0),
+            "params.yaml: diversity.k: Input should be greater than or equal to 2 (got 0)",
+        ),
+        (
+            setting("diversity.eps", 0),
+            "params.yaml: diversity.eps: Input should be greater than 0 (got 0) or Input should be 'auto'",
+        ),
+        (
+            setting("main_table.betas", [-0.1]),
+            "params.yaml: main_table.betas.0: Input should be greater than or equal to 0 (got -0.1)",
+        ),
+        (
+            setting("grid.devices", ["gpu0"]),
+            "params.yaml: grid.devices: Input should be 'auto' (got ['gpu0']); grid.devices.0: "
+            "'gpu0' is not a torch device; write e.g. cpu or cuda:0",
+        ),
+        (
+            setting("grid.backend", "slurm"),
+            "params.yaml: grid.backend: Input should be 'local' or 'ray' (got 'slurm')",
+        ),
+        (
+            setting("grid.address", "ray://head:10001"),
+            "params.yaml: grid.address: 'ray://head:10001' is not a Ray cluster's address; write the "
+            "head's HOST:PORT (e.g. 10.0.0.1:6379), auto, or leave it empty",
+        ),
+        (
+            setting("data.options.synthetic.users", "many"),
+            "params.yaml: data.options.synthetic.users: Input should be a valid integer, unable to parse",
+        ),
         (lambda p: p.update({1: 2}), "params.yaml: 1: Keys should be strings (got 1)"),
         # unknown keys
-        (setting("data.sourcse", {}), "params.yaml: data.sourcse: unknown key; the keys here are seed,"),
-        (setting("sensitivity.k", 5), "params.yaml: sensitivity.k: unknown key; the keys here are model,"),
+        (
+            setting("data.sourcse", {}),
+            "params.yaml: data.sourcse: unknown key; the keys here are seed,",
+        ),
+        (
+            setting("sensitivity.k", 5),
+            "params.yaml: sensitivity.k: unknown key; the keys here are model,",
+        ),
         # a list that repeats a setting
-        (setting("seeds", [1, 2, 1]), "params.yaml: seeds: lists 1 more than once; list each value once"),
-        (setting("main_table.betas", [0.2, 0.2]),
-         "params.yaml: main_table.betas: lists 0.2 more than once; list each value once"),
-        (setting("rerank.dpp_thetas", [None, None]),
-         "params.yaml: rerank.dpp_thetas: lists None more than once"),
+        (
+            setting("seeds", [1, 2, 1]),
+            "params.yaml: seeds: lists 1 more than once; list each value once",
+        ),
+        (
+            setting("main_table.betas", [0.2, 0.2]),
+            "params.yaml: main_table.betas: lists 0.2 more than once; list each value once",
+        ),
+        (
+            setting("rerank.dpp_thetas", [None, None]),
+            "params.yaml: rerank.dpp_thetas: lists None more than once",
+        ),
         # keys that must agree with each other
-        (setting("datasets", ["ml-100k", "ml-20m"]),
-         "params.yaml: datasets: 'ml-20m' is not a dataset divlib knows; the datasets are ml-100k,"),
-        (both(setting("datasets", ["coat"]), lambda p: p["data"]["sources"].pop("coat")),
-         "params.yaml: datasets: 'coat' has no data.sources.coat; add it or remove coat here"),
-        (setting("data.sources.ml-100k", "kaggle"),
-         "params.yaml: data.sources.ml-100k: 'kaggle' is not a source of ml-100k; write one of "
-         "package-mirror, grouplens"),
-        (setting("data.sources.ml-20m", "grouplens"),
-         "params.yaml: data.sources.ml-20m: not a dataset divlib knows; the datasets are ml-100k,"),
-        (setting("data.options.netflix", {"users": 5000}),
-         "params.yaml: data.options.netflix: has ['users']; netflix takes users, min_ratings, seed"),
-        (both(setting("datasets", ["netflix"]), lambda p: p["data"]["options"].pop("netflix")),
-         "params.yaml: data.options.netflix: has none; netflix takes users, min_ratings, seed"),
-        (setting("data.options.ml-100k", {"seed": 1}),
-         "params.yaml: data.options.ml-100k: has ['seed']; ml-100k takes none ({})"),
-        (setting("models", ["nmf", "svd"]),
-         "params.yaml: models.1: Input should be 'nmf', 'mf' or 'ncf' (got 'svd')"),
-        (both(setting("models", ["nmf", "ncf"]), setting("beta_sweep.models", ["nmf", "mf"])),
-         "params.yaml: beta_sweep.models: 'mf' is not pretrained (top-level models: nmf, ncf); add "
-         "it there or remove it here"),
-        (both(setting("models", ["nmf"]), setting("sensitivity.model", "ncf"),
-              *(setting(f"{name}.models", ["nmf"]) for name in EXPERIMENTS)),
-         "params.yaml: sensitivity.model: 'ncf' is not pretrained (top-level models: nmf)"),
-        (both(setting("seeds", [1, 2, 3]), setting("main_table.seeds", [1, 7])),
-         "params.yaml: main_table.seeds: 7 is not pretrained (top-level seeds: 1, 2, 3); add it "
-         "there or remove it here"),
-        (both(setting("evaluate.ks", [5, 10]), setting("diversity.k", 15)),
-         "params.yaml: diversity.k: DRO@15 is never measured, as evaluate.ks [5, 10] lacks 15; add "
-         "it there"),
-        (both(setting("evaluate.ks", [5, 10]), setting("gain_beyond_k.ks", [5, 20])),
-         "params.yaml: gain_beyond_k.ks: DRO@20 is never measured, as evaluate.ks [5, 10] lacks 20"),
+        (
+            setting("datasets", ["ml-100k", "ml-20m"]),
+            "params.yaml: datasets: 'ml-20m' is not a dataset divlib knows; the datasets are ml-100k,",
+        ),
+        (
+            both(setting("datasets", ["coat"]), lambda p: p["data"]["sources"].pop("coat")),
+            "params.yaml: datasets: 'coat' has no data.sources.coat; add it or remove coat here",
+        ),
+        (
+            setting("data.sources.ml-100k", "kaggle"),
+            "params.yaml: data.sources.ml-100k: 'kaggle' is not a source of ml-100k; write one of "
+            "package-mirror, grouplens",
+        ),
+        (
+            setting("data.sources.ml-20m", "grouplens"),
+            "params.yaml: data.sources.ml-20m: not a dataset divlib knows; the datasets are ml-100k,",
+        ),
+        (
+            setting("data.options.netflix", {"users": 5000}),
+            "params.yaml: data.options.netflix: has ['users']; netflix takes users, min_ratings, seed",
+        ),
+        (
+            both(setting("datasets", ["netflix"]), lambda p: p["data"]["options"].pop("netflix")),
+            "params.yaml: data.options.netflix: has none; netflix takes users, min_ratings, seed",
+        ),
+        (
+            setting("data.options.ml-100k", {"seed": 1}),
+            "params.yaml: data.options.ml-100k: has ['seed']; ml-100k takes none ({})",
+        ),
+        (
+            setting("models", ["nmf", "svd"]),
+            "params.yaml: models.1: Input should be 'nmf', 'mf' or 'ncf' (got 'svd')",
+        ),
+        (
+            both(setting("models", ["nmf", "ncf"]), setting("beta_sweep.models", ["nmf", "mf"])),
+            "params.yaml: beta_sweep.models: 'mf' is not pretrained (top-level models: nmf, ncf); add "
+            "it there or remove it here",
+        ),
+        (
+            both(
+                setting("models", ["nmf"]),
+                setting("sensitivity.model", "ncf"),
+                *(setting(f"{name}.models", ["nmf"]) for name in EXPERIMENTS),
+            ),
+            "params.yaml: sensitivity.model: 'ncf' is not pretrained (top-level models: nmf)",
+        ),
+        (
+            both(setting("seeds", [1, 2, 3]), setting("main_table.seeds", [1, 7])),
+            "params.yaml: main_table.seeds: 7 is not pretrained (top-level seeds: 1, 2, 3); add it "
+            "there or remove it here",
+        ),
+        (
+            both(setting("evaluate.ks", [5, 10]), setting("diversity.k", 15)),
+            "params.yaml: diversity.k: DRO@15 is never measured, as evaluate.ks [5, 10] lacks 15; add "
+            "it there",
+        ),
+        (
+            both(setting("evaluate.ks", [5, 10]), setting("gain_beyond_k.ks", [5, 20])),
+            "params.yaml: gain_beyond_k.ks: DRO@20 is never measured, as evaluate.ks [5, 10] lacks 20",
+        ),
         # β: the sweep's control β = 1 and a β below it; one β for the gain tables
-        (setting("beta_sweep.betas", [0, 0.5]),
-         "params.yaml: beta_sweep.betas: lacks the control β = 1 (relevance only) that every β < 1 "
-         "is measured against; add 1"),
-        (setting("beta_sweep.betas", [1]),
-         "params.yaml: beta_sweep.betas: has no β below the control 1; add one (e.g. 0.5)"),
-        (setting("gain_beyond_k.betas", [0.2, 0.5]),
-         "params.yaml: gain_beyond_k.betas: lists 2 βs; the gain tables (IV and VI) show one: keep "
-         "one"),
-        (both(setting("evaluate.ks", [5, 10, 20, 30, 40]), setting("rerank.pool", 50)),
-         "params.yaml: rerank.pool: 50 candidates are fewer than the 80 items a re-ranked list "
-         "holds (2 · max(evaluate.ks)); raise it to at least that"),
+        (
+            setting("beta_sweep.betas", [0, 0.5]),
+            "params.yaml: beta_sweep.betas: lacks the control β = 1 (relevance only) that every β < 1 "
+            "is measured against; add 1",
+        ),
+        (
+            setting("beta_sweep.betas", [1]),
+            "params.yaml: beta_sweep.betas: has no β below the control 1; add one (e.g. 0.5)",
+        ),
+        (
+            setting("gain_beyond_k.betas", [0.2, 0.5]),
+            "params.yaml: gain_beyond_k.betas: lists 2 βs; the gain tables (IV and VI) show one: keep "
+            "one",
+        ),
+        (
+            both(setting("evaluate.ks", [5, 10, 20, 30, 40]), setting("rerank.pool", 50)),
+            "params.yaml: rerank.pool: 50 candidates are fewer than the 80 items a re-ranked list "
+            "holds (2 · max(evaluate.ks)); raise it to at least that",
+        ),
     ],
-)  # fmt: skip
+)
 def test_each_class_of_params_mistake_is_one_line_naming_the_key_and_fix(change, message):
     with pytest.raises(DivlibError) as caught:
         parse_params(edited(change), source="params.yaml")
@@ -255,8 +368,11 @@ def test_many_problems_are_listed_on_one_line():
 
 def option_keys():
     """(params key, option dataclass, field) of every key that sets an option field."""
-    sections = (("pretrain", PretrainOptions, {"max_epochs": "epochs"}),
-                ("diversity", DiversityOptions, {}), ("finetune", FinetuneOptions, {}))  # fmt: skip
+    sections = (
+        ("pretrain", PretrainOptions, {"max_epochs": "epochs"}),
+        ("diversity", DiversityOptions, {}),
+        ("finetune", FinetuneOptions, {}),
+    )
     for section, options, renamed in sections:
         for key in Params.model_fields[section].annotation.model_fields:
             if key != "dim":  # the model's embedding size, not a training option
@@ -264,8 +380,11 @@ def option_keys():
 
 
 RUN = {"method": "ddt", "beta": 0.5, "epochs": 1, "lr": 0.1, "batch_size": 1}
-BASE = {PretrainOptions: {"epochs": 1, "lr": 0.1, "batch_size": 1}, DiversityOptions: {},
-        FinetuneOptions: RUN}  # fmt: skip
+BASE = {
+    PretrainOptions: {"epochs": 1, "lr": 0.1, "batch_size": 1},
+    DiversityOptions: {},
+    FinetuneOptions: RUN,
+}
 
 
 @pytest.mark.parametrize(("key", "options", "field"), list(option_keys()))

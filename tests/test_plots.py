@@ -17,10 +17,17 @@ MODELS = ["nmf", "ncf"]
 BETAS = [0.0, 0.5, 1.0]
 GRID = {"ddt": BETAS, "mdr": BETAS, "mmr": [0.3, 0.5, 0.7, 0.9], "dpp": [0.5, 0.7, 0.9]}
 POINTS = ["base", "dum", "mmr-paper", "dpp-paper"]
-OFFSETS = {"dro": 0.5, "relevance": 1.5, "recall": 2.5, "coverage": 3.5, "mse": 4.5, "hr": 5.5,
-           "precision_test": 6.5, "ndcg": 7.5}  # fmt: skip
-LABELS = {"recall": "recall@10", "dro": "DRO@10", "coverage": "coverage@10",
-          "ndcg": "NDCG@10"}  # fmt: skip
+OFFSETS = {
+    "dro": 0.5,
+    "relevance": 1.5,
+    "recall": 2.5,
+    "coverage": 3.5,
+    "mse": 4.5,
+    "hr": 5.5,
+    "precision_test": 6.5,
+    "ndcg": 7.5,
+}
+LABELS = {"recall": "recall@10", "dro": "DRO@10", "coverage": "coverage@10", "ndcg": "NDCG@10"}
 
 
 def make_summary(*, std: bool = True, mse: bool = True) -> pl.DataFrame:
@@ -130,14 +137,17 @@ def test_fig4_shows_test_mse_hr_and_precision_and_leaves_out_a_missing_mse():
     labels = ("MSE (test ratings)", "HR@10 (test items)", "precision@10 (test items)")
     assert titles == [f"{model}: {label}" for model in ("NMF", "NCF") for label in labels]
     mse = fig.axes[3].get_lines()[0]  # NCF, DDT
-    np.testing.assert_allclose(mse.get_xydata(), series(summary, "param", "mse", model="ncf", k=10,
-                                                        method="ddt"))  # fmt: skip
+    np.testing.assert_allclose(
+        mse.get_xydata(), series(summary, "param", "mse", model="ncf", k=10, method="ddt")
+    )
     assert not any(ax.texts for ax in fig.axes)
     for without in (make_summary(mse=False), summary.with_columns(mse=None)):
         assert plots.appendix_metrics(without) == ["hr", "precision_test"]
     fig = plots.beta_sweep(without, k=10, metrics=plots.appendix_metrics(without))
-    assert [ax.get_title() for ax in fig.axes][:2] == ["NMF: HR@10 (test items)",
-                                                       "NMF: precision@10 (test items)"]  # fmt: skip
+    assert [ax.get_title() for ax in fig.axes][:2] == [
+        "NMF: HR@10 (test items)",
+        "NMF: precision@10 (test items)",
+    ]
 
 
 def test_fig4_says_so_in_a_panel_of_a_model_without_the_metric():
@@ -172,14 +182,30 @@ def test_tradeoff_plots_dro_against_relevance_for_each_method_with_its_parameter
         assert next(texts, None) is None
     assert fig.axes[0].get_ylabel() == "DRO@10"
     assert fig.axes[0].get_xlabel() == "predicted relevance@10 (eq. 12)"
-    assert legend_texts(fig) == ["DDT", "MDR", "MMR", "DPP", "relevance only", "DUM",
-                                 "MMR, EXPLORE", "DPP, EXPLORE"]  # fmt: skip
+    assert legend_texts(fig) == [
+        "DDT",
+        "MDR",
+        "MMR",
+        "DPP",
+        "relevance only",
+        "DUM",
+        "MMR, EXPLORE",
+        "DPP, EXPLORE",
+    ]
 
 
 def test_tradeoff_labels_the_ends_and_a_few_points_of_a_long_curve():
     betas = [round(0.1 * i, 1) for i in range(11)]
-    summary = pl.DataFrame({"model": "nmf", "k": 10, "method": "ddt", "param": betas,
-                            "dro": [1 - b / 2 for b in betas], "relevance": betas})  # fmt: skip
+    summary = pl.DataFrame(
+        {
+            "model": "nmf",
+            "k": 10,
+            "method": "ddt",
+            "param": betas,
+            "dro": [1 - b / 2 for b in betas],
+            "relevance": betas,
+        }
+    )
     (ax,) = plots.tradeoff(summary, k=10).axes
     assert [text.get_text() for text in ax.texts] == ["β=0", "β=0.3", "β=0.6", "β=0.9", "β=1"]
 
@@ -198,10 +224,18 @@ def make_runs() -> pl.DataFrame:
         for index, (method, param) in enumerate(entries):
             value = 0.1 * model_index + 0.01 * index
             for seed in (1, 2):
-                rows.append({"model": model, "k": 10, "method": method, "param": param,
-                             "seed": seed, "dro": 0.5 + value + 0.02 * (seed - 1),
-                             "relevance": 0.4 + value + 0.004 * (seed - 1),
-                             "ndcg": 0.01 + value / 10 + 0.004 * (seed - 1)})  # fmt: skip
+                rows.append(
+                    {
+                        "model": model,
+                        "k": 10,
+                        "method": method,
+                        "param": param,
+                        "seed": seed,
+                        "dro": 0.5 + value + 0.02 * (seed - 1),
+                        "relevance": 0.4 + value + 0.004 * (seed - 1),
+                        "ndcg": 0.01 + value / 10 + 0.004 * (seed - 1),
+                    }
+                )
     return pl.DataFrame(rows)
 
 
@@ -244,15 +278,27 @@ def make_curves(*, std: bool = True) -> pl.DataFrame:
     """Mean training curves: nmf DDT fine-tuned (3 epochs) and from scratch (2), nmf MDR fine-tuned,
     ncf DDT fine-tuned; every value distinct."""
     rows = []
-    cells = [("nmf", "ddt", "finetune", 3), ("nmf", "ddt", "scratch", 2),
-             ("nmf", "mdr", "finetune", 3), ("ncf", "ddt", "finetune", 3)]  # fmt: skip
+    cells = [
+        ("nmf", "ddt", "finetune", 3),
+        ("nmf", "ddt", "scratch", 2),
+        ("nmf", "mdr", "finetune", 3),
+        ("ncf", "ddt", "finetune", 3),
+    ]
     for index, (model, method, regime, epochs) in enumerate(cells):
         for epoch in range(1, epochs + 1):
             value = index / 10 + epoch / 100
-            rows.append({"model": model, "method": method, "regime": regime, "epoch": epoch,
-                         "ddro": value, "dro": value + 0.05,
-                         "ddro_std": 0.01 + value / 50 if std else None,
-                         "dro_std": 0.02 + value / 50 if std else None})  # fmt: skip
+            rows.append(
+                {
+                    "model": model,
+                    "method": method,
+                    "regime": regime,
+                    "epoch": epoch,
+                    "ddro": value,
+                    "dro": value + 0.05,
+                    "ddro_std": 0.01 + value / 50 if std else None,
+                    "dro_std": 0.02 + value / 50 if std else None,
+                }
+            )
     return pl.DataFrame(rows)
 
 
@@ -261,16 +307,22 @@ def test_fig2_draws_hard_dro_solid_and_soft_ddro_dashed_per_regime_in_model_by_m
     fig = plots.training_curves(curves, k=10)
     axes = np.array(fig.axes).reshape(2, 2)  # rows nmf, ncf; columns ddt, mdr
     assert [ax.get_title() for ax in axes.flat] == ["NMF, DDT", "NMF, MDR", "NCF, DDT", "NCF, MDR"]
-    drawn = {(0, 0): ("finetune", "scratch"), (0, 1): ("finetune",), (1, 0): ("finetune",),
-             (1, 1): ()}  # fmt: skip
+    drawn = {
+        (0, 0): ("finetune", "scratch"),
+        (0, 1): ("finetune",),
+        (1, 0): ("finetune",),
+        (1, 1): (),
+    }
     for (row, col), regimes in drawn.items():
         ax, model, method = axes[row, col], MODELS[row], ("ddt", "mdr")[col]
         lines, bands = iter(ax.get_lines()), iter(ax.collections)
         for regime in regimes:
             name, color = plots.REGIMES[regime]
             rows = curves.filter(model=model, method=method, regime=regime)
-            for metric, style, label in (("dro", "-", "DRO@10 (hard)"),
-                                         ("ddro", "--", "DDRO (soft)")):  # fmt: skip
+            for metric, style, label in (
+                ("dro", "-", "DRO@10 (hard)"),
+                ("ddro", "--", "DDRO (soft)"),
+            ):
                 line = next(lines)
                 expected = np.column_stack([rows["epoch"], rows[metric]])
                 np.testing.assert_allclose(line.get_xydata(), expected)
@@ -298,8 +350,16 @@ def make_steps() -> pl.DataFrame:
     ):
         for step in (1, 2, 3):
             low = index / 10 + step / 100
-            rows.append({"model": model, "method": method, "step": step, "beta": low + 0.2,
-                         "beta_low": low, "beta_high": low + 0.5})  # fmt: skip
+            rows.append(
+                {
+                    "model": model,
+                    "method": method,
+                    "step": step,
+                    "beta": low + 0.2,
+                    "beta_low": low,
+                    "beta_high": low + 0.5,
+                }
+            )
     return pl.DataFrame(rows)
 
 
@@ -333,11 +393,17 @@ def test_lemma3_rejects_an_unknown_rule():
 def test_sensitivity_plots_each_k_against_log_eps():
     grid = ((1e-4, "0.0001"), (6e-4, "auto"), (1e-2, "0.01"))
     rows = [
-        {"eps": eps, "eps_setting": setting, "k": k, "dro": 0.5 + k / 100 + i / 1000,
-         "dro_before": 0.3 + k / 100 + i / 10000, "relevance": 0.8 + k / 1000 + i / 100}
+        {
+            "eps": eps,
+            "eps_setting": setting,
+            "k": k,
+            "dro": 0.5 + k / 100 + i / 1000,
+            "dro_before": 0.3 + k / 100 + i / 10000,
+            "relevance": 0.8 + k / 1000 + i / 100,
+        }
         for i, (eps, setting) in enumerate(grid)
         for k in (20, 5, 10)
-    ]  # fmt: skip
+    ]
     results = pl.DataFrame(rows)
     fig = plots.sensitivity(results)
     left, right = fig.axes
@@ -362,8 +428,10 @@ def test_sensitivity_plots_each_k_against_log_eps():
 
 def test_category_histogram_bars_are_the_given_shares():
     names = ["Comedy", "Drama", "Horror", "War"]
-    shares = {"NMF, relevance only": np.array([0.25, 0.75, 0.0, 0.5]),
-              "NMF, DDT β = 0.2": np.array([0.3, 0.2, 0.4, 0.1])}  # fmt: skip
+    shares = {
+        "NMF, relevance only": np.array([0.25, 0.75, 0.0, 0.5]),
+        "NMF, DDT β = 0.2": np.array([0.3, 0.2, 0.4, 0.1]),
+    }
     fig = plots.category_histogram(shares, names, k=5)
     (ax,) = fig.axes
     for container, (label, share) in zip(ax.containers, shares.items(), strict=True):
@@ -379,8 +447,16 @@ def test_category_histogram_bars_are_the_given_shares():
 
 def figure_data(*, mse: bool) -> FigureData:
     summary = make_summary(mse=mse)
-    sensitivity = pl.DataFrame({"eps": [1e-3, 1e-2], "eps_setting": ["auto", "0.01"], "k": [10, 10],
-                                "dro": [0.5, 0.6], "dro_before": [0.4, 0.4], "relevance": [0.9, 0.8]})  # fmt: skip
+    sensitivity = pl.DataFrame(
+        {
+            "eps": [1e-3, 1e-2],
+            "eps_setting": ["auto", "0.01"],
+            "k": [10, 10],
+            "dro": [0.5, 0.6],
+            "dro_before": [0.4, 0.4],
+            "relevance": [0.9, 0.8],
+        }
+    )
     return FigureData(
         sweep=summary.filter(pl.col("method").is_in(["base", "ddt", "mdr"])),
         tradeoff=summary,

@@ -22,19 +22,38 @@ from divlib.study.tables import gain_table
 
 
 def test_markdown_is_a_pipe_table_after_its_caption():
-    table = gain_table(gain_summary(), method="mdr", dataset="toy", models=["nmf"], ks=[10],
-                       beta=0.5, epochs=10, seeds=[1], published=None)  # fmt: skip
+    table = gain_table(
+        gain_summary(),
+        method="mdr",
+        dataset="toy",
+        models=["nmf"],
+        ks=[10],
+        beta=0.5,
+        epochs=10,
+        seeds=[1],
+        published=None,
+    )
     caption, body = to_markdown(table).split("\n\n")
     assert caption == table.caption
     assert body.strip().split("\n") == [
-        "| k | NMF ours 1..k | NMF ours k+1..2k |", "| --- | ---: | ---: |",
+        "| k | NMF ours 1..k | NMF ours k+1..2k |",
+        "| --- | ---: | ---: |",
         "| 10 | 50.0 (10.0) | 20.0 (10.0) |",
-    ]  # fmt: skip
+    ]
 
 
 def test_latex_is_a_booktabs_tabular_with_spanning_groups():
-    table = gain_table(gain_summary(), method="ddt", dataset="ml_x", models=["nmf", "ncf"],
-                       ks=[10], beta=0.5, epochs=10, seeds=[1], published=None)  # fmt: skip
+    table = gain_table(
+        gain_summary(),
+        method="ddt",
+        dataset="ml_x",
+        models=["nmf", "ncf"],
+        ks=[10],
+        beta=0.5,
+        epochs=10,
+        seeds=[1],
+        published=None,
+    )
     text = to_latex(table)
     assert text.startswith("\\begin{table}[t]\n\\centering\n\\caption{Table IV")
     assert "\\begin{tabular}{lrrrr}\n\\toprule\n" in text

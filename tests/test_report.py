@@ -25,12 +25,21 @@ TABLES = {  # the tables stage's tables: name, a caption and a row only it has
     "verdicts": Table("Verdicts", "claim", (), ("verdict",), (("Q1", ("reproduced",)),)),
 }
 ORDER = [  # what the report shows, in the paper's order
-    "Fig. 1.</strong>", "<td>DDT (β = 0.2)</td>", "Figure q2_pareto_predicted is missing",
-    "Figure q2_pareto_ndcg is missing", "41.4 (13.1)", "Table VI is missing",
-    "Figure fig2_training_curves is missing", "Heat (1995)", "Lemma 3.</strong>",
-    ">reproduced</td>", "Figure tradeoff is missing", "Figure sensitivity is missing",
-    "Figure fig4_beta_sweep_appendix is missing", "Figure category_histogram is missing",
-]  # fmt: skip
+    "Fig. 1.</strong>",
+    "<td>DDT (β = 0.2)</td>",
+    "Figure q2_pareto_predicted is missing",
+    "Figure q2_pareto_ndcg is missing",
+    "41.4 (13.1)",
+    "Table VI is missing",
+    "Figure fig2_training_curves is missing",
+    "Heat (1995)",
+    "Lemma 3.</strong>",
+    ">reproduced</td>",
+    "Figure tradeoff is missing",
+    "Figure sensitivity is missing",
+    "Figure fig4_beta_sweep_appendix is missing",
+    "Figure category_histogram is missing",
+]
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -58,12 +67,24 @@ def tree(tmp_path: Path) -> Path:
     for experiment in ("beta_sweep", "gain_beyond_k", "training_curves", "adaptive_beta"):
         params[experiment]["models"] = ["nmf"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    meta = {"users": 6, "items": 20, "ratings": 60, "density": 0.5, "rating_min": 1.0,
-            "rating_max": 5.0, "categories": 3, "category_sets": 5, "catalogue_dro": 0.7,
-            "split": {"train": 40, "val": 10, "test": 10}, "source": "generator"}  # fmt: skip
+    meta = {
+        "users": 6,
+        "items": 20,
+        "ratings": 60,
+        "density": 0.5,
+        "rating_min": 1.0,
+        "rating_max": 5.0,
+        "categories": 3,
+        "category_sets": 5,
+        "catalogue_dro": 0.7,
+        "split": {"train": 40, "val": 10, "test": 10},
+        "source": "generator",
+    }
     write_json(tmp_path / "data" / "prepared" / "toy" / "meta.json", meta)
-    write_json(tmp_path / "metrics" / "toy" / "pretrain" / "nmf.json",
-               {"seed1": {"val_mse": 0.9123, "selected_epoch": 3, "epochs_run": 8}})  # fmt: skip
+    write_json(
+        tmp_path / "metrics" / "toy" / "pretrain" / "nmf.json",
+        {"seed1": {"val_mse": 0.9123, "selected_epoch": 3, "epochs_run": 8}},
+    )
     reports = tmp_path / "reports" / "toy"
     (reports / "tables").mkdir(parents=True)
     for name, table in TABLES.items():
@@ -74,8 +95,13 @@ def tree(tmp_path: Path) -> Path:
 
 
 def report(cwd: Path) -> tuple[bytes, bytes]:
-    done = subprocess.run([sys.executable, str(ROOT / "stages" / "report.py"), "toy"], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "report.py"), "toy"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     page = cwd / "reports" / "toy" / "report.html"
     return page.read_bytes(), page.with_suffix(".ipynb").read_bytes()
@@ -88,10 +114,16 @@ def test_the_report_follows_the_paper_and_states_seeds_and_epochs(tree):
     assert "Diversity report: toy" in text and '<script src="http' not in text
     assert "seeds 1, 2, 3" in text and "Q4: Fig. 2 uses seed 1 only" in text
     rows = re.findall(r"<tr>\s*<td>(\w+)</td>.*?</tr>", text, flags=re.DOTALL)
-    assert rows[:5] == ["beta_sweep", "main_table", "gain_beyond_k", "training_curves",
-                        "adaptive_beta"]  # fmt: skip
-    cells = r"\s*".join(f"<td[^>]*>{cell}</td>" for cell in
-                         ("main_table", "Q2: Table III", "NMF", "1, 2, 3", "7"))  # fmt: skip
+    assert rows[:5] == [
+        "beta_sweep",
+        "main_table",
+        "gain_beyond_k",
+        "training_curves",
+        "adaptive_beta",
+    ]
+    cells = r"\s*".join(
+        f"<td[^>]*>{cell}</td>" for cell in ("main_table", "Q2: Table III", "NMF", "1, 2, 3", "7")
+    )
     assert re.search(cells, text)
     assert re.search(r"<td[^>]*>0.9123</td>", text)  # pretraining, seed 1
     positions = [text.find(marker) for marker in ORDER]
@@ -103,8 +135,11 @@ def test_the_report_follows_the_paper_and_states_seeds_and_epochs(tree):
     injected = json.loads(notebook)["metadata"]["papermill"]["parameters"]
     assert injected["seeds"] == [1, 2, 3] and injected["k"] == 10 and injected["models"] == ["nmf"]
     assert injected["experiments"]["training_curves"]["seeds"] == [1]
-    assert injected["experiments"]["main_table"] == {"models": ["nmf"], "seeds": [1, 2, 3],
-                                                     "epochs": 7}  # fmt: skip
+    assert injected["experiments"]["main_table"] == {
+        "models": ["nmf"],
+        "seeds": [1, 2, 3],
+        "epochs": 7,
+    }
     assert "choose" not in injected
 
 

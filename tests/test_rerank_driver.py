@@ -8,8 +8,22 @@ from reference import FixedScores, dpp_quality, loop_dum, loop_mmr, naive_dpp
 from divlib import DivlibError, GroupedDistance
 from divlib.rerank import rerank_all
 
-CATEGORY_SETS = [{0}, {0, 1}, {1}, {1, 2}, {2}, {2, 3}, {3}, {3, 4}, {4}, {0, 4}, {0, 2}, {1, 3},
-                 {0, 1, 2}, {2, 3, 4}]  # fmt: skip
+CATEGORY_SETS = [
+    {0},
+    {0, 1},
+    {1},
+    {1, 2},
+    {2},
+    {2, 3},
+    {3},
+    {3, 4},
+    {4},
+    {0, 4},
+    {0, 2},
+    {1, 3},
+    {0, 1, 2},
+    {2, 3, 4},
+]
 
 
 def rerank_problem(gen, users=7):
@@ -31,10 +45,12 @@ def brute_force_rerank(scores, seen, pool, length, method, param, *, pairwise="s
         allowed = [i for i in range(len(row)) if not seen_row[i]]
         candidates = sorted(allowed, key=lambda i: -row[i])[:pool]
         jaccard = [
-            [len(CATEGORY_SETS[i] & CATEGORY_SETS[j]) / len(CATEGORY_SETS[i] | CATEGORY_SETS[j])
-             for j in candidates]
+            [
+                len(CATEGORY_SETS[i] & CATEGORY_SETS[j]) / len(CATEGORY_SETS[i] | CATEGORY_SETS[j])
+                for j in candidates
+            ]
             for i in candidates
-        ]  # fmt: skip
+        ]
         pairs = torch.tensor(jaccard, dtype=torch.float64)
         if pairwise == "distance":
             pairs = 1 - pairs
@@ -53,8 +69,18 @@ def brute_force_rerank(scores, seen, pool, length, method, param, *, pairwise="s
 def rerank_problem_lists(gen, device, **options):
     scores, seen, categories = rerank_problem(gen)
     distance = GroupedDistance.from_categories(categories)
-    lists = rerank_all(FixedScores(scores), seen, distance, categories, pool=8, length=5,
-                       mmr_lambdas=[0.3, 0.7], dpp_thetas=[0.6, None], device=device, **options)  # fmt: skip
+    lists = rerank_all(
+        FixedScores(scores),
+        seen,
+        distance,
+        categories,
+        pool=8,
+        length=5,
+        mmr_lambdas=[0.3, 0.7],
+        dpp_thetas=[0.6, None],
+        device=device,
+        **options,
+    )
     return scores, seen, lists
 
 
@@ -82,5 +108,13 @@ def test_rerank_all_does_not_depend_on_the_user_batches(gen):
 def test_rerank_all_rejects_a_repeated_setting(gen):
     scores, seen, categories = rerank_problem(gen)
     with pytest.raises(DivlibError, match="repeats a setting"):
-        rerank_all(FixedScores(scores), seen, GroupedDistance.from_categories(categories),
-                   categories, pool=8, length=5, mmr_lambdas=[0.5, 0.5], dpp_thetas=[0.7])  # fmt: skip
+        rerank_all(
+            FixedScores(scores),
+            seen,
+            GroupedDistance.from_categories(categories),
+            categories,
+            pool=8,
+            length=5,
+            mmr_lambdas=[0.5, 0.5],
+            dpp_thetas=[0.7],
+        )

@@ -33,7 +33,6 @@ def random_categories(gen, batch, n, c):
     return cats | (torch.zeros_like(cats).scatter_(2, second, True) & both)
 
 
-
 @pytest.mark.parametrize("theta", [None, 0.0, 0.5, 0.9])
 def test_dpp_matches_naive_logdet_greedy(gen, theta):
     relevance, similarity = random_relevance(gen, 5, 10), gram_similarity(gen, 5, 10)

@@ -127,12 +127,14 @@ def test_mmr_paper_by_hand():
     Step 2: 0.5·4.8 − 0.5·1 = 1.9, 0.5·4.2 − 0 = 2.1, 0.5·3 − 0 = 1.5: item 2. Step 3: 1.9 against 1.5:
     item 1. Min-max scaled r (:func:`mmr`) would take item 3 there (−0.05 against 0)."""
     ratings = torch.tensor([[5.0, 4.8, 4.2, 3.0]])
-    similarity = torch.tensor([
-        [1.0, 1.0, 0.0, 0.0],
-        [1.0, 1.0, 0.4, 0.0],
-        [0.0, 0.4, 1.0, 0.0],
-        [0.0, 0.0, 0.0, 1.0],
-    ])  # fmt: skip
+    similarity = torch.tensor(
+        [
+            [1.0, 1.0, 0.0, 0.0],
+            [1.0, 1.0, 0.4, 0.0],
+            [0.0, 0.4, 1.0, 0.0],
+            [0.0, 0.0, 0.0, 1.0],
+        ]
+    )
     none = torch.zeros(1, 4, dtype=torch.bool)
     assert mmr_paper(ratings, similarity, none, 4).tolist() == [[0, 2, 1, 3]]
     without_2 = torch.tensor([[False, False, True, False]])
@@ -180,8 +182,14 @@ def test_paper_rerankings_equal_explore(device, users_per_batch):
     ratings, seen, categories = random_problem(4, c=3)
     model = FixedScores(torch.tensor(ratings, dtype=torch.float32))
     distance = GroupedDistance.from_categories(torch.tensor(categories))
-    lists = paper_rerankings(model, torch.tensor(seen), distance, length=10,
-                             users_per_batch=users_per_batch, device=device)  # fmt: skip
+    lists = paper_rerankings(
+        model,
+        torch.tensor(seen),
+        distance,
+        length=10,
+        users_per_batch=users_per_batch,
+        device=device,
+    )
     assert list(lists) == list(PAPER_RUNS) == [("mmr-paper", 0.5), ("dpp-paper", None)]
     ratings32 = ratings.astype(np.float32).astype(np.float64)  # the model's float32 predictions
     similarity = jaccard(categories)
@@ -198,8 +206,12 @@ def test_paper_rerankings_equal_explore(device, users_per_batch):
 def test_rerank_all_appends_the_paper_runs_unless_told_not_to():
     ratings, seen, categories = random_problem(5)
     model = FixedScores(torch.tensor(ratings))
-    inputs = (model, torch.tensor(seen), GroupedDistance.from_categories(torch.tensor(categories)),
-              torch.tensor(categories))  # fmt: skip
+    inputs = (
+        model,
+        torch.tensor(seen),
+        GroupedDistance.from_categories(torch.tensor(categories)),
+        torch.tensor(categories),
+    )
     grid = dict(pool=20, length=10, mmr_lambdas=[0.5], dpp_thetas=[0.7])
     with_paper = rerank_all(*inputs, **grid)
     assert list(with_paper) == [("dum", None), ("mmr", 0.5), ("dpp", 0.7), *PAPER_RUNS]

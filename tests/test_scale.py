@@ -26,8 +26,13 @@ def problem():
 
 
 def with_ids(data: Interactions, dtype: torch.dtype, order: torch.Tensor) -> Interactions:
-    return Interactions(data.users[order].to(dtype), data.items[order].to(dtype),
-                        data.ratings[order], data.n_users, data.n_items)  # fmt: skip
+    return Interactions(
+        data.users[order].to(dtype),
+        data.items[order].to(dtype),
+        data.ratings[order],
+        data.n_users,
+        data.n_items,
+    )
 
 
 @pytest.mark.parametrize("dtype", [torch.int64, torch.int32])
@@ -56,8 +61,9 @@ def test_the_seen_items_of_a_batch_of_users_are_the_rows_of_the_dense_mask(
 def test_the_diversity_loss_is_the_same_with_grouped_or_dense_seen_items(problem):
     train, _, distance = problem
     options = DiversityOptions(k=5, eps=0.01)
-    grouped, dense = (DiversityLoss(distance, seen, options)
-                      for seen in (train.seen_items(), train.seen()))  # fmt: skip
+    grouped, dense = (
+        DiversityLoss(distance, seen, options) for seen in (train.seen_items(), train.seen())
+    )
     users = torch.tensor([3, 17, 40, 17])
     scores = torch.randn(4, N_ITEMS, generator=torch.Generator().manual_seed(4))
     assert torch.equal(grouped.soft(scores, users), dense.soft(scores, users))
@@ -67,14 +73,23 @@ def test_the_diversity_loss_is_the_same_with_grouped_or_dense_seen_items(problem
 @pytest.mark.parametrize("method", ["ddt", "mdr"])
 def test_fine_tuning_on_int32_ids_repeats_the_int64_run(problem, method):
     train, val, distance = problem
-    options = FinetuneOptions(method=method, beta=0.5, epochs=2, lr=0.01, batch_size=700,
-                              users_per_step=64, seed=2)  # fmt: skip
+    options = FinetuneOptions(
+        method=method, beta=0.5, epochs=2, lr=0.01, batch_size=700, users_per_step=64, seed=2
+    )
     runs = []
     for dtype in (torch.int64, torch.int32):
         model = build_model("nmf", n_users=N_USERS, n_items=N_ITEMS, dim=8, seed=0)
         data = [with_ids(split, dtype, torch.arange(len(split))) for split in (train, val)]
-        runs.append(finetune(model, *data, distance=distance, options=options, device="cpu",
-                             diversity=DiversityOptions(k=5, eps=1 / N_ITEMS)))  # fmt: skip
+        runs.append(
+            finetune(
+                model,
+                *data,
+                distance=distance,
+                options=options,
+                device="cpu",
+                diversity=DiversityOptions(k=5, eps=1 / N_ITEMS),
+            )
+        )
     assert runs[0].steps == runs[1].steps and runs[0].epochs == runs[1].epochs
     for name, value in runs[0].final_state.items():
         assert torch.equal(value, runs[1].final_state[name])
@@ -82,12 +97,14 @@ def test_fine_tuning_on_int32_ids_repeats_the_int64_run(problem, method):
 
 def test_epoch_steps_are_the_steps_of_a_fine_tuning_epoch(problem):
     train, val, distance = problem
-    options = FinetuneOptions(method="ddt", beta=0.5, epochs=1, lr=0.01, batch_size=700,
-                              users_per_step=64, seed=5)  # fmt: skip
+    options = FinetuneOptions(
+        method="ddt", beta=0.5, epochs=1, lr=0.01, batch_size=700, users_per_step=64, seed=5
+    )
     diversity = DiversityOptions(k=5, eps=1 / N_ITEMS)
     model = build_model("nmf", n_users=N_USERS, n_items=N_ITEMS, dim=8, seed=0)
-    expected = finetune(model, train, val, distance=distance, options=options, device="cpu",
-                        diversity=diversity).steps  # fmt: skip
+    expected = finetune(
+        model, train, val, distance=distance, options=options, device="cpu", diversity=diversity
+    ).steps
     model = build_model("nmf", n_users=N_USERS, n_items=N_ITEMS, dim=8, seed=0)
     generator = torch.Generator().manual_seed(options.seed)
     torch.randperm(N_USERS, generator=generator)  # finetune draws its monitored users first
@@ -95,7 +112,9 @@ def test_epoch_steps_are_the_steps_of_a_fine_tuning_epoch(problem):
         model.parameters(), lr=options.lr, weight_decay=options.weight_decay
     )
     loss = DiversityLoss(distance, train.seen_items(), diversity)
-    records = [record for _, record in epoch_steps(model, optimizer, train, loss, options,
-                                                   generator=generator)]  # fmt: skip
+    records = [
+        record
+        for _, record in epoch_steps(model, optimizer, train, loss, options, generator=generator)
+    ]
     assert len(records) == -(-len(train) // options.batch_size)
     assert records == [{key: step[key] for key in records[0]} for step in expected]

@@ -1,8 +1,16 @@
 import pytest
 import torch
-from reference import brute_jaccard
+from reference import brute_cosine_distance, brute_jaccard
 
-from divlib import DenseDistance, DivlibError, GroupedDistance, as_item_distance, jaccard_distance
+from divlib import (
+    DenseDistance,
+    DivlibError,
+    GroupedDistance,
+    as_item_distance,
+    cosine_distance,
+    jaccard_distance,
+)
+from divlib.models import build_model
 
 
 def categories_with_edge_cases(gen, m=25, c=6):
@@ -118,3 +126,49 @@ def test_mismatched_weights_are_named():
 def test_negative_category_weights_are_rejected():
     with pytest.raises(DivlibError, match="non-negative"):
         jaccard_distance(torch.tensor([[1.0, -1.0]]))
+
+
+def test_cosine_distance_matches_brute_force(gen):
+    embeddings = torch.randn(15, 4, generator=gen, dtype=torch.float64)
+    embeddings[6] = 0  # no direction: distance 1 to every other item
+    embeddings[9] = 3 * embeddings[2]  # the same direction: distance 0
+    distance = cosine_distance(embeddings)
+    torch.testing.assert_close(distance, brute_cosine_distance(embeddings), atol=1e-12, rtol=0)
+    assert distance[2, 9].item() == pytest.approx(0.0, abs=1e-12)
+    assert distance[6, 0].item() == 1.0 and distance[6, 6].item() == 0.0
+    assert torch.equal(distance, distance.T) and (distance.diagonal() == 0).all()
+
+
+def test_cosine_distance_hand_worked():
+    # (1, 0) vs (0, 1): orthogonal, 1; (1, 0) vs (1, 1): 1 − 1/√2; (1, 0) vs (−1, 0): opposite, 2.
+    distance = cosine_distance(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0]]))
+    assert distance[0, 1].item() == pytest.approx(1.0)
+    assert distance[0, 2].item() == pytest.approx(1 - 2**-0.5)
+    assert distance[0, 3].item() == pytest.approx(2.0)
+
+
+def test_cosine_distance_of_non_negative_embeddings_lies_in_zero_one(gen):
+    distance = cosine_distance(torch.rand(30, 5, generator=gen))
+    assert distance.min() >= 0 and distance.max() <= 1
+
+
+@pytest.mark.parametrize("name", ["nmf", "mf", "ncf"])
+def test_each_model_gives_the_item_factors_its_scores_come_from(name):
+    model = build_model(name, n_users=4, n_items=6, dim=3, seed=1)
+    embeddings = model.item_embeddings()
+    assert embeddings.shape == (6, 3)
+    if name == "nmf":  # r̂_ui = relu(p_u) · relu(q_i)
+        scores = model.users.relu() @ embeddings.T
+        torch.testing.assert_close(model.score_all(torch.arange(4)), scores)
+        assert (embeddings >= 0).all()
+    else:
+        torch.testing.assert_close(embeddings, model.items)
+
+
+def test_cosine_distance_rejects_what_is_not_an_embedding_matrix():
+    with pytest.raises(DivlibError, match=r"an \(items, dimensions\) matrix .* got shape \(4,\)"):
+        cosine_distance(torch.ones(4))
+    with pytest.raises(DivlibError, match="NaN or Inf; check the model"):
+        cosine_distance(torch.tensor([[1.0, float("nan")]]))
+    with pytest.raises(TypeError, match="float"):
+        cosine_distance(torch.ones(3, 2, dtype=torch.int64))

@@ -8,9 +8,10 @@ from divlib.study.data import split_ratings
 def ratings_with_counts(counts: dict[int, int]) -> pl.DataFrame:
     rows = [(user, item, 3.0, None) for user, n in counts.items() for item in range(n)]
     return pl.DataFrame(
-        rows, schema={"user": pl.Int32, "item": pl.Int32, "rating": pl.Float32,
-                      "timestamp": pl.Int64}, orient="row",
-    )  # fmt: skip
+        rows,
+        schema={"user": pl.Int32, "item": pl.Int32, "rating": pl.Float32, "timestamp": pl.Int64},
+        orient="row",
+    )
 
 
 def keys(frame: pl.DataFrame) -> set[tuple[int, int]]:

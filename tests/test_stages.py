@@ -24,16 +24,25 @@ def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "DVC_NO_ANALYTICS": "1",
         "ITERATIVE_DO_NOT_TRACK": "1",
-        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
         "GIT_COMMITTER_EMAIL": "t@t",
-    }  # fmt: skip
+    }
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def make_project(tmp_path: Path) -> Path:
     """A git + DVC repository holding this project's stages and dvc.yaml, set to the synthetic data."""
-    for name in ("stages", "divlib", "notebooks", "reports/paper", "dvc.yaml", ".dvcignore",
-                 ".gitignore"):  # fmt: skip
+    for name in (
+        "stages",
+        "divlib",
+        "notebooks",
+        "reports/paper",
+        "dvc.yaml",
+        ".dvcignore",
+        ".gitignore",
+    ):
         source = ROOT / name
         if source.is_dir():  # the stages import the installed divlib; its files are DVC deps here
             shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -55,6 +64,9 @@ def make_project(tmp_path: Path) -> Path:
     params["sensitivity"] |= {"eps": ["auto", 0.01], "ks": [5], "epochs": 1}
     params["rerank"] |= {"pool": 24, "mmr_lambdas": [0.5], "dpp_thetas": [0.5]}
     params["evaluate"]["ks"] = [5, 10]
+    recipes = {"long": {"max_epochs": 3, "patience": None, "select": "last"}}
+    variants = {"long": {"recipe": "long"}, "embedding-cosine": {"similarity": "embedding-cosine"}}
+    params["robustness"] |= {"seeds": [2], "ks": [5], "recipes": recipes, "variants": variants}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     for command in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
         assert run(command, tmp_path).returncode == 0
@@ -138,10 +150,15 @@ def test_report_tables_and_byte_stable_figures(pipeline):
     report = (pipeline / "reports" / "synthetic" / "report.html").read_text()
     assert "data:image/png;base64," in report and "synthetic" in report
     tables_folder = pipeline / "reports" / "synthetic" / "tables"
-    for name in ("table3", "table4", "table5", "table6", "verdicts"):
+    for name in ("table3", "table4", "table5", "table6", "verdicts", "robustness"):
         assert (tables_folder / f"{name}.md").is_file(), name
+    robustness = read_json(pipeline, "reports/synthetic/tables/robustness.json")
+    assert robustness["columns"] == ["embedding-cosine", "long"]  # one per variant, in order
+    assert [row[0][:2] for row in robustness["rows"]] == ["NM", "Q2", "Q3"]
     figures = sorted((pipeline / "reports" / "synthetic" / "figures").glob("*.png"))
-    assert {"fig1_beta_sweep.png", "fig2_training_curves.png"} <= {f.name for f in figures}
+    assert {"fig1_beta_sweep.png", "fig2_training_curves.png", "robustness_gain_beyond_k.png"} <= {
+        f.name for f in figures
+    }
     assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
     first_bytes = {f.name: f.read_bytes() for f in figures}
     again = run([sys.executable, "stages/figures.py", "synthetic"], pipeline)
@@ -150,9 +167,20 @@ def test_report_tables_and_byte_stable_figures(pipeline):
 
 
 def test_a_torchrun_run_equals_the_grids(pipeline):
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                "--master-port", "29517", "stages/finetune_distributed.py", "beta_sweep",
-                "synthetic", "nmf", "ddt-beta0.5-seed1"]  # fmt: skip
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        "29517",
+        "stages/finetune_distributed.py",
+        "beta_sweep",
+        "synthetic",
+        "nmf",
+        "ddt-beta0.5-seed1",
+    ]
     distributed = run(torchrun, pipeline)
     assert distributed.returncode == 0, distributed.stderr
     ddp = read_json(pipeline, "data/distributed/synthetic/nmf/ddt-beta0.5-seed1/run.json")
@@ -168,8 +196,10 @@ def test_a_torchrun_run_equals_the_grids(pipeline):
 def test_nothing_to_do_after_repro_and_each_stage_time_recorded(pipeline):
     second = run([sys.executable, "-m", "dvc", "repro"], pipeline)
     assert second.returncode == 0 and "Data and pipelines are up to date" in second.stdout
-    stages = [json.loads(line)["stage"] for line in
-              (pipeline / "times" / "stages.jsonl").read_text().splitlines()]  # fmt: skip
+    stages = [
+        json.loads(line)["stage"]
+        for line in (pipeline / "times" / "stages.jsonl").read_text().splitlines()
+    ]
     assert "finetune beta_sweep synthetic nmf" in stages and "report synthetic" in stages
 
 
@@ -191,9 +221,15 @@ def readme_recipes(project: Path) -> None:
     share a name; plots diff writes the figures of both experiments as images."""
     for command in (["git", "add", "-A"], ["git", "commit", "-qm", "tiny"]):
         assert run(command, project).returncode == 0
-    rerun = ["finetune-beta-sweep@synthetic-nmf", "rerank@synthetic-nmf", "sensitivity@synthetic",
-             "evaluate-beta-sweep@synthetic-nmf", "figures@synthetic", "tables@synthetic",
-             "report@synthetic"]  # fmt: skip
+    rerun = [
+        "finetune-beta-sweep@synthetic-nmf",
+        "rerank@synthetic-nmf",
+        "sensitivity@synthetic",
+        "evaluate-beta-sweep@synthetic-nmf",
+        "figures@synthetic",
+        "tables@synthetic",
+        "report@synthetic",
+    ]
     dvc(project, "repro", "-f", "-s", *rerun)  # each stage again: the same results, new times
     status = run(["git", "status", "--porcelain"], project).stdout
     assert status == "", f"a rerun that changes no result left git status dirty:\n{status}"
@@ -209,14 +245,23 @@ def readme_recipes(project: Path) -> None:
     ran = {name.split("@")[0] for name in re.findall(r"Running stage '([^']+)'", beta.stdout)}
     assert {"finetune-main-table", "evaluate-main-table", "tables", "report"} <= ran
     others = ("baselines", "beta-sweep", "gain-beyond-k", "adaptive-beta")  # their own runs only
-    assert not ran & {"pretrain", "rerank", "finetune-beta-sweep", "finetune-gain-beyond-k",
-                      "finetune-training-curves", "finetune-adaptive-beta", "sensitivity",
-                      *(f"evaluate-{other}" for other in others)}  # fmt: skip
+    assert not ran & {
+        "pretrain",
+        "rerank",
+        "finetune-beta-sweep",
+        "finetune-gain-beyond-k",
+        "finetune-training-curves",
+        "finetune-adaptive-beta",
+        "sensitivity",
+        *(f"evaluate-{other}" for other in others),
+    }
     moved = json.loads(dvc(project, "metrics", "diff", "--json").stdout)
     moved = moved["metrics/synthetic/headline.json"]
-    assert moved and set(moved) <= {f"nmf.{m}.{v}@10" for m in ("ddt", "mdr")
-                                     for v in ("dro", "relevance", "ndcg",
-                                               "gain_beyond_pp")}  # fmt: skip
+    assert moved and set(moved) <= {
+        f"nmf.{m}.{v}@10"
+        for m in ("ddt", "mdr")
+        for v in ("dro", "relevance", "ndcg", "gain_beyond_pp")
+    }
     assert all(isinstance(change["diff"], float) for change in moved.values()), moved
     for command in (["git", "checkout", "--", "."], [sys.executable, "-m", "dvc", "checkout"]):
         assert run(command, project).returncode == 0
@@ -231,7 +276,7 @@ def readme_recipes(project: Path) -> None:
     page = (project / "compared" / "index.html").read_text()
     assert "<title>divlib: the report's figures, side by side</title>" in page  # .dvc/plots.html
     images = re.findall(r'<img src="([^"]+)"', page)
-    assert len(images) == 2 * 9 and all((project / "compared" / i).is_file() for i in images)
+    assert len(images) == 2 * 10 and all((project / "compared" / i).is_file() for i in images)
 
 
 def test_a_bad_parameter_fails_the_stage_with_one_line(project):

@@ -70,8 +70,12 @@ def test_a_table_of_one_chunk_is_the_single_pass_generators():
     ratings = synthetic_ratings(**SIZE, seed=0).ratings
     assert len(ratings) == 15_521
     assert digest(ratings) == "9ee3e060b3fabae8b3be3c165763d80d59d23293c70cc78e873b3494db78eeee"
-    assert ratings.schema == {"user": pl.Int32, "item": pl.Int32, "rating": pl.Float32,
-                              "timestamp": pl.Int64}  # fmt: skip
+    assert ratings.schema == {
+        "user": pl.Int32,
+        "item": pl.Int32,
+        "rating": pl.Float32,
+        "timestamp": pl.Int64,
+    }
 
 
 def test_chunks_of_users_give_a_table_like_the_single_chunks(monkeypatch):

@@ -85,8 +85,14 @@ def test_adaptive_beta_lies_in_the_feasible_interval_for_every_pair_of_gradients
     for _ in range(100):  # any direction, including aligned ones
         pairs.append(tuple(torch.randn(2, 6, generator=gen, dtype=torch.float64)))
     e1, e2 = torch.eye(2, dtype=torch.float64)
-    pairs += [(e1, e2), (e1, 3 * e1), (e1, -2 * e1), (e1, -2 * e1 + 1e-6 * e2), (0 * e1, e2),
-              (e1, 0 * e1)]  # fmt: skip
+    pairs += [
+        (e1, e2),
+        (e1, 3 * e1),
+        (e1, -2 * e1),
+        (e1, -2 * e1 + 1e-6 * e2),
+        (0 * e1, e2),
+        (e1, 0 * e1),
+    ]
     for g_rel, g_div in pairs:
         a2, b2, c = g_rel @ g_rel, g_div @ g_div, g_rel @ g_div
         expected = (0.0, 1.0) if c >= 0 or a2 * b2 == 0 else (-c / (a2 - c), b2 / (b2 - c))

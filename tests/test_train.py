@@ -28,8 +28,15 @@ from divlib.train.common import epoch_line, run_epochs
 @pytest.fixture(scope="module")
 def problem():
     """Synthetic ratings with category structure, split 64/16/20, and their item distance."""
-    raw = synthetic_ratings(users=150, items=300, ratings=6000, categories=16, seed=3,
-                            preference=0.9, preferred_categories=1)  # fmt: skip
+    raw = synthetic_ratings(
+        users=150,
+        items=300,
+        ratings=6000,
+        categories=16,
+        seed=3,
+        preference=0.9,
+        preferred_categories=1,
+    )
     ratings, items = canonicalize(raw, source="synthetic")
     train, val, _, _ = split_ratings(ratings, test_fraction=0.2, val_fraction=0.2, seed=1)
     sizes = {"n_users": 150, "n_items": 300}
@@ -62,6 +69,16 @@ def test_pretraining_lowers_validation_error_and_selects_on_it(problem):
     assert result.selected_epoch == val_mse.index(min(val_mse)) + 1
 
 
+def test_a_fixed_pretraining_keeps_its_last_epoch(problem):
+    train, val, _ = problem
+    model = build_model("nmf", n_users=150, n_items=300, dim=8, seed=0)
+    options = PretrainOptions(epochs=4, lr=0.05, batch_size=512, seed=0, select="last")
+    result = pretrain(model, train, val, options=options, device="cpu")
+    assert result.selected_epoch == len(result.epochs) == 4  # no early stop, no selection
+    for name, value in result.final_state.items():
+        assert torch.equal(result.selected_state[name], value)
+
+
 def test_ddt_raises_diversity_and_keeps_relevance(problem):
     # Measured here: DRO@10 over all users 0.833 -> 0.966 and validation MSE 0.748 -> 0.751 after
     # 4 epochs at β = 0.5. Asserted with margin: DRO up by > 0.08, MSE up by < 5 %.
@@ -75,8 +92,15 @@ def test_ddt_raises_diversity_and_keeps_relevance(problem):
 
     start_dro, start_mse = diversity(), mean_squared_error(model, val)
     options = FinetuneOptions(method="ddt", beta=0.5, epochs=4, lr=0.01, batch_size=1024, seed=0)
-    steps = finetune(model, train, val, distance=distance, options=options, device="cpu",
-                     diversity=DiversityOptions(k=10, eps=1 / 300)).steps  # fmt: skip
+    steps = finetune(
+        model,
+        train,
+        val,
+        distance=distance,
+        options=options,
+        device="cpu",
+        diversity=DiversityOptions(k=10, eps=1 / 300),
+    ).steps
     assert steps[0]["dro"] == pytest.approx(start_dro)  # all users, before the first update
     assert diversity() > start_dro + 0.08
     assert mean_squared_error(model, val) < 1.05 * start_mse
@@ -93,10 +117,23 @@ def test_each_method_raises_diversity_over_relevance_only_fine_tuning(problem, m
     outcome = {}
     for name, beta in (("control", 1.0), (method, 0.5)):
         model, _ = pretrained(problem)
-        options = FinetuneOptions(method="ddt" if name == "control" else method, beta=beta,
-                                  epochs=4, lr=0.01, batch_size=1024, seed=0)  # fmt: skip
-        finetune(model, train, val, distance=distance, options=options, device="cpu",
-                 diversity=DiversityOptions(k=10, eps=1 / 300))  # fmt: skip
+        options = FinetuneOptions(
+            method="ddt" if name == "control" else method,
+            beta=beta,
+            epochs=4,
+            lr=0.01,
+            batch_size=1024,
+            seed=0,
+        )
+        finetune(
+            model,
+            train,
+            val,
+            distance=distance,
+            options=options,
+            device="cpu",
+            diversity=DiversityOptions(k=10, eps=1 / 300),
+        )
         with torch.no_grad():
             diversity = dro(model.score_all(users), distance=distance, k=10, exclude=seen).mean()
         outcome[name] = (float(diversity), mean_squared_error(model, val))
@@ -126,10 +163,26 @@ def test_same_seed_same_run(problem):
     runs, start = [], time.perf_counter()
     for _ in range(2):
         model, _ = pretrained(problem)
-        options = FinetuneOptions(method="ddt-adaptive", beta=0.5, epochs=2, lr=0.01,
-                                  batch_size=700, users_per_step=64, seed=7)  # fmt: skip
-        runs.append(finetune(model, train, val, distance=distance, options=options,
-                             diversity=DiversityOptions(k=5, eps=1 / 300), device="cpu"))  # fmt: skip
+        options = FinetuneOptions(
+            method="ddt-adaptive",
+            beta=0.5,
+            epochs=2,
+            lr=0.01,
+            batch_size=700,
+            users_per_step=64,
+            seed=7,
+        )
+        runs.append(
+            finetune(
+                model,
+                train,
+                val,
+                distance=distance,
+                options=options,
+                diversity=DiversityOptions(k=5, eps=1 / 300),
+                device="cpu",
+            )
+        )
     seconds = runs[0].step_seconds  # wall time per step, apart from the records
     assert len(seconds) == len(runs[0].steps) and "seconds" not in runs[0].steps[0]
     assert min(seconds) > 0 and sum(seconds) < time.perf_counter() - start
@@ -142,10 +195,26 @@ def test_same_seed_same_run(problem):
 def test_adaptive_beta_stays_in_the_feasible_interval(problem, rule):
     train, val, distance = problem
     model, _ = pretrained(problem)
-    options = FinetuneOptions(method="ddt-adaptive", beta=0.5, epochs=3, lr=0.01, batch_size=300,
-                              seed=1, adaptive_rule=rule)  # fmt: skip
-    steps = pl.DataFrame(finetune(model, train, val, distance=distance, options=options,
-                     diversity=DiversityOptions(k=10, eps=1 / 300), device="cpu").steps)  # fmt: skip
+    options = FinetuneOptions(
+        method="ddt-adaptive",
+        beta=0.5,
+        epochs=3,
+        lr=0.01,
+        batch_size=300,
+        seed=1,
+        adaptive_rule=rule,
+    )
+    steps = pl.DataFrame(
+        finetune(
+            model,
+            train,
+            val,
+            distance=distance,
+            options=options,
+            diversity=DiversityOptions(k=10, eps=1 / 300),
+            device="cpu",
+        ).steps
+    )
     opposed = steps.filter(pl.col("rho") < 0)
     assert len(opposed) > 0
     inside = (opposed["beta_low"] < opposed["beta"]) & (opposed["beta"] < opposed["beta_high"])
@@ -155,10 +224,26 @@ def test_adaptive_beta_stays_in_the_feasible_interval(problem, rule):
 def test_the_papers_beta_is_the_min_norm_point_of_the_logged_gradients(problem):
     train, val, distance = problem
     model, _ = pretrained(problem)
-    options = FinetuneOptions(method="ddt-adaptive", beta=0.5, epochs=2, lr=0.01, batch_size=300,
-                              seed=1, adaptive_rule="min-norm")  # fmt: skip
-    steps = pl.DataFrame(finetune(model, train, val, distance=distance, options=options,
-                     diversity=DiversityOptions(k=10, eps=1 / 300), device="cpu").steps)  # fmt: skip
+    options = FinetuneOptions(
+        method="ddt-adaptive",
+        beta=0.5,
+        epochs=2,
+        lr=0.01,
+        batch_size=300,
+        seed=1,
+        adaptive_rule="min-norm",
+    )
+    steps = pl.DataFrame(
+        finetune(
+            model,
+            train,
+            val,
+            distance=distance,
+            options=options,
+            diversity=DiversityOptions(k=10, eps=1 / 300),
+            device="cpu",
+        ).steps
+    )
     a, b, rho = (steps[c].to_numpy() for c in ("a", "b", "rho"))
     # argmin_β ‖β g_rel + (1 − β) g_div‖² from a = ‖g_rel‖, b = ‖g_div‖, ρ = cos, clipped to [0, 1]
     expected = (b * (b - a * rho) / (a**2 + b**2 - 2 * a * b * rho)).clip(0, 1)
@@ -172,10 +257,12 @@ def test_most_diverse_selection_keeps_the_epoch_of_highest_monitored_dro(problem
 
     def run(epochs, select):
         model, _ = pretrained(problem)
-        options = FinetuneOptions(method="ddt", beta=0.9, epochs=epochs, lr=0.05, batch_size=300,
-                                  seed=3, select=select)  # fmt: skip
-        return finetune(model, train, val, distance=distance, diversity=diversity,
-                        options=options, device="cpu")  # fmt: skip
+        options = FinetuneOptions(
+            method="ddt", beta=0.9, epochs=epochs, lr=0.05, batch_size=300, seed=3, select=select
+        )
+        return finetune(
+            model, train, val, distance=distance, diversity=diversity, options=options, device="cpu"
+        )
 
     result = run(5, "most-diverse")
     dro = [epoch["dro"] for epoch in result.epochs]
@@ -194,7 +281,7 @@ def test_most_diverse_selection_keeps_the_epoch_of_highest_monitored_dro(problem
         ([0.1, 0.3, 0.2, 0.25], True, None, 2, 4),  # most diverse
         ([0.1, 0.3, 0.2, 0.25], True, 1, 2, 3),
     ],
-)  # fmt: skip
+)
 def test_the_epoch_loop_selects_and_stops_early(values, maximize, patience, selected, ran):
     model = nn.Linear(1, 1)
     script = iter(values)
@@ -204,9 +291,16 @@ def test_the_epoch_loop_selects_and_stops_early(values, maximize, patience, sele
             model.bias.add_(1.0)  # the state records the epoch
         yield torch.tensor(0.0), {}
 
-    result = run_epochs(model, epochs=len(values), steps=steps, objective="value",
-                        summarize=lambda _: {"value": next(script)}, select="best",
-                        maximize=maximize, patience=patience)  # fmt: skip
+    result = run_epochs(
+        model,
+        epochs=len(values),
+        steps=steps,
+        objective="value",
+        summarize=lambda _: {"value": next(script)},
+        select="best",
+        maximize=maximize,
+        patience=patience,
+    )
     assert (result.selected_epoch, len(result.epochs)) == (selected, ran)
     assert result.selected_state["bias"].item() == pytest.approx(model.bias.item() - ran + selected)
 
@@ -228,8 +322,11 @@ def tiny_problem():
             p.add_(0.05)
     categories = (torch.rand(9, 4, generator=generator) < 0.5).double()
     distance = GroupedDistance.from_categories(categories)
-    ratings = (torch.tensor([0, 1, 2, 3, 0, 2]), torch.tensor([1, 4, 2, 8, 5, 0]),
-               torch.tensor([4.0, 2.0, 5.0, 3.0, 1.0, 4.0], dtype=torch.float64))  # fmt: skip
+    ratings = (
+        torch.tensor([0, 1, 2, 3, 0, 2]),
+        torch.tensor([1, 4, 2, 8, 5, 0]),
+        torch.tensor([4.0, 2.0, 5.0, 3.0, 1.0, 4.0], dtype=torch.float64),
+    )
     users = torch.arange(4)
     exclude = torch.zeros(4, 9, dtype=torch.bool)
     exclude[ratings[0], ratings[1]] = True
@@ -241,8 +338,15 @@ def test_joint_loss_gradient_matches_finite_differences():
     names = [name for name, _ in model.named_parameters()]
 
     def loss(*values):
-        return joint_loss_reference(model, dict(zip(names, values, strict=True)), ratings, users,
-                                    distance, exclude, beta=0.3)  # fmt: skip
+        return joint_loss_reference(
+            model,
+            dict(zip(names, values, strict=True)),
+            ratings,
+            users,
+            distance,
+            exclude,
+            beta=0.3,
+        )
 
     inputs = tuple(p.detach().clone().requires_grad_() for p in model.parameters())
     assert torch.autograd.gradcheck(loss, inputs, eps=1e-6, atol=1e-5)
@@ -294,8 +398,15 @@ def test_any_model_with_the_interface_trains(problem, method):
     train, val, distance = problem
     model = PopularityModel(150, 300)
     options = FinetuneOptions(method=method, beta=0.5, epochs=1, lr=0.01, batch_size=1024, seed=0)
-    result = finetune(model, train, val, distance=distance, options=options,
-                      diversity=DiversityOptions(k=5, eps=1 / 300), device="cpu")  # fmt: skip
+    result = finetune(
+        model,
+        train,
+        val,
+        distance=distance,
+        options=options,
+        diversity=DiversityOptions(k=5, eps=1 / 300),
+        device="cpu",
+    )
     assert len(result.steps) == -(-len(train) // 1024) and result.epochs[0]["dro"] > 0
 
 
@@ -309,8 +420,15 @@ def test_a_diverging_run_names_the_step_and_keeps_the_last_good_state(problem):
         TrainingDiverged,
         match=r"fine-tuning: the loss is nan at step 1 \(epoch 1\); lower the learning rate",
     ) as caught:
-        finetune(model, train, val, distance=distance, options=options,
-                 diversity=DiversityOptions(k=5, eps=1 / 300), device="cpu")  # fmt: skip
+        finetune(
+            model,
+            train,
+            val,
+            distance=distance,
+            options=options,
+            diversity=DiversityOptions(k=5, eps=1 / 300),
+            device="cpu",
+        )
     assert caught.value.step == 1 and caught.value.last_good is not None
     again = pickle.loads(pickle.dumps(caught.value))  # as a grid worker sends it back
     assert (str(again), again.step) == (str(caught.value), 1)
@@ -333,8 +451,16 @@ def test_an_exploding_fine_tuning_stops_at_its_first_exploding_step(problem, met
     with pytest.raises(
         TrainingDiverged, match=r"^tiny: the training MSE of step 2 \(epoch 1\) " + EXPLODED
     ) as caught:
-        finetune(model, train, val, distance=distance, options=options, name="tiny",
-                 diversity=DiversityOptions(k=5, eps=1 / 300), device="cpu")  # fmt: skip
+        finetune(
+            model,
+            train,
+            val,
+            distance=distance,
+            options=options,
+            name="tiny",
+            diversity=DiversityOptions(k=5, eps=1 / 300),
+            device="cpu",
+        )
     assert caught.value.step == 2 and caught.value.last_good is not None  # the pretrained state
 
 
@@ -361,8 +487,15 @@ def test_an_exploding_validation_mse_names_the_epoch_and_keeps_the_last_good_sta
     with pytest.raises(
         TrainingDiverged, match=r"^toy: the validation MSE after epoch 2 is "
     ) as caught:
-        run_epochs(model, epochs=3, steps=steps, objective="val_mse", mse_limit=100.0, name="toy",
-                   summarize=lambda _: {"val_mse": next(script)})  # fmt: skip
+        run_epochs(
+            model,
+            epochs=3,
+            steps=steps,
+            objective="val_mse",
+            mse_limit=100.0,
+            name="toy",
+            summarize=lambda _: {"val_mse": next(script)},
+        )
     assert caught.value.last_good["bias"].item() == pytest.approx(model.bias.item() - 1)
 
 
@@ -376,43 +509,62 @@ def test_the_epoch_line_gives_the_values_the_elapsed_time_and_an_eta():
 
 
 def run_options(**change) -> FinetuneOptions:
-    return FinetuneOptions(**{"method": "ddt", "beta": 0.5, "epochs": 1, "lr": 0.1, "batch_size": 1}
-                           | change)  # fmt: skip
+    return FinetuneOptions(
+        **{"method": "ddt", "beta": 0.5, "epochs": 1, "lr": 0.1, "batch_size": 1} | change
+    )
 
 
 @pytest.mark.parametrize(
     ("make", "message"),
     [
         (lambda: run_options(beta=1.5), r"beta must be a number in \[0, 1\]; got 1.5"),
-        (lambda: run_options(method="sgd"),
-         "method must be one of ddt, ddt-adaptive, mdr; got 'sgd'"),
+        (
+            lambda: run_options(method="sgd"),
+            "method must be one of ddt, ddt-adaptive, mdr; got 'sgd'",
+        ),
         (lambda: run_options(lr=float("inf")), "lr must be a number > 0; got inf"),
         (lambda: run_options(batch_size=True), "batch_size must be an int >= 1; got True"),
-        (lambda: run_options(users_per_step=0),
-         "users_per_step must be an int >= 1 or None; got 0"),
+        (
+            lambda: run_options(users_per_step=0),
+            "users_per_step must be an int >= 1 or None; got 0",
+        ),
         (lambda: run_options(weight_decay=-0.1), "weight_decay must be a number >= 0; got -0.1"),
-        (lambda: run_options(select="first"),
-         "select must be one of last, best, most-diverse; got 'first'"),
+        (
+            lambda: run_options(select="first"),
+            "select must be one of last, best, most-diverse; got 'first'",
+        ),
         (lambda: run_options(monitor_users=2.0), r"monitor_users must be an int >= 1; got 2.0"),
         (lambda: run_options(meta_lr=0), "meta_lr must be a number > 0 or None; got 0"),
-        (lambda: run_options(adaptive_rule="mean"),
-         "adaptive_rule must be one of min-norm, min-norm-adam, normalized; got 'mean'"),
+        (
+            lambda: run_options(adaptive_rule="mean"),
+            "adaptive_rule must be one of min-norm, min-norm-adam, normalized; got 'mean'",
+        ),
         (lambda: DiversityOptions(k=1), "k must be an int >= 2; got 1"),
         (lambda: DiversityOptions(eps=0.0), "eps must be a number > 0; got 0.0"),
         (lambda: DiversityOptions(tau=-1.0), "tau must be a number > 0; got -1.0"),
         (lambda: DiversityOptions(offset=2), r"offset must be a number in \[0, 1\]; got 2"),
-        (lambda: DiversityOptions(top_m="all"),
-         "top_m must be an int >= 1, 'auto' or None; got 'all'"),
-        (lambda: DiversityOptions(k=10, top_m=10),
-         'top_m = 10 must exceed k = 10; raise top_m, or make it "auto" or None'),
-        (lambda: PretrainOptions(epochs=0, lr=0.1, batch_size=1),
-         "epochs must be an int >= 1; got 0"),
-        (lambda: PretrainOptions(epochs=1, lr=0.1, batch_size=1, patience=0),
-         "patience must be an int >= 1 or None; got 0"),
-        (lambda: PretrainOptions(epochs=1, lr=0.1, batch_size=1, l2=float("nan")),
-         "l2 must be a number >= 0; got nan"),
+        (
+            lambda: DiversityOptions(top_m="all"),
+            "top_m must be an int >= 1, 'auto' or None; got 'all'",
+        ),
+        (
+            lambda: DiversityOptions(k=10, top_m=10),
+            'top_m = 10 must exceed k = 10; raise top_m, or make it "auto" or None',
+        ),
+        (
+            lambda: PretrainOptions(epochs=0, lr=0.1, batch_size=1),
+            "epochs must be an int >= 1; got 0",
+        ),
+        (
+            lambda: PretrainOptions(epochs=1, lr=0.1, batch_size=1, patience=0),
+            "patience must be an int >= 1 or None; got 0",
+        ),
+        (
+            lambda: PretrainOptions(epochs=1, lr=0.1, batch_size=1, l2=float("nan")),
+            "l2 must be a number >= 0; got nan",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_options_fail_before_training(make, message):
     """Each field's annotation is its check: one line naming the field, what it allows, the
     value."""
@@ -432,5 +584,12 @@ def test_k_at_least_the_catalogue_fails_before_training(problem):
     train, val, distance = problem
     options = FinetuneOptions(method="ddt", beta=0.5, epochs=1, lr=0.01, batch_size=512)
     with pytest.raises(DivlibError, match="diversity k = 300 must be below the 300 items"):
-        finetune(PopularityModel(150, 300), train, val, distance=distance, options=options,
-                 diversity=DiversityOptions(k=300, eps=0.01), device="cpu")  # fmt: skip
+        finetune(
+            PopularityModel(150, 300),
+            train,
+            val,
+            distance=distance,
+            options=options,
+            diversity=DiversityOptions(k=300, eps=0.01),
+            device="cpu",
+        )

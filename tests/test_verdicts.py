@@ -149,28 +149,56 @@ BETAS = [round(0.1 * i, 1) for i in range(11)]  # the sweep of params.yaml: 0, 0
 def sweep_runs(model: str, method: str, dro: dict, recall: dict, seeds=(1, 2)) -> list[dict]:
     """Per-run means at k = 10: DRO@10 and recall@10 per β, one value per seed."""
     return [
-        {"model": model, "method": method, "param": beta, "seed": seed, "k": 10, "dro": d,
-         "recall": r}
+        {
+            "model": model,
+            "method": method,
+            "param": beta,
+            "seed": seed,
+            "k": 10,
+            "dro": d,
+            "recall": r,
+        }
         for beta in dro
         for seed, d, r in zip(seeds, dro[beta], recall[beta], strict=True)
-    ]  # fmt: skip
+    ]
 
 
 def test_beta_sweep_claims_pair_each_seed_with_its_own_control():
     control = {"dro": [0.7, 0.6], "recall": [0.2, 0.1]}  # control's mean recall: 0.15
     runs = pl.DataFrame(
-        sweep_runs("nmf", "ddt", {0.0: [0.9, 0.8], 0.5: [0.75, 0.65], 1.0: control["dro"]},
-                   {0.0: [0.19, 0.09], 0.5: [0.2, 0.1], 1.0: control["recall"]})
+        sweep_runs(
+            "nmf",
+            "ddt",
+            {0.0: [0.9, 0.8], 0.5: [0.75, 0.65], 1.0: control["dro"]},
+            {0.0: [0.19, 0.09], 0.5: [0.2, 0.1], 1.0: control["recall"]},
+        )
         # gains 0.2, 0.2 | 0.05, 0.05; recall −0.01 twice at β = 0 (−6.7 %), unchanged at 0.5
-        + sweep_runs("ncf", "ddt", {0.0: [0.9, 0.8], 0.5: [0.65, 0.62], 1.0: control["dro"]},
-                     {0.0: [0.2] * 2, 0.5: [0.2] * 2, 1.0: [0.2] * 2})  # β = 0.5: −0.05, +0.02
-        + sweep_runs("nmf", "mdr", {0.0: [0.9, 0.8], 0.5: [0.75, 0.65], 1.0: control["dro"]},
-                     {0.0: [0.2, 0.1], 0.5: [0.195, 0.095], 1.0: control["recall"]})
+        + sweep_runs(
+            "ncf",
+            "ddt",
+            {0.0: [0.9, 0.8], 0.5: [0.65, 0.62], 1.0: control["dro"]},
+            {0.0: [0.2] * 2, 0.5: [0.2] * 2, 1.0: [0.2] * 2},
+        )  # β = 0.5: −0.05, +0.02
+        + sweep_runs(
+            "nmf",
+            "mdr",
+            {0.0: [0.9, 0.8], 0.5: [0.75, 0.65], 1.0: control["dro"]},
+            {0.0: [0.2, 0.1], 0.5: [0.195, 0.095], 1.0: control["recall"]},
+        )
         # β = 0.5 loses 0.005 of recall in both seeds: a small drop, but one the interval shows
         + sweep_runs("mf", "ddt", {0.0: [0.9], 1.0: [0.7]}, {0.0: [0.2], 1.0: [0.2]}, seeds=(1,))
-        + [{"model": "nmf", "method": "ddt", "param": 0.5, "seed": 1, "k": 5, "dro": 0.0,
-            "recall": 0.0}]  # another k: ignored
-    )  # fmt: skip
+        + [
+            {
+                "model": "nmf",
+                "method": "ddt",
+                "param": 0.5,
+                "seed": 1,
+                "k": 5,
+                "dro": 0.0,
+                "recall": 0.0,
+            }
+        ]  # another k: ignored
+    )
     nmf, ncf, nmf_mdr, mf = beta_sweep_claims(runs, k=10)
     assert nmf["verdict"] == REPRODUCED and nmf["comparisons"] == 4  # 2 βs × (DRO, recall)
     assert nmf["ours"] == (
@@ -200,10 +228,13 @@ def test_beta_sweep_claims_without_swept_runs_are_not_decided():
 def test_a_run_without_a_recall_leaves_its_seed_out_of_that_interval():
     # seed 3's runs at β = 0 and 0.5 have no recall (null from run_means: no user with a positive
     # test rating; NaN alike): those changes rest on seeds 1 and 2, both 0
-    runs = sweep_runs("nmf", "ddt", {0.0: [0.8, 0.7, 0.75], 0.5: [0.8, 0.7, 0.75],
-                                     1.0: [0.7, 0.6, 0.65]},
-                      {0.0: [0.2, 0.1, None], 0.5: [0.2, 0.1, float("nan")],
-                       1.0: [0.2, 0.1, 0.15]}, seeds=(1, 2, 3))  # fmt: skip
+    runs = sweep_runs(
+        "nmf",
+        "ddt",
+        {0.0: [0.8, 0.7, 0.75], 0.5: [0.8, 0.7, 0.75], 1.0: [0.7, 0.6, 0.65]},
+        {0.0: [0.2, 0.1, None], 0.5: [0.2, 0.1, float("nan")], 1.0: [0.2, 0.1, 0.15]},
+        seeds=(1, 2, 3),
+    )
     (row,) = beta_sweep_claims(pl.DataFrame(runs), k=10)
     assert row["verdict"] == REPRODUCED and row["comparisons"] == 4
     assert "+0.0 % of the control's 0.1500 (β = 0), +0.0000 [+0.0000, +0.0000]" in row["ours"]
@@ -226,8 +257,9 @@ def realistic_sweep(rng, *, gain: float, ratio_low: float, ratio_high: float, se
             dro = control_dro + rng.normal(gain, 0.04, seeds)
             recall = control_recall * rng.normal(ratio, 0.02, seeds)
             gains[beta], changes[beta] = dro - control_dro, recall - control_recall
-        rows += sweep_runs("nmf", "ddt", {beta: dro.tolist()}, {beta: recall.tolist()},
-                           seeds=range(1, seeds + 1))  # fmt: skip
+        rows += sweep_runs(
+            "nmf", "ddt", {beta: dro.tolist()}, {beta: recall.tolist()}, seeds=range(1, seeds + 1)
+        )
     return pl.DataFrame(rows), gains, changes
 
 
@@ -252,26 +284,36 @@ def test_beta_sweep_claims_on_realistic_runs(gain, ratio_low, ratio_high, verdic
     assert f"negative at {drops} of 7 βs ≥ 0.3" in row["ours"]
 
 
-PUBLISHED = pl.DataFrame({
-    "table": ["main"] * 6 + ["gain_beyond_k"] * 2,
-    "dataset": ["ml-1m"] * 8,
-    "model": ["nmf"] * 6 + ["nmf", "nmf"],
-    "method": ["ddt", "ddt", "mmr", "mmr", "dum", "dum", "ddt", "ddt"],
-    "param": [0.2, 0.2, None, None, None, None, 0.5, 0.5],
-    "k": [10] * 8,
-    "metric": ["dro", "relevance"] * 3 + ["gain_pct", "gain_beyond_pct"],
-    "mean": ["1.00", "1.00", "0.94", "0.95", "0.93", "0.91", "37.2", "-0.5"],
-    "std": ["0.00"] * 6 + ["8.3", "5.1"],
-})  # fmt: skip
+PUBLISHED = pl.DataFrame(
+    {
+        "table": ["main"] * 6 + ["gain_beyond_k"] * 2,
+        "dataset": ["ml-1m"] * 8,
+        "model": ["nmf"] * 6 + ["nmf", "nmf"],
+        "method": ["ddt", "ddt", "mmr", "mmr", "dum", "dum", "ddt", "ddt"],
+        "param": [0.2, 0.2, None, None, None, None, 0.5, 0.5],
+        "k": [10] * 8,
+        "metric": ["dro", "relevance"] * 3 + ["gain_pct", "gain_beyond_pct"],
+        "mean": ["1.00", "1.00", "0.94", "0.95", "0.93", "0.91", "37.2", "-0.5"],
+        "std": ["0.00"] * 6 + ["8.3", "5.1"],
+    }
+)
 
 
 def per_seed(model: str, method: str, param, dro, relevance, ndcg, k: int = 10) -> list[dict]:
     """Per-run means of one setting, seeds 1, 2, 3 (one value per seed in each list)."""
     return [
-        {"model": model, "method": method, "param": param, "seed": seed, "k": k, "dro": d,
-         "relevance": r, "ndcg": n}
+        {
+            "model": model,
+            "method": method,
+            "param": param,
+            "seed": seed,
+            "k": k,
+            "dro": d,
+            "relevance": r,
+            "ndcg": n,
+        }
         for seed, d, r, n in zip((1, 2, 3), dro, relevance, ndcg, strict=True)
-    ]  # fmt: skip
+    ]
 
 
 DDT = ([0.95, 0.96, 0.94], [0.98, 0.99, 0.98], [0.010, 0.012, 0.008])  # diverse, predicted-relevant
@@ -296,11 +338,13 @@ def test_dominance_claims_pair_each_reranker_setting_with_ddt_by_seed():
     dro, relevance, ndcg = DDT
     far_below = per_seed("m", "mmr", 0.9, plus(dro, [-0.3] * 3), relevance, plus(ndcg, CLEAR))
     # MMR at λ = 0.3: as diverse as DDT (+0.02 clear), less predicted-relevant, far more by NDCG
-    matched_ndcg = per_seed("m", "mmr", 0.3, plus(dro, CLEAR), plus(relevance, [-0.1] * 3),
-                            plus(ndcg, CLEAR))  # fmt: skip
+    matched_ndcg = per_seed(
+        "m", "mmr", 0.3, plus(dro, CLEAR), plus(relevance, [-0.1] * 3), plus(ndcg, CLEAR)
+    )
     # DPP at θ = 0.9: more diverse (clear) and as predicted-relevant (tied)
-    matched_both = per_seed("m", "dpp", 0.9, plus(dro, CLEAR), plus(relevance, TIED),
-                            plus(ndcg, WORSE))  # fmt: skip
+    matched_both = per_seed(
+        "m", "dpp", 0.9, plus(dro, CLEAR), plus(relevance, TIED), plus(ndcg, WORSE)
+    )
     noisy = per_seed("m", "dum", None, plus(dro, NOISY), plus(relevance, NOISY), plus(ndcg, NOISY))
     frames = {
         "holds": q2_runs("holds", [r | {"model": "holds"} for r in far_below + noisy]),
@@ -310,9 +354,15 @@ def test_dominance_claims_pair_each_reranker_setting_with_ddt_by_seed():
     runs = pl.DataFrame([row for rows in frames.values() for row in rows])
     holds, partly, fails = dominance_claims(runs, k=10, betas=[0.2], published=PUBLISHED)
     assert [holds["verdict"], partly["verdict"], fails["verdict"]] == [
-        REPRODUCED, PARTLY, NOT_REPRODUCED,
-    ]  # fmt: skip
-    assert [c["comparisons"] for c in (holds, partly, fails)] == [8, 8, 8]  # 2 settings × 2 measures × 2 intervals
+        REPRODUCED,
+        PARTLY,
+        NOT_REPRODUCED,
+    ]
+    assert [c["comparisons"] for c in (holds, partly, fails)] == [
+        8,
+        8,
+        8,
+    ]  # 2 settings × 2 measures × 2 intervals
     assert holds["ours"] == (
         "DDT DRO@10 0.950 (0.010), predicted relevance 0.983 (0.006), NDCG@10 0.010 (0.002); "
         "dominated under predicted relevance by 0 of 2 settings; dominated under NDCG@10 by 0 of "
@@ -346,11 +396,20 @@ def gain_rows(model: str, method: str, within: list[tuple], beyond: list[tuple],
     """Summary rows of runs trained for k = 5, 10 at their k, gains as (mean, std) over ``seeds``,
     plus a run trained for 10 evaluated at 5 (not a cell of the claim)."""
     rows = [
-        {"model": model, "method": method, "param": 0.5, "train_k": k, "k": k, "dro_gain": w[0],
-         "dro_gain_std": w[1], "dro_beyond_gain": b[0], "dro_beyond_gain_std": b[1],
-         "seeds": seeds}
+        {
+            "model": model,
+            "method": method,
+            "param": 0.5,
+            "train_k": k,
+            "k": k,
+            "dro_gain": w[0],
+            "dro_gain_std": w[1],
+            "dro_beyond_gain": b[0],
+            "dro_beyond_gain_std": b[1],
+            "seeds": seeds,
+        }
         for k, w, b in zip((5, 10), within, beyond, strict=True)
-    ]  # fmt: skip
+    ]
     return [rows[1] | {"k": 5, "dro_gain": -1.0, "dro_beyond_gain": -1.0}, *rows]
 
 
@@ -361,16 +420,30 @@ def test_gain_claims_weigh_each_k_by_its_interval_over_seeds():
         + gain_rows("nmf", "mdr", [(0.3, 0.01), (0.2, 0.01)], [(0.1, 0.02), (-0.05, 0.01)])
         + gain_rows("ncf", "ddt", [(0.3, 0.01), (0.02, 0.01)], [(-0.1, 0.02), (0.05, 0.05)])
         + gain_rows("mf", "ddt", [(0.3, None), (0.2, None)], [(0.1, None), (0.1, None)], seeds=1)
-        + [{"model": "nmf", "method": "base", "param": None, "train_k": None, "k": 5,
-            "dro_gain": 0.0, "dro_gain_std": 0.0, "dro_beyond_gain": 0.0,
-            "dro_beyond_gain_std": 0.0, "seeds": 3}]  # not a claim
-    )  # fmt: skip
+        + [
+            {
+                "model": "nmf",
+                "method": "base",
+                "param": None,
+                "train_k": None,
+                "k": 5,
+                "dro_gain": 0.0,
+                "dro_gain_std": 0.0,
+                "dro_beyond_gain": 0.0,
+                "dro_beyond_gain_std": 0.0,
+                "seeds": 3,
+            }
+        ]  # not a claim
+    )
     nmf_ddt, nmf_mdr, ncf_ddt, mf_ddt = gain_claims(
         summary, ks=[5, 10], beta=0.5, published=PUBLISHED
     )
     assert [c["verdict"] for c in (nmf_ddt, nmf_mdr, ncf_ddt, mf_ddt)] == [
-        REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_DECIDED,  # 4, 3 and 1 of 4 positive; one seed
-    ]  # fmt: skip
+        REPRODUCED,
+        PARTLY,
+        NOT_REPRODUCED,
+        NOT_DECIDED,  # 4, 3 and 1 of 4 positive; one seed
+    ]
     assert [c["comparisons"] for c in (nmf_ddt, mf_ddt)] == [4, 0]
     assert nmf_ddt["ours"] == (
         f"1..k: +20.0 [{20 - h1:+.1f}, {20 + h1:+.1f}] pp (k = 10) to +30.0 [{30 - h1:+.1f}, "
@@ -398,10 +471,20 @@ def realistic_gains(rng, beyond: list[float], *, seeds: int = 3) -> tuple[pl.Dat
     for k, mean_beyond in zip(GAIN_KS, beyond, strict=True):
         within, after = rng.normal(0.25, 0.03, seeds), rng.normal(mean_beyond, 0.015, seeds)
         cells += [within, after]
-        rows.append({"model": "nmf", "method": "ddt", "param": 0.5, "train_k": k, "k": k,
-                     "dro_gain": within.mean(), "dro_gain_std": within.std(ddof=1),
-                     "dro_beyond_gain": after.mean(), "dro_beyond_gain_std": after.std(ddof=1),
-                     "seeds": seeds})  # fmt: skip
+        rows.append(
+            {
+                "model": "nmf",
+                "method": "ddt",
+                "param": 0.5,
+                "train_k": k,
+                "k": k,
+                "dro_gain": within.mean(),
+                "dro_gain_std": within.std(ddof=1),
+                "dro_beyond_gain": after.mean(),
+                "dro_beyond_gain_std": after.std(ddof=1),
+                "seeds": seeds,
+            }
+        )
     return pl.DataFrame(rows), cells
 
 
@@ -422,13 +505,22 @@ def test_gain_claims_on_realistic_runs(beyond, verdict):
     assert f"all: {counts} of 10" in row["ours"]
 
 
-def run_steps(model: str, method: str, regime: str, seed: int, dro: list, ddro: list,
-              steps_per_epoch: int = 2) -> list[dict]:  # fmt: skip
+def run_steps(
+    model: str, method: str, regime: str, seed: int, dro: list, ddro: list, steps_per_epoch: int = 2
+) -> list[dict]:
     return [
-        {"model": model, "method": method, "regime": regime, "seed": seed, "step": step,
-         "epoch": (step - 1) // steps_per_epoch + 1, "dro": d, "ddro": s}
+        {
+            "model": model,
+            "method": method,
+            "regime": regime,
+            "seed": seed,
+            "step": step,
+            "epoch": (step - 1) // steps_per_epoch + 1,
+            "dro": d,
+            "ddro": s,
+        }
         for step, (d, s) in enumerate(zip(dro, ddro, strict=True), start=1)
-    ]  # fmt: skip
+    ]
 
 
 def test_curve_claims_judge_tracking_per_regime_and_speed_per_seed():
@@ -477,8 +569,10 @@ def realistic_curves(rng, *, finetune_tau: float, bias: float, zero_steps: list[
     ± 0.001, exactly 0 for the first ``zero_steps[seed]`` steps from scratch."""
     t, rows = np.arange(800), []
     for seed, zero in enumerate(zero_steps, start=1):
-        for regime, start, top, tau in (("finetune", 0.75, 0.999, finetune_tau),
-                                        ("scratch", 0.78, 0.99, 40.0)):  # fmt: skip
+        for regime, start, top, tau in (
+            ("finetune", 0.75, 0.999, finetune_tau),
+            ("scratch", 0.78, 0.99, 40.0),
+        ):
             dro = top - (top - rng.normal(start, 0.03)) * np.exp(-t / tau)
             dro = np.minimum(dro + rng.normal(0, 0.002, t.size), 1.0)
             ddro = dro + bias + rng.normal(0.001, 0.001, t.size)
@@ -534,8 +628,12 @@ def test_adaptive_claims_judge_the_drift_of_beta_per_seed():
     )
     rows = adaptive_claims(frame)
     assert [r["verdict"] for r in rows] == [
-        REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_DECIDED, NOT_DECIDED,
-    ]  # fmt: skip
+        REPRODUCED,
+        PARTLY,
+        NOT_REPRODUCED,
+        NOT_DECIDED,
+        NOT_DECIDED,
+    ]
     assert [r["comparisons"] for r in rows] == [2, 2, 2, 0, 0]
     half = T2 * 0.1 / 2  # drops 0.6 and 0.7
     assert rows[0]["ours"] == (

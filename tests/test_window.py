@@ -38,7 +38,7 @@ def spread_problem(gen, rows, m, window, eps, excluded):
             4.9 + 0.2 * torch.rand(rows, excluded, generator=gen, dtype=torch.float64),
         ],
         dim=1,
-    )  # fmt: skip
+    )
     exclude = torch.arange(m).expand(rows, m) >= kept
     shuffle = torch.rand(rows, m, generator=gen).argsort(dim=1)
     return scores.gather(1, shuffle), exclude.gather(1, shuffle)
@@ -92,7 +92,7 @@ def test_window_cut_is_never_wrong_and_seldom_too_cautious(gen, kind):
                 1 - 0.02 * torch.rand(rows, m - window - 5, generator=gen, dtype=torch.float64),
             ],
             dim=1,
-        ),  # fmt: skip
+        ),
         "ties": lambda: torch.randint(0, 40, (rows, m), generator=gen).double() / 40,
         "exponential": lambda: -torch.rand(rows, m, generator=gen, dtype=torch.float64).log(),
         "uniform": lambda: 1 + torch.rand(rows, m, generator=gen, dtype=torch.float64),

@@ -126,9 +126,13 @@ def paper_rerankings(
     completed = torch.cat(completed)
     log.info(
         "dpp-paper: %d of %d lists stopped early (max d² < %g); %d of %d positions completed in "
-        "relevance order", int(completed.count_nonzero()), completed.numel(), PAPER_DPP_TOL,
-        int(completed.sum()), completed.numel() * length,
-    )  # fmt: skip
+        "relevance order",
+        int(completed.count_nonzero()),
+        completed.numel(),
+        PAPER_DPP_TOL,
+        int(completed.sum()),
+        completed.numel() * length,
+    )
     mmr_run, dpp_run = PAPER_RUNS
     return {mmr_run: torch.cat(mmr_parts).cpu(), dpp_run: torch.cat(dpp_parts).cpu()}
 
@@ -147,4 +151,3 @@ def _select(
     if method == "mmr":
         return mmr(relevance, similarity, k, param)
     return dpp(relevance, similarity, k, theta=param)
-

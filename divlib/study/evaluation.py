@@ -88,10 +88,12 @@ class EvaluationData:
     def to(self, device: torch.device | str) -> "EvaluationData":
         """A copy with every tensor on ``device``."""
         return EvaluationData(
-            distance=self.distance.to(device), categories=self.categories.to(device),
-            popularity=self.popularity.to(device), positives=self.positives.to(device),
+            distance=self.distance.to(device),
+            categories=self.categories.to(device),
+            popularity=self.popularity.to(device),
+            positives=self.positives.to(device),
             test_ratings=self.test_ratings.to(device),
-        )  # fmt: skip
+        )
 
     @cached_property
     def distance_groups(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -173,32 +175,40 @@ def evaluate_lists(
         for name, value in values.items():
             columns.setdefault(name, []).append(value)
     users = lists.shape[0]
-    return pl.DataFrame({
-        "k": np.repeat(np.asarray(ks, dtype=np.int32), users),
-        "user": np.tile(np.arange(users, dtype=np.int64), len(ks)),
-        **{name: torch.cat(values).double().cpu().numpy() for name, values in columns.items()},
-    })  # fmt: skip
+    return pl.DataFrame(
+        {
+            "k": np.repeat(np.asarray(ks, dtype=np.int32), users),
+            "user": np.tile(np.arange(users, dtype=np.int64), len(ks)),
+            **{name: torch.cat(values).double().cpu().numpy() for name, values in columns.items()},
+        }
+    )
 
 
 def long_lists(lists: torch.Tensor) -> pl.DataFrame:
     """``(n_users, K)`` ranked item lists as rows (user, rank, item), rank 1 first."""
     users, length = lists.shape
-    return pl.DataFrame({
-        "user": torch.arange(users).repeat_interleave(length).numpy(),
-        "rank": torch.arange(1, length + 1).repeat(users).numpy(),
-        "item": lists.flatten().numpy(),
-    })  # fmt: skip
+    return pl.DataFrame(
+        {
+            "user": torch.arange(users).repeat_interleave(length).numpy(),
+            "rank": torch.arange(1, length + 1).repeat(users).numpy(),
+            "item": lists.flatten().numpy(),
+        }
+    )
 
 
 def lists_frame(lists: Mapping[Run, torch.Tensor]) -> pl.DataFrame:
     """``{(method, param): (n_users, K) item ids}`` (CPU) as rows (method, param, user, rank, item),
     rank 1 = first selected; method String, param Float64 (null for none), the rest Int64."""
-    return pl.concat([
-        long_lists(items).select(
-            pl.lit(method).alias("method"), pl.lit(param, dtype=pl.Float64).alias("param"), pl.all()
-        )
-        for (method, param), items in lists.items()
-    ])  # fmt: skip
+    return pl.concat(
+        [
+            long_lists(items).select(
+                pl.lit(method).alias("method"),
+                pl.lit(param, dtype=pl.Float64).alias("param"),
+                pl.all(),
+            )
+            for (method, param), items in lists.items()
+        ]
+    )
 
 
 def frame_lists(frame: pl.DataFrame) -> dict[Run, torch.Tensor]:

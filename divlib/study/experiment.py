@@ -32,8 +32,8 @@ from divlib.metrics import predicted_relevance_share
 from divlib.models import build_model, load_model, save_model
 from divlib.objectives import dro
 from divlib.ranking import topk_items
-from divlib.similarity import load_distance
-from divlib.study.layout import HERE, Layout, load_splits, run_file
+from divlib.study.distances import GENRE_JACCARD, item_distance
+from divlib.study.layout import HERE, Layout, load_splits, run_file, seed_file
 from divlib.study.params import Diversity, Finetune, GridBackend, Params, Pretrain, Sensitivity
 from divlib.train import (
     DiversityOptions,
@@ -73,9 +73,11 @@ def run_name(method: str, beta: float | None, seed: int, *, k: int | None = None
     """``ddt-beta0.5-seed1``; ``ddt-beta0.5-k20-seed1`` for a run trained for its own k; no β part for
     a method that sets β itself (``ddt-adaptive-seed1``)."""
     return (
-        method + ("" if beta is None else f"-beta{beta}") + ("" if k is None else f"-k{k}")
+        method
+        + ("" if beta is None else f"-beta{beta}")
+        + ("" if k is None else f"-k{k}")
         + f"-seed{seed}"
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,9 @@ class RunSpec:
 
     ``seed`` is the grid seed: the run starts from the model pretrained with it. ``identity`` is
     written to run.json and read by the evaluation (experiment, method, param, seed, regime, train_k).
-    ``from_scratch``: train a fresh model of the pretrained architecture.
+    ``from_scratch``: train a fresh model of the pretrained architecture. ``base``: the pretrained
+    model's file (None: the pretrain stage's, :meth:`Layout.base`); ``similarity``: the item
+    similarity S trained and measured with (:data:`divlib.study.distances.SIMILARITIES`).
     """
 
     dataset: str
@@ -95,6 +99,8 @@ class RunSpec:
     diversity: Diversity
     identity: dict = field(hash=False)
     from_scratch: bool = False
+    base: Path | None = None
+    similarity: str = GENRE_JACCARD
 
 
 @dataclass
@@ -125,8 +131,13 @@ def experiment_runs(params: Params, experiment: str, *, dataset: str, model: str
     else:
         ks = section.ks if experiment == "gain_beyond_k" else [None]
         regimes = ["finetune", "scratch"] if experiment == "training_curves" else ["finetune"]
-        cells = [(method, beta, k, regime, None) for regime in regimes for k in ks
-                 for method in section.methods for beta in section.betas]  # fmt: skip
+        cells = [
+            (method, beta, k, regime, None)
+            for regime in regimes
+            for k in ks
+            for method in section.methods
+            for beta in section.betas
+        ]
     return [
         _spec(params, experiment, cell, dataset=dataset, model=model, seed=seed)
         for cell in cells
@@ -147,12 +158,21 @@ def _spec(
     if regime == "scratch":
         settings["batch_size"] = section.scratch_batch_size
     options = FinetuneOptions(
-        method=method, beta=0.5 if beta is None else beta, adaptive_rule=rule or "min-norm",
-        seed=derive_seed(seed, dataset, model, name), **settings,
-    )  # fmt: skip
+        method=method,
+        beta=0.5 if beta is None else beta,
+        adaptive_rule=rule or "min-norm",
+        seed=derive_seed(seed, dataset, model, name),
+        **settings,
+    )
     diversity = params.diversity if k is None else params.diversity.model_copy(update={"k": k})
-    identity = {"experiment": experiment, "method": label.removesuffix("-scratch"), "param": beta,
-                "seed": seed, "regime": regime, "train_k": diversity.k}  # fmt: skip
+    identity = {
+        "experiment": experiment,
+        "method": label.removesuffix("-scratch"),
+        "param": beta,
+        "seed": seed,
+        "regime": regime,
+        "train_k": diversity.k,
+    }
     return RunSpec(dataset, model, name, seed, options, diversity, identity, regime == "scratch")
 
 
@@ -171,8 +191,12 @@ def sensitivity_runs(
     for eps in section.eps:
         for k in section.ks:
             name = f"eps{eps}-k{k}"
-            options = FinetuneOptions(method=section.method, beta=section.beta,
-                                      seed=derive_seed(seed, dataset, section.model, name), **settings)  # fmt: skip
+            options = FinetuneOptions(
+                method=section.method,
+                beta=section.beta,
+                seed=derive_seed(seed, dataset, section.model, name),
+                **settings,
+            )
             setting = diversity.model_copy(update={"k": k, "eps": eps})
             specs.append(
                 RunSpec(dataset, section.model, name, seed, options, setting, {"eps": eps, "k": k})
@@ -181,9 +205,14 @@ def sensitivity_runs(
 
 
 def pretrain_run(
-    seed: int, device: torch.device, *, section: Pretrain, dataset: str, model: str,
+    seed: int,
+    device: torch.device,
+    *,
+    section: Pretrain,
+    dataset: str,
+    model: str,
     layout: Layout = HERE,
-) -> tuple[nn.Module, TrainResult, dict]:  # fmt: skip
+) -> tuple[nn.Module, TrainResult, dict]:
     """Pretrain ``model`` on ``dataset`` for relevance with the ``pretrain`` section's settings, until
     the validation MSE has not improved for ``patience`` epochs (at most ``max_epochs``). Initialisation
     and batch order derive from ``seed`` and (dataset, model). Returns the model at the epoch of lowest
@@ -193,18 +222,24 @@ def pretrain_run(
     settings = section.model_dump(exclude={"dim", "max_epochs"})
     options = PretrainOptions(epochs=section.max_epochs, seed=derived, **settings)
     train, val = load_splits(layout, dataset, "train", "val")
-    config = {"n_users": train.n_users, "n_items": train.n_items, "dim": section.dim, "seed": derived,
-              "mean": float(train.ratings.mean())}  # fmt: skip
+    config = {
+        "n_users": train.n_users,
+        "n_items": train.n_items,
+        "dim": section.dim,
+        "seed": derived,
+        "mean": float(train.ratings.mean()),
+    }
     network = build_model(model, **config)
-    result = pretrain(network, train, val, options=options, device=device,
-                      name=f"{dataset}/{model} seed {seed}")  # fmt: skip
+    result = pretrain(
+        network, train, val, options=options, device=device, name=f"{dataset}/{model} seed {seed}"
+    )
     network.load_state_dict(result.selected_state)
     return (
         network,
         result,
-        config | {"options": options.__dict__, "selected_epoch": result.selected_epoch,
-                  "grid_seed": seed},
-    )  # fmt: skip
+        config
+        | {"options": options.__dict__, "selected_epoch": result.selected_epoch, "grid_seed": seed},
+    )
 
 
 def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> RunOutcome:
@@ -218,13 +253,21 @@ def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> 
     start = time.perf_counter()
     train, val = load_splits(layout, spec.dataset, "train", "val")
     diversity = diversity_options(spec.diversity, train.n_items)
-    distance = load_distance(layout.distance(spec.dataset))
-    model, config = load_model(layout.base(spec.dataset, spec.model, spec.seed))
+    model, config = load_model(spec.base or layout.base(spec.dataset, spec.model, spec.seed))
+    distance = item_distance(spec.similarity, layout=layout, dataset=spec.dataset, model=model)
     if spec.from_scratch:
         model = build_model(spec.model, **{key: config[key] for key in ARCHITECTURE})
     before = _mean_dro(model, train, distance, diversity.k)
-    result = finetune(model, train, val, distance=distance, diversity=diversity,
-                      options=spec.options, device=device, name=spec.name)  # fmt: skip
+    result = finetune(
+        model,
+        train,
+        val,
+        distance=distance,
+        diversity=diversity,
+        options=spec.options,
+        device=device,
+        name=spec.name,
+    )
     model.load_state_dict(result.selected_state)
     after = _mean_dro(model.cpu(), train, distance, diversity.k)
     record = {
@@ -312,11 +355,17 @@ def sensitivity_results(
     for spec, outcome in zip(specs, outcomes, strict=True):
         model.load_state_dict(outcome.result.selected_state)
         k, record = spec.identity["k"], outcome.record
-        rows.append({
-            "eps": float(record["diversity"]["eps"]), "eps_setting": str(spec.identity["eps"]),
-            "k": k, "dro": record["dro_after"], "dro_before": record["dro_before"],
-            "relevance": _relevance_share(model, seen, k), "val_mse": record["val_mse"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "eps": float(record["diversity"]["eps"]),
+                "eps_setting": str(spec.identity["eps"]),
+                "k": k,
+                "dro": record["dro_after"],
+                "dro_before": record["dro_before"],
+                "relevance": _relevance_share(model, seen, k),
+                "val_mse": record["val_mse"],
+            }
+        )
     return pl.DataFrame(rows)
 
 
@@ -352,25 +401,50 @@ def pretrain_models(
     ``epochs.parquet``; all or nothing) and ``metrics/D/pretrain/M.json`` (per seed: the epoch chosen,
     its validation MSE and the epochs run)."""
     start = time.perf_counter()
+    summary = pretrain_seeds(
+        section,
+        seeds,
+        grid,
+        dataset=dataset,
+        model=model,
+        folder=layout.bases(dataset, model),
+        layout=layout,
+    )
+    write_json(summary, layout.pretraining(dataset, model))
+    seconds = time.perf_counter() - start
+    log.info("%s/%s: %d models in %.1f s", dataset, model, len(summary), seconds)
+
+
+def pretrain_seeds(
+    section: Pretrain,
+    seeds: list[int],
+    grid: GridBackend,
+    *,
+    dataset: str,
+    model: str,
+    folder: Path,
+    layout: Layout = HERE,
+) -> dict:
+    """Pretrain ``model`` once per seed (:func:`pretrain_run`) over ``grid.devices`` and write
+    ``folder`` (``seedS.pt`` and every seed's ``epochs.parquet``; all or nothing). Returns, per
+    seed, the epoch kept, its validation MSE and the epochs run."""
     train = partial(pretrain_run, section=section, dataset=dataset, model=model, layout=layout)
     devices = placement(grid.devices, grid.cpu_workers)
     with learning_rate_named("pretrain.lr", section.lr):
         outcomes = run_grid(train, seeds, devices, describe=describe_pretraining)
     summary, epochs = {}, []
-    with atomic_path(layout.bases(dataset, model)) as folder:
+    with atomic_path(folder) as out:
         for seed, (network, result, config) in zip(seeds, outcomes, strict=True):
-            save_model(folder / f"seed{seed}.pt", network, name=model, config=config)
+            save_model(seed_file(out, seed), network, name=model, config=config)
             epochs.append(pl.DataFrame(result.epochs).select(pl.lit(seed).alias("seed"), pl.all()))
-            best = result.epochs[result.selected_epoch - 1]
+            kept = result.epochs[result.selected_epoch - 1]
             summary[f"seed{seed}"] = {
-                "val_mse": round(best["val_mse"], 6),
+                "val_mse": round(kept["val_mse"], 6),
                 "selected_epoch": result.selected_epoch,
                 "epochs_run": len(result.epochs),
             }
-        pl.concat(epochs).write_parquet(folder / "epochs.parquet")
-    write_json(summary, layout.pretraining(dataset, model))
-    seconds = time.perf_counter() - start
-    log.info("%s/%s: %d models in %.1f s", dataset, model, len(summary), seconds)
+        pl.concat(epochs).write_parquet(out / "epochs.parquet")
+    return summary
 
 
 def run_experiment(

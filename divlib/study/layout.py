@@ -10,6 +10,8 @@
     data/evaluation/D/M/E/          per_user.parquet, summary.parquet; E = baselines for the pretrained
                                     models and the re-rankers
     data/sensitivity/D/results.parquet
+    data/robustness/D/M/V/          one variant V of the robustness table (VARIANT_FILES): its own
+                                    pretrained models (a recipe's), runs, summaries and per-seed means
     metrics/D/headline.json         the headline numbers ``dvc metrics`` and ``dvc exp`` compare (and
                                     data.json, similarity.json: the data's size)
     metrics/D/pretrain/M.json       the pretraining record per seed (a plain output, not a metric)
@@ -49,6 +51,26 @@ def run_file(run: Path, name: str) -> Path:
     return run / RUN_FILES[name]
 
 
+def seed_file(folder: Path, seed: int) -> Path:
+    """The model pretrained with ``seed`` in a folder of pretrained models (``seedS.pt``)."""
+    return folder / f"seed{seed}.pt"
+
+
+VARIANT_FILES = {  # one robustness variant's folder (Layout.robustness(D, M, V))
+    "bases": "base",  # a recipe's own pretrained models (seed_file), as models/D/M/base
+    "runs": "runs",  # its fine-tuning runs, one folder each (RUN_FILES)
+    "main_table": "main_table.parquet",  # summary: the pretrained model, re-rankers, Q2's DDT
+    "gain_beyond_k": "gain_beyond_k.parquet",  # summary: the pretrained model, Q3's DDT runs
+    "seeds": "seeds.parquet",  # per-seed means over users of both (column experiment)
+    "setting": "variant.json",  # what the variant changes, resolved
+}
+
+
+def variant_file(folder: Path, name: str) -> Path:
+    """The file ``name`` (a key of :data:`VARIANT_FILES`) of a robustness variant's ``folder``."""
+    return folder / VARIANT_FILES[name]
+
+
 @dataclass(frozen=True)
 class Layout:
     """The file layout under ``root`` (default: the working directory)."""
@@ -85,7 +107,7 @@ class Layout:
         return self.model(dataset, model) / "base"
 
     def base(self, dataset: str, model: str, seed: int) -> Path:
-        return self.bases(dataset, model) / f"seed{seed}.pt"
+        return seed_file(self.bases(dataset, model), seed)
 
     def base_epochs(self, dataset: str, model: str) -> Path:
         return self.bases(dataset, model) / "epochs.parquet"
@@ -115,6 +137,10 @@ class Layout:
 
     def sensitivity(self, dataset: str) -> Path:
         return self.root / "data" / "sensitivity" / dataset / "results.parquet"
+
+    def robustness(self, dataset: str, model: str, variant: str) -> Path:
+        """One variant of the robustness table (:data:`VARIANT_FILES`)."""
+        return self.root / "data" / "robustness" / dataset / model / variant
 
     def pretraining(self, dataset: str, model: str) -> Path:
         """``metrics/D/pretrain/M.json``: the pretraining record per seed, in a folder of its own so

@@ -69,7 +69,7 @@ VARIANTS: tuple[
         None,
         "tab:gray",
         "x",
-    ),  # fmt: skip
+    ),
     Method(
         "ddt-adaptive-min-norm-adam",
         "DDT-adaptive, β* in Adam's metric",
@@ -77,7 +77,7 @@ VARIANTS: tuple[
         None,
         "darkgoldenrod",
         "+",
-    ),  # fmt: skip
+    ),
 )
 BY_KEY: dict[str, Method] = {method.key: method for method in (*METHODS, *ANCHORS, *VARIANTS)}
 ROWS: tuple[str, ...] = tuple(method.key for method in METHODS)  # the paper's row order

@@ -39,6 +39,7 @@ from divlib import _validate
 from divlib.errors import DivlibError
 from divlib.models import MODELS
 from divlib.study.data.registry import DATASETS
+from divlib.study.distances import GENRE_JACCARD, SIMILARITIES
 from divlib.train import DiversityOptions, FinetuneOptions, PretrainOptions
 
 
@@ -136,8 +137,11 @@ def _from_options(
     """A section with one key per field of the option dataclass ``options`` (less ``leave_out``;
     ``rename``: field → key), typed and bounded as the field is, then the keys ``more`` (key: type;
     one that names a field retypes it)."""
-    types = {(rename or {}).get(name, name): kind for name, kind in _option_types(options).items()
-             if name not in leave_out}  # fmt: skip
+    types = {
+        (rename or {}).get(name, name): kind
+        for name, kind in _option_types(options).items()
+        if name not in leave_out
+    }
     fields = {key: (kind, ...) for key, kind in (types | more).items()}
     return create_model(f"{options.__name__}Keys", __base__=Section, **fields)
 
@@ -153,12 +157,34 @@ class Data(Section):
     options: dict[str, dict[str, Whole] | None]
 
 
-class Pretrain(
-    _from_options(PretrainOptions, leave_out=("seed",), rename={"epochs": "max_epochs"}, dim=Count)
-):
+PRETRAIN = {"leave_out": ("seed", "select"), "rename": {"epochs": "max_epochs"}, "dim": Count}
+SELECT = _option_types(PretrainOptions)["select"]  # the epoch a pretraining keeps
+
+
+class Pretrain(_from_options(PretrainOptions, **PRETRAIN)):
     """:class:`~divlib.train.PretrainOptions` less the seed (each run's derives from its
-    identity): at most ``max_epochs`` epochs, early stopping after ``patience`` (null: none);
-    ``dim``: the embedding size."""
+    identity) and the selection (the epoch of lowest validation MSE): at most ``max_epochs``
+    epochs, early stopping after ``patience`` (null: none); ``dim``: the embedding size."""
+
+
+class PretrainRecipe(Pretrain):
+    """A pretraining recipe of the robustness table: the ``pretrain`` section with some keys
+    changed, and the epoch kept (``select``: ``best``, of lowest validation MSE, or ``last``)."""
+
+    select: SELECT
+
+
+Recipe = create_model(
+    "Recipe",
+    __base__=Section,
+    **{
+        PRETRAIN["rename"].get(key, key): (kind | None, None)
+        for key, kind in (_option_types(PretrainOptions) | {"dim": Count}).items()
+        if key != "seed"
+    },
+)
+Recipe.__doc__ = """The keys of ``pretrain`` (and ``select``) a recipe changes; the others keep the
+section's value (only the keys written count: ``patience: null`` turns early stopping off)."""
 
 
 class Diversity(_from_options(DiversityOptions, eps=Eps)):
@@ -283,6 +309,30 @@ class Evaluate(Section):
     ks: _settings(ListLength)
 
 
+DEFAULT_RECIPE = "default"  # the pretrain section itself, whose models the pretrain stage writes
+VariantName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]  # a DVC stage and key name
+
+
+class Variant(Section):
+    """One column of the robustness table: the default setting with the keys written changed."""
+
+    recipe: str = DEFAULT_RECIPE  # default, or a key of robustness.recipes
+    similarity: Literal[SIMILARITIES] = GENRE_JACCARD  # the item similarity S
+    eps: Eps | None = None  # None: diversity.eps
+
+
+class Robustness(Section):
+    """Beyond the paper: Q2 and Q3 re-judged once per variant, each the default setting with one
+    change (a pretraining recipe, the item similarity, ε), on ``models`` and ``seeds``; Q3 at
+    ``ks``."""
+
+    models: _settings(ModelName)
+    seeds: Seeds | Literal["all"]  # all: the top-level seeds
+    ks: _settings(ListLength)
+    recipes: dict[VariantName, Recipe]
+    variants: Annotated[dict[VariantName, Variant], Field(min_length=1)]
+
+
 class Sensitivity(Section):
     model: ModelName
     method: Method
@@ -312,11 +362,12 @@ class Params(Section):
     evaluate: Evaluate
     sensitivity: Sensitivity
     case_study: CaseStudy
+    robustness: Robustness
 
     @model_validator(mode="after")
     def _sections_agree(self):
         """Keys that name each other; each problem starts with its own key path."""
-        problems = _data_problems(self) + _run_problems(self)
+        problems = _data_problems(self) + _run_problems(self) + _robustness_problems(self)
         if problems:
             raise ValueError(_one_line(problems))
         return self
@@ -335,6 +386,12 @@ class Params(Section):
         return list(self.seeds) if seeds == "all" else list(seeds)
 
     @property
+    def robustness_seeds(self) -> list[int]:
+        """The seeds of the robustness table: its own, or the top-level ``seeds`` (``all``)."""
+        seeds = self.robustness.seeds
+        return list(self.seeds) if seeds == "all" else list(seeds)
+
+    @property
     def chosen_beta(self) -> float:
         """The chosen β: the first of ``main_table.betas`` (the headline metrics, Table V and the
         case-study figure)."""
@@ -347,9 +404,10 @@ class Params(Section):
 
 
 EXPERIMENTS = tuple(
-    name for name, field in Params.model_fields.items()
+    name
+    for name, field in Params.model_fields.items()
     if isinstance(field.annotation, type) and issubclass(field.annotation, Experiment)
-)  # fmt: skip
+)
 
 
 def _data_problems(params: Params) -> list[str]:
@@ -420,6 +478,40 @@ def _run_problems(params: Params) -> list[str]:
     return problems
 
 
+def _robustness_problems(params: Params) -> list[str]:
+    """The robustness variants start from pretrained models and seeds (a recipe's own models use the
+    same seeds), name known recipes, and re-rank lists as long as their ks need."""
+    section = params.robustness
+    pretrained = {"models": params.models, "seeds": params.seeds}
+    problems = [
+        f"robustness.{what}: {value!r} is not pretrained (top-level {what}: "
+        f"{', '.join(map(str, pretrained[what]))}); add it there or remove it here"
+        for what, values in (("models", section.models), ("seeds", params.robustness_seeds))
+        for value in values
+        if value not in pretrained[what]
+    ]
+    if DEFAULT_RECIPE in section.recipes:
+        problems.append(
+            f"robustness.recipes.{DEFAULT_RECIPE}: {DEFAULT_RECIPE} is the pretrain section itself; "
+            "give this recipe another name"
+        )
+    recipes = [DEFAULT_RECIPE, *section.recipes]
+    problems += [
+        f"robustness.variants.{name}.recipe: {variant.recipe!r} is not a recipe; write one of "
+        f"{', '.join(recipes)} (robustness.recipes)"
+        for name, variant in section.variants.items()
+        if variant.recipe not in recipes
+    ]
+    length = 2 * max([*section.ks, params.diversity.k])  # ranks 1..2k of every k evaluated
+    if params.rerank.pool < length:
+        problems.append(
+            f"rerank.pool: {params.rerank.pool} candidates are fewer than the {length} items a "
+            "re-ranked list of the robustness table holds (2 · max(robustness.ks, diversity.k)); "
+            "raise it to at least that"
+        )
+    return problems
+
+
 def parse_params(data: object, *, source: str = "params.yaml") -> Params:
     """``data`` (params.yaml as loaded by a YAML reader) as :class:`Params`, or a one-line DivlibError."""
     if not isinstance(data, dict):
@@ -470,9 +562,12 @@ def _describe(problem: dict, path: str) -> str:
 
 def _section(path: str) -> type[BaseModel]:
     """The section model at a dotted ``path`` of params.yaml ('' is the whole file)."""
-    model = Params
-    for key in filter(None, path.split(".")):
+    model, keys = Params, iter(filter(None, path.split(".")))
+    for key in keys:
         model = model.model_fields[key].annotation
+        if get_origin(model) is dict:  # a mapping of sections (robustness.variants): skip its key
+            next(keys, None)
+            model = get_args(model)[1]
     return model
 
 

@@ -30,6 +30,8 @@ from divlib.study.layout import Layout
 from divlib.study.methods import BY_KEY, lookup
 from divlib.study.params import Params
 from divlib.study.readers import require_columns
+from divlib.study.robustness import FIGURE as ROBUSTNESS_FIGURE
+from divlib.study.robustness import gain_scatter, recipe_points
 
 DPI = 150
 STABLE_RC = {"svg.hashsalt": "divlib"}  # SVG ids; PNG and PDF need only METADATA
@@ -38,9 +40,16 @@ METADATA = {  # no version strings or timestamps, so that identical figures give
     "pdf": {"Creator": None, "Producer": None, "CreationDate": None, "ModDate": None},
 }
 PARETO = {"relevance": "q2_pareto_predicted", "ndcg": "q2_pareto_ndcg"}  # Q2: measure → figure
-FIGURES = ("fig1_beta_sweep", "fig2_training_curves", "fig_lemma3_adaptive_beta", "tradeoff",
-           *PARETO.values(), "sensitivity", "fig4_beta_sweep_appendix",
-           "category_histogram")  # fmt: skip
+FIGURES = (
+    "fig1_beta_sweep",
+    "fig2_training_curves",
+    "fig_lemma3_adaptive_beta",
+    "tradeoff",
+    *PARETO.values(),
+    "sensitivity",
+    "fig4_beta_sweep_appendix",
+    "category_histogram",
+)
 SWEEP_METRICS = ("recall", "dro", "coverage", "ndcg")  # Fig. 1: against β (recall, NDCG@k:
 # full catalogue, held-out ratings)
 log = logging.getLogger(__name__)
@@ -53,10 +62,15 @@ PARETO_FINETUNED = ("ddt", "mdr")  # points with bars of ± their std over seeds
 DOMINATED = "gold"  # the region at least as diverse and relevant as DDT
 LABELLED = 5  # a trade-off curve labels at most about this many of its points with their parameter
 LABEL_OFFSETS = [  # where a point's label may go: offset in points, alignment; first = default
-    ((4, 3), "left", "bottom"), ((4, -3), "left", "top"), ((-4, 3), "right", "bottom"),
-    ((-4, -3), "right", "top"), ((0, 5), "center", "bottom"), ((0, -5), "center", "top"),
-    ((6, 0), "left", "center"), ((-6, 0), "right", "center"),
-]  # fmt: skip
+    ((4, 3), "left", "bottom"),
+    ((4, -3), "left", "top"),
+    ((-4, 3), "right", "bottom"),
+    ((-4, -3), "right", "top"),
+    ((0, 5), "center", "bottom"),
+    ((0, -5), "center", "top"),
+    ((6, 0), "left", "center"),
+    ((-6, 0), "right", "center"),
+]
 REGIMES = {"finetune": ("fine-tuned", "teal"), "scratch": ("from scratch", "tab:brown")}
 CURVES = {"dro": ("-", "DRO@{k} (hard)"), "ddro": ("--", "DDRO (soft)")}  # Fig. 2: style, label
 ADAPTIVE = {  # Lemma 3's runs (method label of run.json): the rule's name and colour
@@ -134,11 +148,23 @@ def beta_sweep(
                 _line(ax, curve["param"], curve[metric], method)
                 _band(ax, curve, "param", metric, BY_KEY[method].color)
             _base_line(ax, rows, metric)
-            ax.axvline(1.0, color="grey", linestyle=":", linewidth=1,
-                       label="β = 1: the control (same fine-tuning, L_MSE only)")  # fmt: skip
+            ax.axvline(
+                1.0,
+                color="grey",
+                linestyle=":",
+                linewidth=1,
+                label="β = 1: the control (same fine-tuning, L_MSE only)",
+            )
             if rows[metric].null_count() == rows.height:
-                ax.text(0.5, 0.5, "not in this model's summary", ha="center", va="center",
-                        transform=ax.transAxes, color="grey")  # fmt: skip
+                ax.text(
+                    0.5,
+                    0.5,
+                    "not in this model's summary",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
+                    color="grey",
+                )
                 ax.set_yticks([])
             ax.grid(alpha=0.3)
             ax.set_title(f"{model.upper()}: {metric_label(metric, k)}", fontsize=9)
@@ -223,13 +249,26 @@ def pareto(
             curve = rows.filter(pl.col("method") == method).sort("param")
             _line(ax, curve[measure], curve["dro"], method)
             for x, y, param in _labelled(curve.select(measure, "dro", "param").rows()):
-                ax.annotate(f"{BY_KEY[method].symbol}={param:g}", (x, y),
-                            xytext=LABEL_OFFSETS[0][0], textcoords="offset points", fontsize=6,
-                            color=BY_KEY[method].color)  # fmt: skip
+                ax.annotate(
+                    f"{BY_KEY[method].symbol}={param:g}",
+                    (x, y),
+                    xytext=LABEL_OFFSETS[0][0],
+                    textcoords="offset points",
+                    fontsize=6,
+                    color=BY_KEY[method].color,
+                )
         for method in PARETO_POINTS:
             point = rows.filter(pl.col("method") == method)
-            _line(ax, point[measure], point["dro"], method, linestyle="none", markersize=8,
-                  markeredgecolor="black", zorder=3)  # fmt: skip
+            _line(
+                ax,
+                point[measure],
+                point["dro"],
+                method,
+                linestyle="none",
+                markersize=8,
+                markeredgecolor="black",
+                zorder=3,
+            )
         for method in PARETO_FINETUNED:
             _seed_bars(ax, rows.filter(pl.col("method") == method).sort("param"), measure, method)
         ddt = rows.filter(pl.col("method") == "ddt").sort("param")
@@ -251,13 +290,29 @@ def _seed_bars(ax: Axes, rows: pl.DataFrame, measure: str, method: str) -> None:
         return
     look = lookup(method)
     xerr, yerr = (rows[f"{c}_std"].fill_null(0.0).to_numpy() for c in (measure, "dro"))
-    ax.errorbar(rows[measure].to_numpy(), rows["dro"].to_numpy(), xerr=xerr, yerr=yerr,
-                color=look.color, marker=look.marker, linestyle="none", markersize=8,
-                markeredgecolor="black", capsize=3, zorder=4,
-                label=f"{look.legend} (± std over seeds)")  # fmt: skip
+    ax.errorbar(
+        rows[measure].to_numpy(),
+        rows["dro"].to_numpy(),
+        xerr=xerr,
+        yerr=yerr,
+        color=look.color,
+        marker=look.marker,
+        linestyle="none",
+        markersize=8,
+        markeredgecolor="black",
+        capsize=3,
+        zorder=4,
+        label=f"{look.legend} (± std over seeds)",
+    )
     for x, y, param in rows.select(measure, "dro", "param").rows():
-        ax.annotate(f"{look.symbol}={param:g}", (x, y), xytext=LABEL_OFFSETS[0][0],
-                    textcoords="offset points", fontsize=6, color=look.color)  # fmt: skip
+        ax.annotate(
+            f"{look.symbol}={param:g}",
+            (x, y),
+            xytext=LABEL_OFFSETS[0][0],
+            textcoords="offset points",
+            fontsize=6,
+            color=look.color,
+        )
 
 
 def _shade_dominated(ax: Axes, ddt: pl.DataFrame, measure: str) -> None:
@@ -268,9 +323,16 @@ def _shade_dominated(ax: Axes, ddt: pl.DataFrame, measure: str) -> None:
     ax.autoscale_view()
     (x_low, x_high), (y_low, y_high) = ax.get_xlim(), ax.get_ylim()
     x, y, beta = ddt[measure][0], ddt["dro"][0], ddt["param"][0]
-    ax.fill_between([x, max(x, x_high)], y, max(y, y_high), color=DOMINATED, alpha=0.15,
-                    linewidth=0, zorder=0,
-                    label=f"≥ DDT (β = {beta:g}) on both axes")  # fmt: skip
+    ax.fill_between(
+        [x, max(x, x_high)],
+        y,
+        max(y, y_high),
+        color=DOMINATED,
+        alpha=0.15,
+        linewidth=0,
+        zorder=0,
+        label=f"≥ DDT (β = {beta:g}) on both axes",
+    )
     ax.set_xlim(x_low, x_high)
     ax.set_ylim(y_low, y_high)
 
@@ -294,8 +356,13 @@ def training_curves(curves: pl.DataFrame, *, k: int = 10) -> Figure:
                 if not run.height:
                     continue
                 for metric, (style, label) in CURVES.items():
-                    ax.plot(run["epoch"].to_numpy(), run[metric].to_numpy(), color=color,
-                            linestyle=style, label=f"{name}, {label.format(k=k)}")  # fmt: skip
+                    ax.plot(
+                        run["epoch"].to_numpy(),
+                        run[metric].to_numpy(),
+                        color=color,
+                        linestyle=style,
+                        label=f"{name}, {label.format(k=k)}",
+                    )
                     _band(ax, run, "epoch", metric, color)
             ax.set_title(f"{model.upper()}, {lookup(method).legend}", fontsize=9)
             ax.grid(alpha=0.3)
@@ -327,9 +394,14 @@ def adaptive_beta(steps: pl.DataFrame) -> Figure:
             name, color = ADAPTIVE[rule]
             run = frame.filter((pl.col("model") == model) & (pl.col("method") == rule))
             x = run["step"].to_numpy()
-            ax.fill_between(x, run["beta_low"].to_numpy(), run["beta_high"].to_numpy(),
-                            color=INTERVAL, linewidth=0,
-                            label="feasible interval [β_low, β_high] (Lemma 3)")  # fmt: skip
+            ax.fill_between(
+                x,
+                run["beta_low"].to_numpy(),
+                run["beta_high"].to_numpy(),
+                color=INTERVAL,
+                linewidth=0,
+                label="feasible interval [β_low, β_high] (Lemma 3)",
+            )
             ax.plot(x, run["beta"].to_numpy(), color=color, linewidth=1.2, label=name)
             ax.set_title(f"{model.upper()}, {name}", fontsize=9)
             ax.set_ylim(-0.02, 1.02)
@@ -471,8 +543,9 @@ def _legend(fig: Figure, axes: np.ndarray) -> None:
             entries.setdefault(label, handle)
     renderer = fig.canvas.get_renderer()
     for ncols in range(min(len(entries), 5), 0, -1):
-        legend = fig.legend(entries.values(), entries.keys(), loc="outside lower center",
-                            ncols=ncols, frameon=False)  # fmt: skip
+        legend = fig.legend(
+            entries.values(), entries.keys(), loc="outside lower center", ncols=ncols, frameon=False
+        )
         if ncols == 1 or legend.get_window_extent(renderer).width <= fig.bbox.width:
             return
         legend.remove()
@@ -491,7 +564,9 @@ def _at_k(summary: pl.DataFrame, k: int, columns: list[str]) -> pl.DataFrame:
 
 def write_figures(layout: Layout, params: Params, dataset: str) -> None:
     """Draw :func:`paper_figures` of ``dataset`` from its pipeline outputs (the case study at
-    ``params.chosen_beta``) and save each as PNG and PDF under ``reports/DATASET/figures/``."""
+    ``params.chosen_beta``), and the robustness table's scatter
+    (:func:`~divlib.study.robustness.gain_scatter`), and save each as PNG and PDF under
+    ``reports/DATASET/figures/``."""
     k = params.diversity.k
     data = load_figure_data(
         layout,
@@ -510,3 +585,6 @@ def write_figures(layout: Layout, params: Params, dataset: str) -> None:
     for name, figure in paper_figures(data, k=k, beta=params.chosen_beta):
         paths = save_figure(figure, layout.figures(dataset) / name)
         log.info("%s: %s", name, ", ".join(map(str, paths)))
+    scatter = gain_scatter(recipe_points(layout, params, dataset))  # the robustness table's
+    paths = save_figure(scatter, layout.figures(dataset) / ROBUSTNESS_FIGURE)
+    log.info("%s: %s", ROBUSTNESS_FIGURE, ", ".join(map(str, paths)))

@@ -72,12 +72,16 @@ def matched_per_user(
     """
     runs, baselines = (
         pl.concat(
-            [pl.scan_parquet(layout.per_user(dataset, model, name)).filter(pl.col("k") == k)
-             .collect() for model in models],
+            [
+                pl.scan_parquet(layout.per_user(dataset, model, name))
+                .filter(pl.col("k") == k)
+                .collect()
+                for model in models
+            ],
             how="diagonal_relaxed",
         )
         for name in (experiment, BASELINES)
-    )  # fmt: skip
+    )
     chosen = sorted(runs["seed"].unique().to_list()) if seeds is None else list(seeds)
     for what, frame in ((experiment, runs), (BASELINES, baselines)):
         missing = sorted(set(chosen) - set(frame["seed"].unique().to_list()))

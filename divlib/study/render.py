@@ -16,12 +16,29 @@ from divlib.io import atomic_path
 MISSING = "–"
 
 
-_LATEX = {"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$", "–": "--", "−": "$-$",
-          "·": r"$\cdot$", "λ": r"$\lambda$", "θ": r"$\theta$", "β": r"$\beta$", "σ": r"$\sigma$",
-          "≈": r"$\approx$", "×": r"$\times$", "r̂": r"$\hat r$", "∼": r"$\sim$",
-          "≥": r"$\geq$", "≤": r"$\leq$", "±": r"$\pm$", "…": r"\ldots{}", "|": r"$|$"}  # fmt: skip
-
-
+_LATEX = {
+    "&": r"\&",
+    "%": r"\%",
+    "_": r"\_",
+    "#": r"\#",
+    "$": r"\$",
+    "–": "--",
+    "−": "$-$",
+    "·": r"$\cdot$",
+    "λ": r"$\lambda$",
+    "θ": r"$\theta$",
+    "β": r"$\beta$",
+    "σ": r"$\sigma$",
+    "≈": r"$\approx$",
+    "×": r"$\times$",
+    "r̂": r"$\hat r$",
+    "∼": r"$\sim$",
+    "≥": r"$\geq$",
+    "≤": r"$\leq$",
+    "±": r"$\pm$",
+    "…": r"\ldots{}",
+    "|": r"$|$",
+}
 
 
 @dataclass(frozen=True)
@@ -104,7 +121,7 @@ def read_table(path: Path) -> Table:
 
 
 def mean_std(mean: float | None, std: float | None, digits: int = 3) -> str:
-    """"mean (std)" to ``digits`` decimals, "mean" without a std, :data:`MISSING` without a mean."""
+    """ "mean (std)" to ``digits`` decimals, "mean" without a std, :data:`MISSING` without a mean."""
     if not is_number(mean):
         return MISSING
     return f"{mean:.{digits}f}" + (f" ({std:.{digits}f})" if is_number(std) else "")

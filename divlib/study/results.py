@@ -24,6 +24,7 @@ from divlib.study.readers import (
     training_steps,
 )
 from divlib.study.render import Table, frame_table, to_latex, to_markdown, write_table
+from divlib.study.robustness import robustness_table
 from divlib.study.tables import gain_table, headline_metrics, model_order, table3
 from divlib.study.verdicts import (
     adaptive_claims,
@@ -102,10 +103,12 @@ def paper_tables(layout: Layout, params: Params, dataset: str) -> tuple[dict[str
 
 
 def write_tables(layout: Layout, params: Params, dataset: str) -> None:
-    """Write :func:`paper_tables` of ``dataset``: each table as Markdown, LaTeX (but
+    """Write :func:`paper_tables` of ``dataset`` and the robustness table
+    (:func:`~divlib.study.robustness.robustness_table`): each table as Markdown, LaTeX (but
     :data:`MARKDOWN_ONLY`) and JSON under ``reports/DATASET/tables/``, and the headline metrics to
     ``metrics/DATASET/headline.json``, which ``dvc exp show`` and ``dvc metrics diff`` compare."""
     tables, headline = paper_tables(layout, params, dataset)
+    tables["robustness"] = robustness_table(layout, params, dataset)  # beyond the paper
     for name, table in tables.items():
         for suffix, render in RENDERINGS.items():
             if suffix == ".md" or name not in MARKDOWN_ONLY:

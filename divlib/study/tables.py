@@ -176,8 +176,9 @@ def table3(
                 for model in models:
                     row = summary_row(summary, model=model, method=method, k=k, param=param) or {}
                     _check_seeds(row, seeds, label)
-                    cells += [mean_std(row.get(m), row.get(f"{m}_std"), digits)
-                              for m in TABLE3_COLUMNS]  # fmt: skip
+                    cells += [
+                        mean_std(row.get(m), row.get(f"{m}_std"), digits) for m in TABLE3_COLUMNS
+                    ]
             if paper is not None:
                 key = PUBLISHED_KEY.get(method, method)
                 cells += [published_value(paper, method=key, metric=m) for m in PAPER_COLUMNS]
@@ -228,8 +229,10 @@ def gain_table(
             row = summary_row(summary, model=model, method=method, k=k, param=beta, train_k=k)
             cells += [_points(row, "dro"), _points(row, "dro_beyond")]
             if paper is not None:
-                cells += [published_value(paper, model=model, k=k, metric=m)
-                          for m in ("gain_pct", "gain_beyond_pct")]  # fmt: skip
+                cells += [
+                    published_value(paper, model=model, k=k, metric=m)
+                    for m in ("gain_pct", "gain_beyond_pct")
+                ]
         rows.append((str(k), tuple(cells)))
     groups = tuple((model.upper(), len(columns)) for model in models)
     caption = _gain_caption(method, dataset, beta, epochs, seeds, paper)
@@ -240,7 +243,9 @@ def _points(row: dict | None, metric: str) -> str:
     """A gain in percentage points, "mean (std)" over seeds; :data:`MISSING` if it did not run."""
     row = row or {}
     gain, std = row.get(f"{metric}_gain"), row.get(f"{metric}_gain_std")
-    return mean_std(100 * gain if is_number(gain) else None, 100 * std if is_number(std) else None, 1)
+    return mean_std(
+        100 * gain if is_number(gain) else None, 100 * std if is_number(std) else None, 1
+    )
 
 
 def _main_rows(published: pl.DataFrame | None, k: int) -> pl.DataFrame | None:
@@ -259,9 +264,7 @@ def _gain_rows(published: pl.DataFrame | None, method: str, beta: float) -> pl.D
     if published is None:
         return None
     rows = published.filter(
-        (pl.col("table") == "gain_beyond_k")
-        & (pl.col("method") == method)
-        & param_is(beta)
+        (pl.col("table") == "gain_beyond_k") & (pl.col("method") == method) & param_is(beta)
     )
     return None if rows.is_empty() else rows
 
@@ -347,5 +350,3 @@ def _gain_caption(
         f"(k = 5: 1..k, k+1..2k; k = 10: …), in which case these columns would be shuffled: "
         f"reports/paper/README.md, caveat 1."
     )
-
-

@@ -307,8 +307,10 @@ def _reranker_points(runs: pl.DataFrame, seeds: Sequence[int]) -> dict[str, pl.D
 def setting_label(method: str, param: float | None) -> str:
     """``"MMR (λ = 0.3)"``: a method's label with its setting (the label alone without one)."""
     look = lookup(method)
-    return look.label if param is None or look.symbol is None else (
-        f"{look.label} ({look.symbol} = {param:g})"
+    return (
+        look.label
+        if param is None or look.symbol is None
+        else (f"{look.label} ({look.symbol} = {param:g})")
     )
 
 
@@ -568,11 +570,17 @@ def _curve_measures(frame: pl.DataFrame) -> pl.DataFrame:
         if seed in targets:
             kept = np.minimum.accumulate((dro >= targets[seed])[::-1])[::-1]  # holds from here on
             reached = float(epochs[kept.argmax()]) if kept.any() else float(epochs.max() + 1)
-        measures.append({
-            "regime": regime, "seed": seed, "gap": float(np.abs(ddro - dro).mean()),
-            "r": _pearson(ddro, dro), "zero_steps": zero,
-            "zero_epochs": zero * float(epochs.max()) / len(epochs), "reached": reached,
-        })  # fmt: skip
+        measures.append(
+            {
+                "regime": regime,
+                "seed": seed,
+                "gap": float(np.abs(ddro - dro).mean()),
+                "r": _pearson(ddro, dro),
+                "zero_steps": zero,
+                "zero_epochs": zero * float(epochs.max()) / len(epochs),
+                "reached": reached,
+            }
+        )
     return pl.DataFrame(measures, schema_overrides={"reached": pl.Float64})
 
 

@@ -75,7 +75,11 @@ ADAPTIVE_RULES = {  # rule: (β of combine_gradients, in AdamW's metric?)
     "min-norm-adam": ("min-norm", True),
     "normalized": ("normalized", True),
 }
-FINETUNE_METHODS = ("ddt", "ddt-adaptive", "mdr")  # DDT with a static β, DDT with β chosen per step, MDR
+FINETUNE_METHODS = (
+    "ddt",
+    "ddt-adaptive",
+    "mdr",
+)  # DDT with a static β, DDT with β chosen per step, MDR
 SELECTIONS = ("last", "best", "most-diverse")
 
 
@@ -144,9 +148,15 @@ class DiversityLoss:
             return nan, nan.detach()
         o = self.options
         return ddro_and_dro(
-            scores, distance=self.distance, k=o.k, eps=o.eps, tau=o.tau,
-            exclude=self.seen[users], offset=o.offset, top_m=o.top_m,
-        )  # fmt: skip
+            scores,
+            distance=self.distance,
+            k=o.k,
+            eps=o.eps,
+            tau=o.tau,
+            exclude=self.seen[users],
+            offset=o.offset,
+            top_m=o.top_m,
+        )
 
     @torch.no_grad()
     def hard(self, scores: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
@@ -233,11 +243,17 @@ def finetune(
 
     diverse = options.select == "most-diverse"
     return run_epochs(
-        model, epochs=options.epochs, steps=steps, summarize=summarize,
-        objective="dro" if diverse else "val_joint", maximize=diverse,
-        select="last" if options.select == "last" else "best", start_is_good=True,
-        mse_limit=limit, name=name,
-    )  # fmt: skip
+        model,
+        epochs=options.epochs,
+        steps=steps,
+        summarize=summarize,
+        objective="dro" if diverse else "val_joint",
+        maximize=diverse,
+        select="last" if options.select == "last" else "best",
+        start_is_good=True,
+        mse_limit=limit,
+        name=name,
+    )
 
 
 def epoch_steps(
@@ -263,8 +279,14 @@ def epoch_steps(
     for ratings in train.batches(options.batch_size, generator):
         users = _user_batch(train.n_users, options.users_per_step, generator).to(device)
         mine = my_share(ratings)
-        batch = Batch(train.users[mine], train.items[mine], train.ratings[mine],
-                      my_share(users), len(ratings), len(users))  # fmt: skip
+        batch = Batch(
+            train.users[mine],
+            train.items[mine],
+            train.ratings[mine],
+            my_share(users),
+            len(ratings),
+            len(users),
+        )
         yield step(model, optimizer, batch, loss, options)
 
 
@@ -281,8 +303,10 @@ def _ddt_step(model, optimizer, batch: Batch, loss: DiversityLoss, options) -> S
         else:
             g_rel = torch.autograd.grad(mse, parameters, allow_unused=True)
             g_div = torch.autograd.grad(-surrogate, parameters, allow_unused=True)
-            gradients = [[_zero_if_none(g, p) for g, p in zip(grads, parameters, strict=True)]
-                         for grads in (g_rel, g_div)]  # fmt: skip
+            gradients = [
+                [_zero_if_none(g, p) for g, p in zip(grads, parameters, strict=True)]
+                for grads in (g_rel, g_div)
+            ]
     (values, *gradients) = sum_over_ranks([torch.stack([mse.detach(), soft, hard])], *gradients)
     mse_value, soft_value, hard_value = values[0]
     record = {"mse": float(mse_value), "ddro": float(soft_value)}
@@ -303,9 +327,14 @@ def _ddt_step(model, optimizer, batch: Batch, loss: DiversityLoss, options) -> S
 
 
 def mdr_weights(
-    model: nn.Module, ratings: tuple, users: torch.Tensor, *, beta: float, meta_lr: float,
+    model: nn.Module,
+    ratings: tuple,
+    users: torch.Tensor,
+    *,
+    beta: float,
+    meta_lr: float,
     loss: DiversityLoss,
-) -> torch.Tensor:  # fmt: skip
+) -> torch.Tensor:
     """MDR's example weights for one batch (Alg. 2, steps 1–5): non-negative, summing to 1 (or all 0).
 
     ∂L_JOINT(Θ')/∂w_j = −η ⟨∇_Θ L_JOINT, ∇_Θ ℓ_j⟩ at w = 0 (module docstring): the gradient of
@@ -316,9 +345,14 @@ def mdr_weights(
 
 
 def _look_ahead(
-    model: nn.Module, ratings: tuple, users: torch.Tensor, *, beta: float, meta_lr: float,
+    model: nn.Module,
+    ratings: tuple,
+    users: torch.Tensor,
+    *,
+    beta: float,
+    meta_lr: float,
     loss: DiversityLoss,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`mdr_weights`, with L_DDRO and the mean DRO@k at Θ that it computed on the way."""
     user_ids, item_ids, values = ratings
     names, params = zip(*model.named_parameters(), strict=True)

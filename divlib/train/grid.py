@@ -87,8 +87,9 @@ def collect_results(
             results[index] = result
             left = len(jobs) - done
             eta = f" (ETA {duration((time.perf_counter() - start) / done * left)})" if left else ""
-            log.info("[%d/%d] %s, %.1f s%s", done, len(jobs), describe(jobs[index], result),
-                     seconds, eta)  # fmt: skip
+            log.info(
+                "[%d/%d] %s, %.1f s%s", done, len(jobs), describe(jobs[index], result), seconds, eta
+            )
     return results
 
 
@@ -103,8 +104,9 @@ def _in_workers(
     try:
         for device in devices:
             mine, theirs = context.Pipe()
-            process = context.Process(target=_worker, args=(theirs, function, device, threads, level),
-                                      daemon=True)  # fmt: skip
+            process = context.Process(
+                target=_worker, args=(theirs, function, device, threads, level), daemon=True
+            )
             process.start()
             theirs.close()
             workers[mine] = (process, device)

@@ -48,9 +48,12 @@ class Interactions:
 
     def to(self, device: torch.device | str) -> "Interactions":
         return Interactions(
-            self.users.to(device), self.items.to(device), self.ratings.to(device),
-            self.n_users, self.n_items,
-        )  # fmt: skip
+            self.users.to(device),
+            self.items.to(device),
+            self.ratings.to(device),
+            self.n_users,
+            self.n_items,
+        )
 
     def seen(self) -> torch.Tensor:
         """``(n_users, n_items)`` bool: True where the user rated the item in this split."""
@@ -112,10 +115,12 @@ class SeenItems:
         starts = self.pointers[users]
         counts = self.pointers[users + 1] - starts
         total = int(counts.sum())
-        row = torch.repeat_interleave(torch.arange(len(users), device=users.device), counts,
-                                      output_size=total)  # fmt: skip
-        first = torch.repeat_interleave(starts - (counts.cumsum(dim=0) - counts), counts,
-                                        output_size=total)  # fmt: skip
+        row = torch.repeat_interleave(
+            torch.arange(len(users), device=users.device), counts, output_size=total
+        )
+        first = torch.repeat_interleave(
+            starts - (counts.cumsum(dim=0) - counts), counts, output_size=total
+        )
         position = first + torch.arange(total, device=users.device)  # starts[row] + rank in row
         mask = torch.zeros(len(users), self.n_items, dtype=torch.bool, device=users.device)
         mask[row, self.items[position]] = True

@@ -5,10 +5,12 @@ r"""Relevance pretraining: minimise the rating MSE (plus an optional L2 penalty)
 
 The selected checkpoint is the epoch with the lowest *validation* MSE (the paper's code selected on the
 test split; we do not); with ``patience`` the run stops once that many epochs have not lowered it
-(early stopping: the model is trained to convergence, not for a fixed count).
+(early stopping: the model is trained to convergence, not for a fixed count). ``select="last"`` keeps
+the last epoch instead: a fixed training of ``epochs`` epochs.
 """
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -30,6 +32,7 @@ class PretrainOptions:
     l2: NonNegative = 0.0  # λ of the explicit penalty λ‖Θ‖²
     seed: int = 0  # order of the mini-batches
     patience: Count | None = None  # stop after this many epochs without a lower validation MSE
+    select: Literal["best", "last"] = "best"  # the epoch kept: lowest validation MSE, or the last
 
     def __post_init__(self):
         check_fields(self)
@@ -68,9 +71,16 @@ def pretrain(
         }
 
     return run_epochs(
-        model, epochs=options.epochs, steps=steps, summarize=summarize, objective="val_mse",
-        patience=options.patience, mse_limit=limit, name=name,
-    )  # fmt: skip
+        model,
+        epochs=options.epochs,
+        steps=steps,
+        summarize=summarize,
+        objective="val_mse",
+        select=options.select,
+        patience=options.patience,
+        mse_limit=limit,
+        name=name,
+    )
 
 
 def _step(model, optimizer, train: Interactions, batch: torch.Tensor, l2: float) -> Step:

@@ -83,8 +83,13 @@ def _tasks(
     tasks not yet done."""
     resources = ray.cluster_resources()
     gpus = min(1, resources.get("GPU", 0)) if gpus_per_run is None else gpus_per_run
-    log.info("Ray: %g CPUs, %g GPUs; each run asks for %d CPUs and %g GPUs",
-             resources.get("CPU", 0), resources.get("GPU", 0), threads, gpus)  # fmt: skip
+    log.info(
+        "Ray: %g CPUs, %g GPUs; each run asks for %d CPUs and %g GPUs",
+        resources.get("CPU", 0),
+        resources.get("GPU", 0),
+        threads,
+        gpus,
+    )
     task = ray.remote(_run_task).options(num_cpus=threads, num_gpus=gpus)
     level = logging.getLogger().getEffectiveLevel()
     pending = {task.remote(function, job, threads, level): index for index, job in enumerate(jobs)}

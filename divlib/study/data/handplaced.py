@@ -45,10 +45,11 @@ def parse_netflix(
         pl.Series("key", [key for key, _ in keys]), pl.Series("year", [y for _, y in keys])
     )
     netflix = netflix.with_columns(
-        pl.col("Name").map_elements(lambda name: strip_year(name)[0], return_dtype=pl.String)
+        pl.col("Name")
+        .map_elements(lambda name: strip_year(name)[0], return_dtype=pl.String)
         .alias("key"),
         pl.col("Year").cast(pl.Int64, strict=False).alias("year"),
-    )  # fmt: skip
+    )
     matched = _match_titles(netflix, reference.select("key", "year", "categories"))
     columns = {"User_ID": pl.Int64, "Rating": pl.Float32, "Movie_ID": pl.Int64}
     rating_table = read_csv(ratings.read_bytes(), source=str(ratings), columns=columns)

@@ -45,10 +45,26 @@ MOVIELENS = Conventions("MovieLens", 1, 5, first_id=1)
 COAT = Conventions("Coat", 1, 5, first_id=0)  # ids are matrix positions
 KUAIREC = Conventions("KuaiRec", 1, 5, first_id=0)
 ML100K_GENRES = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
-    "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
-    "War", "Western",
-)  # fmt: skip
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
 RECBOLE_INTER = ["user_id:token", "item_id:token", "rating:float", "timestamp:float"]
 RECBOLE_ITEM = ["item_id:token", "movie_title:token_seq", "release_year:token", "class:token_seq"]
 SEPARATORS = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe", "::": "'::'", " ": "space"}
@@ -349,8 +365,11 @@ def parse_kuairec(archive: Path) -> RawTables:
     files = read_zip(archive, ["small_matrix.csv", "item_categories.csv"])
     matrix_source = files["small_matrix.csv"][1]
     columns = {
-        "user_id": pl.Int64, "video_id": pl.Int64, "timestamp": pl.Float64, "watch_ratio": pl.Float64
-    }  # fmt: skip
+        "user_id": pl.Int64,
+        "video_id": pl.Int64,
+        "timestamp": pl.Float64,
+        "watch_ratio": pl.Float64,
+    }
     matrix = read_csv(files["small_matrix.csv"][0], source=matrix_source, columns=columns)
     ratio = pl.col("watch_ratio")
     negative = matrix.filter(~((ratio >= 0) & ratio.is_finite()).fill_null(False))

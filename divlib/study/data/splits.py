@@ -28,12 +28,18 @@ def split_ratings(
         pl.len().over("user").alias("_count"),
     )
     ranked = ranked.with_columns(
-        (pl.col("_count") * test_fraction).round_sig_figs(15).round(0, mode="half_to_even")
-        .cast(pl.Int64).alias("_test"),
+        (pl.col("_count") * test_fraction)
+        .round_sig_figs(15)
+        .round(0, mode="half_to_even")
+        .cast(pl.Int64)
+        .alias("_test"),
     ).with_columns(
-        ((pl.col("_count") - pl.col("_test")) * val_fraction).round_sig_figs(15)
-        .round(0, mode="half_to_even").cast(pl.Int64).alias("_val"),
-    )  # fmt: skip
+        ((pl.col("_count") - pl.col("_test")) * val_fraction)
+        .round_sig_figs(15)
+        .round(0, mode="half_to_even")
+        .cast(pl.Int64)
+        .alias("_val"),
+    )
     ranked = ranked.with_columns(
         pl.when(pl.col("_count") - pl.col("_test") - pl.col("_val") < 1)
         .then(0)
