@@ -187,30 +187,7 @@ def tradeoff(summary: pl.DataFrame, *, k: int = 10) -> Figure:
     fig, axes = _grid(1, len(models), panel=(3.6, 3.2))
     for ax, model in zip(axes[0], models, strict=True):
         rows = frame.filter(pl.col("model") == model)
-        for method in SWEPT:
-            curve = rows.filter(pl.col("method") == method).sort("param")
-            _line(ax, curve["relevance"], curve["dro"], method)
-            for x, y, param in _labelled(curve.select("relevance", "dro", "param").rows()):
-                ax.annotate(
-                    f"{BY_KEY[method].symbol}={param:g}",
-                    (x, y),
-                    xytext=LABEL_OFFSETS[0][0],
-                    textcoords="offset points",
-                    fontsize=6,
-                    color=BY_KEY[method].color,
-                )
-        for method in POINTS:
-            point = rows.filter(pl.col("method") == method)
-            _line(
-                ax,
-                point["relevance"],
-                point["dro"],
-                method,
-                linestyle="none",
-                markersize=9,
-                markeredgecolor="black",
-                zorder=3,
-            )
+        _curves_and_points(ax, rows, "relevance", (SWEPT, POINTS), markersize=9)
         ax.set_title(model.upper())
         ax.set_xlabel(metric_label("relevance", k))
         ax.margins(0.08)  # room for the labels of the outermost points
@@ -245,30 +222,7 @@ def pareto(
     fig, axes = _grid(1, len(models), panel=(5.6, 4.6))
     for ax, model in zip(axes[0], models, strict=True):
         rows = means.filter(pl.col("model") == model)
-        for method in PARETO_CURVES:
-            curve = rows.filter(pl.col("method") == method).sort("param")
-            _line(ax, curve[measure], curve["dro"], method)
-            for x, y, param in _labelled(curve.select(measure, "dro", "param").rows()):
-                ax.annotate(
-                    f"{BY_KEY[method].symbol}={param:g}",
-                    (x, y),
-                    xytext=LABEL_OFFSETS[0][0],
-                    textcoords="offset points",
-                    fontsize=6,
-                    color=BY_KEY[method].color,
-                )
-        for method in PARETO_POINTS:
-            point = rows.filter(pl.col("method") == method)
-            _line(
-                ax,
-                point[measure],
-                point["dro"],
-                method,
-                linestyle="none",
-                markersize=8,
-                markeredgecolor="black",
-                zorder=3,
-            )
+        _curves_and_points(ax, rows, measure, (PARETO_CURVES, PARETO_POINTS), markersize=8)
         for method in PARETO_FINETUNED:
             _seed_bars(ax, rows.filter(pl.col("method") == method).sort("param"), measure, method)
         ddt = rows.filter(pl.col("method") == "ddt").sort("param")
@@ -282,6 +236,43 @@ def pareto(
     _legend(fig, axes)
     _place_labels(fig)
     return fig
+
+
+def _curves_and_points(
+    ax: Axes,
+    rows: pl.DataFrame,
+    x: str,
+    methods: tuple[Sequence[str], Sequence[str]],
+    *,
+    markersize: float,
+) -> None:
+    """DRO@k against ``x``: a curve over its parameter (each point labelled) for each method of
+    ``methods[0]``, one marked point for each of ``methods[1]``."""
+    curves, points = methods
+    for method in curves:
+        curve = rows.filter(pl.col("method") == method).sort("param")
+        _line(ax, curve[x], curve["dro"], method)
+        for px, py, param in _labelled(curve.select(x, "dro", "param").rows()):
+            ax.annotate(
+                f"{BY_KEY[method].symbol}={param:g}",
+                (px, py),
+                xytext=LABEL_OFFSETS[0][0],
+                textcoords="offset points",
+                fontsize=6,
+                color=BY_KEY[method].color,
+            )
+    for method in points:
+        point = rows.filter(pl.col("method") == method)
+        _line(
+            ax,
+            point[x],
+            point["dro"],
+            method,
+            linestyle="none",
+            markersize=markersize,
+            markeredgecolor="black",
+            zorder=3,
+        )
 
 
 def _seed_bars(ax: Axes, rows: pl.DataFrame, measure: str, method: str) -> None:

@@ -157,7 +157,7 @@ def table3(
         DivlibError: a row averages another number of seeds than ``seeds`` holds (the caption names
             them for every row).
     """
-    paper = _main_rows(published, k)
+    paper = published_main_rows(published, k)
     ours = tuple(label.format(k=k) for label in TABLE3_COLUMNS.values())
     groups = [(model.upper(), len(ours)) for model in models]
     columns = ours * len(models)
@@ -219,7 +219,7 @@ def gain_table(
         summary: the gain_beyond_k experiment's summaries, stacked.
         published: the paper's rows of one dataset (:func:`divlib.study.readers.paper_rows`).
     """
-    paper = _gain_rows(published, method, beta)
+    paper = published_gain_rows(published, method, beta)
     sources = ["ours"] + ([_paper_label(paper, dataset)] if paper is not None else [])
     columns = tuple(f"{source} {ranks}" for source in sources for ranks in ("1..k", "k+1..2k"))
     rows = []
@@ -248,7 +248,7 @@ def _points(row: dict | None, metric: str) -> str:
     )
 
 
-def _main_rows(published: pl.DataFrame | None, k: int) -> pl.DataFrame | None:
+def published_main_rows(published: pl.DataFrame | None, k: int) -> pl.DataFrame | None:
     """The published Table III rows at ``k`` (NMF, and DGRec, which has no model)."""
     if published is None:
         return None
@@ -260,7 +260,10 @@ def _main_rows(published: pl.DataFrame | None, k: int) -> pl.DataFrame | None:
     return None if rows.is_empty() else rows
 
 
-def _gain_rows(published: pl.DataFrame | None, method: str, beta: float) -> pl.DataFrame | None:
+def published_gain_rows(
+    published: pl.DataFrame | None, method: str, beta: float
+) -> pl.DataFrame | None:
+    """The published rows of Table IV (``method`` ddt) or VI (mdr) at ``beta``; None if none."""
     if published is None:
         return None
     rows = published.filter(

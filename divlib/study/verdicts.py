@@ -43,7 +43,14 @@ from divlib.study.methods import RERANKERS, lookup
 from divlib.study.params import CONTROL_BETA
 from divlib.study.readers import require_columns
 from divlib.study.render import MISSING, mean_std, number
-from divlib.study.tables import PAPER_RERANKERS, PUBLISHED_KEY, summary_row
+from divlib.study.tables import (
+    GAIN_TABLES,
+    PAPER_RERANKERS,
+    PUBLISHED_KEY,
+    published_gain_rows,
+    published_main_rows,
+    summary_row,
+)
 
 REPRODUCED, PARTLY, NOT_REPRODUCED = "reproduced", "partly", "not reproduced"
 NOT_DECIDED = "not decided"  # nothing to compare: no runs, none of the compared methods, one seed
@@ -624,10 +631,10 @@ def _drift_text(runs: pl.DataFrame) -> str:
 def _published_main(published: pl.DataFrame | None, k: int) -> str:
     if published is None:
         return "no published numbers"
-    rows = published.filter(
-        (pl.col("table") == "main") & (pl.col("k") == k) & (pl.col("model") == "nmf")
+    rows = published_main_rows(published, k)  # the paper's Table III is NMF's
+    values = (
+        {} if rows is None else {(r["method"], r["metric"]): r["mean"] for r in rows.to_dicts()}
     )
-    values = {(r["method"], r["metric"]): r["mean"] for r in rows.to_dicts()}
     keys = ["ddt", *(PUBLISHED_KEY.get(m, m) for m in PAPER_RERANKERS)]
     text = ", ".join(
         f"{key.upper()} {values[key, 'dro']} / {values[key, 'relevance']}"
@@ -640,13 +647,9 @@ def _published_main(published: pl.DataFrame | None, k: int) -> str:
 def _published_gains(published: pl.DataFrame | None, model: str, method: str, beta: float) -> str:
     if published is None:
         return "no published numbers"
-    rows = published.filter(
-        (pl.col("table") == "gain_beyond_k")
-        & (pl.col("model") == model)
-        & (pl.col("method") == method)
-        & param_is(beta)
-    )
-    if rows.is_empty():
+    rows = published_gain_rows(published, method, beta)
+    rows = None if rows is None else rows.filter(pl.col("model") == model)
+    if rows is None or rows.is_empty():
         return _paper("no published numbers", published["dataset"][0])
     values = rows.with_columns(pl.col("mean").cast(pl.Float64))
     ranges = "; ".join(
@@ -655,8 +658,10 @@ def _published_gains(published: pl.DataFrame | None, model: str, method: str, be
         if not (part := values.filter(pl.col("metric") == metric)).is_empty()
     )
     positive = int((values["mean"] > 0).sum())
-    table = "Table IV" if method == "ddt" else "Table VI"
-    return _paper(f"{table} {ranges}; > 0 in {positive}/{values.height}", published["dataset"][0])
+    return _paper(
+        f"{GAIN_TABLES[method]} {ranges}; > 0 in {positive}/{values.height}",
+        published["dataset"][0],
+    )
 
 
 def _points_range(gains: Mapping[int, Interval]) -> str:
