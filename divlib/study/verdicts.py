@@ -328,7 +328,9 @@ def _paired(point: pl.DataFrame, ddt: pl.DataFrame, metric: str) -> list[float]:
 
 
 def _dominance_text(ddt: pl.DataFrame, differences: Mapping, k: int) -> str:
-    """DDT's means (std), then per measure the settings that dominate it, with their intervals."""
+    """DDT's means (std), then per measure the settings that dominate it, with their intervals,
+    and how many settings are more relevant than DDT on average: a verdict that holds while they
+    are is decided by diversity alone."""
     spread = {m: mean_std(ddt[m].mean(), ddt[m].std()) for m in ("dro", *DOMINANCE_MEASURES)}
     parts = [
         f"DDT DRO@{k} {spread['dro']}, "
@@ -343,9 +345,11 @@ def _dominance_text(ddt: pl.DataFrame, differences: Mapping, k: int) -> str:
             for label in found[:MAX_LISTED]
         )
         more = f"; {len(found) - MAX_LISTED} more" if len(found) > MAX_LISTED else ""
+        ahead = sum(paired_interval(pair[1]).mean > 0 for pair in points.values())
         parts.append(
             f"dominated under {name} by {len(found)} of {len(points)} settings"
             + (f": {shown}{more}" if found else "")
+            + f" ({ahead} of them more relevant than DDT by {name}, on average)"
         )
     return "; ".join(parts) + f"; {_seeds(ddt['seed'].n_unique())}"
 
