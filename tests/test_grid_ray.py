@@ -3,7 +3,6 @@ with the other tasks cancelled, and a one-line error without Ray. One local Ray 
 
 import copy
 import dataclasses
-import json
 import sys
 from functools import partial
 from pathlib import Path
@@ -11,11 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from projects import synthetic_project
 
 from divlib.errors import DivlibError, TrainingDiverged
-from divlib.models import build_model, save_model
-from divlib.similarity import GroupedDistance, save_distance
-from divlib.study.data import canonicalize, category_matrix, split_ratings, synthetic_ratings
 from divlib.study.experiment import experiment_runs, save_runs, train_run
 from divlib.study.layout import Layout
 from divlib.study.params import parse_params
@@ -37,29 +34,9 @@ def cluster():
 @pytest.fixture(scope="module")
 def layout(tmp_path_factory) -> Layout:
     """Dataset "synthetic" prepared, its distance, and nmf pretrained (initialised) with seed 1."""
-    layout = Layout(tmp_path_factory.mktemp("project"))
-    raw = synthetic_ratings(users=60, items=90, ratings=1500, categories=6, seed=1)
-    ratings, items = canonicalize(raw, source="synthetic")
-    train, val, _, _ = split_ratings(ratings, test_fraction=0.2, val_fraction=0.2, seed=1)
-    prepared = layout.prepared("synthetic")
-    prepared.mkdir(parents=True)
-    train.write_parquet(prepared / "train.parquet")
-    val.write_parquet(prepared / "val.parquet")
-    sizes = {"users": ratings["user"].max() + 1, "items": items.height}
-    (prepared / "meta.json").write_text(json.dumps(sizes))
-    categories, names = category_matrix(items)
-    save_distance(GroupedDistance.from_categories(categories), layout.distance("synthetic"), names)
-    config = {
-        "n_users": sizes["users"],
-        "n_items": sizes["items"],
-        "dim": 4,
-        "seed": 1,
-        "mean": float(train["rating"].mean()),
-    }
-    save_model(
-        layout.base("synthetic", "nmf", 1), build_model("nmf", **config), name="nmf", config=config
+    return synthetic_project(
+        tmp_path_factory.mktemp("project"), users=60, items=90, ratings=1500, categories=6
     )
-    return layout
 
 
 def specs(**options) -> list:

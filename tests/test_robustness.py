@@ -3,19 +3,17 @@ experiments' runs, a run trained and measured with the embedding similarity, the
 verdict builders' own verdicts on each variant's frames, the scatter's points; bad params named."""
 
 import copy
-import json
 from pathlib import Path
 
 import polars as pl
 import pytest
 import torch
 import yaml
+from projects import synthetic_project
 from reference import brute_cosine_distance, brute_dro
 
 from divlib.errors import DivlibError
-from divlib.models import build_model, load_model, save_model
-from divlib.similarity import GroupedDistance, save_distance
-from divlib.study.data import canonicalize, category_matrix, split_ratings, synthetic_ratings
+from divlib.models import load_model
 from divlib.study.evaluation import run_means, summarize
 from divlib.study.experiment import experiment_runs, train_run
 from divlib.study.layout import Layout, load_splits
@@ -220,29 +218,9 @@ def test_a_variants_runs_start_from_its_own_models_with_its_similarity_and_eps()
 @pytest.fixture(scope="module")
 def layout(tmp_path_factory) -> Layout:
     """Dataset "synthetic" prepared, its genre distance, and nmf pretrained (initialised), seed 1."""
-    layout = Layout(tmp_path_factory.mktemp("project"))
-    raw = synthetic_ratings(users=40, items=50, ratings=900, categories=5, seed=1)
-    ratings, items = canonicalize(raw, source="synthetic")
-    train, val, _, _ = split_ratings(ratings, test_fraction=0.2, val_fraction=0.2, seed=1)
-    prepared = layout.prepared("synthetic")
-    prepared.mkdir(parents=True)
-    train.write_parquet(prepared / "train.parquet")
-    val.write_parquet(prepared / "val.parquet")
-    sizes = {"users": ratings["user"].max() + 1, "items": items.height}
-    (prepared / "meta.json").write_text(json.dumps(sizes))
-    categories, names = category_matrix(items)
-    save_distance(GroupedDistance.from_categories(categories), layout.distance("synthetic"), names)
-    config = {
-        "n_users": sizes["users"],
-        "n_items": sizes["items"],
-        "dim": 4,
-        "seed": 1,
-        "mean": float(train["rating"].mean()),
-    }
-    save_model(
-        layout.base("synthetic", "nmf", 1), build_model("nmf", **config), name="nmf", config=config
+    return synthetic_project(
+        tmp_path_factory.mktemp("project"), users=40, items=50, ratings=900, categories=5
     )
-    return layout
 
 
 def test_an_embedding_cosine_run_is_measured_with_its_base_models_item_cosines(layout):
