@@ -213,12 +213,21 @@ def dvc(project: Path, *arguments: str) -> subprocess.CompletedProcess:
     return done
 
 
+def reset(project: Path) -> None:
+    """The README's reset: ``git checkout -- . && dvc checkout``."""
+    for command in (["git", "checkout", "--", "."], [sys.executable, "-m", "dvc", "checkout"]):
+        done = run(command, project)
+        assert done.returncode == 0, f"{' '.join(command)}: {done.stdout}{done.stderr}"
+
+
 def readme_recipes(project: Path) -> None:
     """The README's `dvc exp` recipes on the committed tiny pipeline: an experiment reruns only what
     depends on its params; metrics diff gives numeric deltas of the headline numbers; the reset
-    restores params and outputs; after a β and a k experiment, `dvc exp show --only-changed` (less
-    the inputs' hashes) fits a terminal and shows the changed params; values at different k never
-    share a name; plots diff writes the figures of both experiments as images."""
+    restores params and outputs, also after an experiment refused for a bad value (which leaves the
+    value in params.yaml and that stage's outputs removed); after a β and a k experiment,
+    `dvc exp show --only-changed` (less the inputs' hashes) fits a terminal and shows the changed
+    params; values at different k never share a name; plots diff writes the figures of both
+    experiments as images."""
     for command in (["git", "add", "-A"], ["git", "commit", "-qm", "tiny"]):
         assert run(command, project).returncode == 0
     rerun = [
@@ -263,9 +272,27 @@ def readme_recipes(project: Path) -> None:
         for v in ("dro", "relevance", "ndcg", "gain_beyond_pp")
     }
     assert all(isinstance(change["diff"], float) for change in moved.values()), moved
-    for command in (["git", "checkout", "--", "."], [sys.executable, "-m", "dvc", "checkout"]):
-        assert run(command, project).returncode == 0
+    reset(project)
     assert ((project / "params.yaml").read_text(), headline.read_text()) == committed
+    refused = run(
+        [
+            sys.executable,
+            "-m",
+            "dvc",
+            "exp",
+            "run",
+            "-n",
+            "bad",
+            "-S",
+            "main_table.betas=[0.5,0.5]",
+        ],
+        project,
+    )
+    assert refused.returncode != 0 and "main_table.betas" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    reset(project)  # the refused value left in params.yaml, the stage's outputs removed: restored
+    assert ((project / "params.yaml").read_text(), headline.read_text()) == committed
+    assert "Data and pipelines are up to date" in dvc(project, "status").stdout
     dvc(project, "exp", "run", "-n", "k5", "-S", "diversity.k=5")
     hashes = ["--drop", "(data|models|reports)/"]  # the inputs' hashes (one column per input)
     table = dvc(project, "exp", "show", "--only-changed", *hashes, "--md", "--no-pager").stdout
