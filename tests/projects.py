@@ -12,18 +12,19 @@ from divlib.study.layout import Layout
 def synthetic_project(
     root: Path, *, users: int, items: int, ratings: int, categories: int
 ) -> Layout:
-    """Dataset "synthetic" prepared (train, val, meta.json), its genre distance, and an initialised
-    nmf model as the model pretrained with seed 1, under ``root``."""
+    """Dataset "synthetic" prepared (train, val, test, items, meta.json), its genre distance, and an
+    initialised nmf model as the model pretrained with seed 1, under ``root``."""
     layout = Layout(root)
     raw = synthetic_ratings(
         users=users, items=items, ratings=ratings, categories=categories, seed=1
     )
     table, catalogue = canonicalize(raw, source="synthetic")
-    train, val, _, _ = split_ratings(table, test_fraction=0.2, val_fraction=0.2, seed=1)
+    train, val, test, _ = split_ratings(table, test_fraction=0.2, val_fraction=0.2, seed=1)
     prepared = layout.prepared("synthetic")
     prepared.mkdir(parents=True)
-    train.write_parquet(prepared / "train.parquet")
-    val.write_parquet(prepared / "val.parquet")
+    for name, split in (("train", train), ("val", val), ("test", test)):
+        split.write_parquet(prepared / f"{name}.parquet")
+    catalogue.write_parquet(layout.items("synthetic"))
     sizes = {"users": table["user"].max() + 1, "items": catalogue.height}
     layout.meta("synthetic").write_text(json.dumps(sizes))
     matrix, names = category_matrix(catalogue)

@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import torch
+from projects import synthetic_project
 
 from divlib import DenseDistance, DivlibError
 from divlib.metrics import (
@@ -19,7 +20,7 @@ from divlib.metrics import (
     metric_label,
     window_diversity,
 )
-from divlib.models import build_model, save_model
+from divlib.models import build_model, load_model, save_model
 from divlib.similarity import GroupedDistance
 from divlib.study.evaluation import (
     EvaluationData,
@@ -28,10 +29,15 @@ from divlib.study.evaluation import (
     evaluate_models,
     frame_lists,
     lists_frame,
+    load_evaluation,
     load_runs,
+    long_lists,
+    rerank_baselines,
     run_means,
     summarize,
 )
+from divlib.study.layout import Layout
+from divlib.study.params import Rerank
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -467,3 +473,91 @@ def test_lists_frame_layout_and_its_inverse():
     back = frame_lists(frame.sample(fraction=1.0, shuffle=True, seed=3).sort("method", "param"))
     assert list(back) == [("dum", None), ("mmr", 0.3)]
     assert all(torch.equal(back[run], lists[run]) for run in lists)
+
+
+# Every list against the split files: no user is shown an item rated in training or validation
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Layout:
+    """Dataset "synthetic" prepared (40 users, 80 items, splits and catalogue), its genre
+    distance, and an initialised nmf model as the model pretrained with seed 1."""
+    return synthetic_project(
+        tmp_path_factory.mktemp("project"), users=40, items=80, ratings=1200, categories=5
+    )
+
+
+def split_pairs(layout: Layout, *names: str) -> pl.DataFrame:
+    """The (user, item) pairs of the split files ``names``, read as they are on disk."""
+    folder = layout.prepared("synthetic")
+    return pl.concat(
+        [pl.read_parquet(folder / f"{n}.parquet").select("user", "item") for n in names]
+    )
+
+
+def rated_listed(lists: pl.DataFrame, layout: Layout) -> pl.DataFrame:
+    """The rows of ``lists`` (user, item, …) whose user rated the item in training or validation."""
+    return lists.join(split_pairs(layout, "train", "val"), on=["user", "item"])
+
+
+def validation_items_at_risk(layout: Layout, length: int) -> int:
+    """How many validation items the base model's top ``length`` lists hold when only the training
+    items are left out: what a mask of the training items alone would let through."""
+    model, config = load_model(layout.base("synthetic", "nmf", 1))
+    train = split_pairs(layout, "train")
+    with torch.no_grad():
+        scores = model.score_all(torch.arange(config["n_users"]))
+    scores[train["user"].to_torch(), train["item"].to_torch()] = -torch.inf
+    top = long_lists(scores.topk(length, dim=1).indices)
+    return top.join(split_pairs(layout, "val"), on=["user", "item"]).height
+
+
+def test_the_items_never_listed_are_the_training_and_validation_pairs(project):
+    _, never = load_evaluation(project, "synthetic")
+    pairs = split_pairs(project, "train", "val")
+    expected = torch.zeros_like(never)
+    expected[pairs["user"].to_torch(), pairs["item"].to_torch()] = True
+    differ = int((never != expected).sum())  # (user, item) pairs masked wrongly
+    assert differ == 0
+
+
+def test_the_rerank_stages_lists_hold_no_training_or_validation_item(project):
+    section = Rerank(pool=20, mmr_lambdas=[0.5], dpp_thetas=[None, 0.5])
+    rerank_baselines(section, [1], [5], dataset="synthetic", model="nmf", layout=project)
+    lists = pl.read_parquet(project.rerank("synthetic", "nmf"))
+    assert set(lists["method"]) == {"mmr", "dpp", "dum", "mmr-paper", "dpp-paper"}
+    assert lists.group_by("method", "param", "user").len()["len"].unique().to_list() == [10]
+    leaked = rated_listed(lists, project).height
+    assert leaked == 0
+    assert validation_items_at_risk(project, 20) > 0  # the candidate pools the check guards
+
+
+def spied_lists(monkeypatch) -> list[torch.Tensor]:
+    """Every ``(n_users, K)`` list that :func:`evaluate_lists` is given from now on."""
+    given = []
+
+    def spy(lists, *args, **kwargs):
+        given.append(lists)
+        return evaluate_lists(lists, *args, **kwargs)
+
+    monkeypatch.setattr("divlib.study.evaluation.evaluate_lists", spy)
+    return given
+
+
+def test_evaluated_lists_of_a_model_and_the_anchors_hold_no_training_or_validation_item(
+    project, monkeypatch
+):
+    # the evaluate stage's inputs as it reads them (load_evaluation), the base model's own list
+    # and the anchors' (evaluate_baselines), and a fine-tuned run's (evaluate_models)
+    data, never = load_evaluation(project, "synthetic")
+    model, _ = load_model(project.base("synthetic", "nmf", 1))
+    given = spied_lists(monkeypatch)
+    evaluate_baselines(model, {}, data, never, seed=1, ks=[5])
+    run = {"method": "ddt", "param": 0.5, "train_k": 10, "seed": 1}
+    evaluate_models([(run, model)], data, never, ks=[5])
+    assert len(given) == 4  # base, popular, random, the run
+    for lists in given:
+        assert lists.shape == (never.shape[0], 10)
+        leaked = rated_listed(long_lists(lists), project).height
+        assert leaked == 0
+    assert validation_items_at_risk(project, 10) > 0

@@ -1,17 +1,27 @@
 """Run specifications of the paper's experiments: names, seeds, settings, from the repository's params."""
 
 import copy
+import json
 from pathlib import Path
 
+import polars as pl
+import pytest
+import torch
 import yaml
+from projects import synthetic_project
 
+from divlib import ddro, load_distance
+from divlib.models import load_model, save_model
 from divlib.study.experiment import (
     derive_seed,
     diversity_options,
     experiment_runs,
     run_name,
+    save_run,
     sensitivity_runs,
+    train_run,
 )
+from divlib.study.layout import run_file
 from divlib.study.params import parse_params
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
@@ -161,3 +171,42 @@ def test_numbers_keep_how_they_are_written_in_names_and_identity():
     assert [s.name for s in specs] == ["ddt-beta0-seed1", "ddt-beta1-seed1", "ddt-beta0.5-seed1"]
     assert specs[1].identity["param"] == 1 and specs[1].options.beta == 1
     assert run_name("ddt", 0.5, 3, k=20) == "ddt-beta0.5-k20-seed3"
+
+
+def test_eps_auto_is_one_over_the_catalogue_in_the_runs_record_and_its_steps(tmp_path):
+    # ε = 1/m, m the items (90), never the users (60): read back from the run's run.json, and the
+    # run's first step (all users, before the update) logs the mean DDRO of its base model at
+    # that ε, computed here over the catalogue from the split files
+    layout = synthetic_project(tmp_path, users=60, items=90, ratings=1500, categories=6)
+    meta = json.loads(layout.meta("synthetic").read_text())
+    assert meta["users"] != meta["items"]
+    base, config = load_model(layout.base("synthetic", "nmf", 1))
+    with torch.no_grad():  # scores a few ε apart (initialised ones lie within one ε: DDRO ≈ 0)
+        for parameter in base.parameters():
+            parameter.mul_(10)
+    save_model(layout.base("synthetic", "nmf", 1), base, name="nmf", config=config)
+    params = params_with(
+        seeds=[1],
+        main_table={"seeds": [1]},
+        robustness={"seeds": "all"},
+        finetune={"batch_size": 256},
+        beta_sweep={"methods": ["ddt"], "betas": [0.5, 1], "epochs": 1, "seeds": "all"},
+    )
+    assert params.diversity.eps == "auto"
+    spec = experiment_runs(params, "beta_sweep", dataset="synthetic", model="nmf")[0]
+    save_run(tmp_path / "run", spec, train_run(spec, torch.device("cpu"), layout=layout))
+    record = json.loads(run_file(tmp_path / "run", "record").read_text())
+    assert record["diversity"]["eps"] == 1 / meta["items"]
+    train = pl.read_parquet(layout.prepared("synthetic") / "train.parquet")
+    seen = torch.zeros(meta["users"], meta["items"], dtype=torch.bool)
+    seen[train["user"].to_torch(), train["item"].to_torch()] = True
+    with torch.no_grad():
+        scores = base.score_all(torch.arange(meta["users"]))
+    distance = load_distance(layout.distance("synthetic"))
+
+    def mean_ddro(eps):
+        return float(ddro(scores, distance=distance, k=10, eps=eps, exclude=seen).mean())
+
+    first = pl.read_parquet(run_file(tmp_path / "run", "steps"))["ddro"][0]
+    assert first == pytest.approx(mean_ddro(1 / meta["items"]), rel=1e-6)
+    assert first != pytest.approx(mean_ddro(1 / meta["users"]), rel=0.1)  # measured 0.456, 0.176

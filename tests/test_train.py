@@ -4,6 +4,7 @@ import time
 import polars as pl
 import pytest
 import torch
+from reference import brute_dro
 from torch import nn
 from torch.func import functional_call
 
@@ -271,6 +272,66 @@ def test_most_diverse_selection_keeps_the_epoch_of_highest_monitored_dro(problem
     again = run(result.selected_epoch, "last")  # the same run stopped at the selected epoch
     for name, value in again.final_state.items():
         assert torch.equal(value, result.selected_state[name])
+
+
+def test_most_diverse_selection_is_the_argmax_of_hard_dro_not_of_ddro():
+    # A small run (60 users, 120 items, every user monitored) whose soft DDRO rises every epoch
+    # while DRO@5 peaks at epoch 3 (measured: DRO@5 0.842, 0.926, 0.944, 0.943; DDRO 0.856, 0.904,
+    # 0.941, 0.944). Each epoch's model comes from the same run stopped there (select="last"), and
+    # its DRO@5 of every user, training items excluded, is computed by brute force from the split.
+    raw = synthetic_ratings(
+        users=60,
+        items=120,
+        ratings=2400,
+        categories=8,
+        seed=3,
+        preference=0.9,
+        preferred_categories=1,
+    )
+    ratings, items = canonicalize(raw, source="synthetic")
+    train_frame, val_frame, _, _ = split_ratings(
+        ratings, test_fraction=0.2, val_fraction=0.2, seed=1
+    )
+    sizes = {"n_users": 60, "n_items": 120}
+    train = Interactions.from_frame(train_frame, **sizes)
+    val = Interactions.from_frame(val_frame, **sizes)
+    distance = GroupedDistance.from_categories(category_matrix(items)[0])
+    base = build_model("nmf", dim=8, seed=0, mean=3.5, **sizes)
+    options = PretrainOptions(epochs=10, lr=0.03, batch_size=256, seed=0)
+    base.load_state_dict(pretrain(base, train, val, options=options, device="cpu").selected_state)
+
+    def run(epochs, select):
+        model = build_model("nmf", dim=8, seed=0, mean=3.5, **sizes)
+        model.load_state_dict(base.state_dict())
+        options = FinetuneOptions(
+            method="ddt",
+            beta=0.5,
+            epochs=epochs,
+            lr=0.02,
+            batch_size=256,
+            seed=3,
+            select=select,
+            monitor_users=60,
+        )
+        diversity = DiversityOptions(k=5, eps=1 / 120)
+        return finetune(
+            model, train, val, distance=distance, diversity=diversity, options=options, device="cpu"
+        ), model
+
+    seen = torch.zeros(60, 120, dtype=torch.bool)
+    seen[train_frame["user"].to_torch(), train_frame["item"].to_torch()] = True
+    dense = distance.dense()
+    hard = []
+    for epoch in range(1, 5):
+        _, model = run(epoch, "last")
+        with torch.no_grad():
+            scores = model.score_all(torch.arange(60)).double().masked_fill(seen, -torch.inf)
+        hard.append(sum(brute_dro(scores, dense, 5)) / 60)
+    result, _ = run(4, "most-diverse")
+    soft = [epoch["ddro"] for epoch in result.epochs]
+    assert soft.index(max(soft)) != hard.index(max(hard))  # the run tells the two apart
+    selected, most_diverse = result.selected_epoch, hard.index(max(hard)) + 1
+    assert selected == most_diverse
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
 import pytest
 import torch
+import torchsort
 
 from divlib import soft_topk
-from divlib._window import SoftTopK, top_window, window_size
+from divlib._window import _MARGIN, _ROUNDING, SoftTopK, top_window, window_size
 from divlib.ranking import soft_rank
 
 
@@ -153,3 +154,54 @@ def test_window_cut_allows_for_float32_rounding(gen):
     (soft_rank(leaf, eps=eps) * inside).sum().backward()  # float32 ranks of the items above the cut
     coupled = (leaf.grad.abs() * ~inside).amax(dim=1) > 0
     assert not (certified & coupled).any()
+
+
+MARGIN_PLACES = (-0.9, -0.5, -0.25, 2.0, 4.0)  # the near-tie's slack, in units of the margin
+
+
+def near_tie_at_the_margin(dtype, *, window, cluster, m):
+    """One row per :data:`MARGIN_PLACES` f: M items 3ε apart, then ``cluster`` tied items at
+    g = (cluster + 1)/2 + x below the M-th, x = f·margin (the certificate's margin for ``dtype``),
+    then the rest ≥ 50ε lower. Whole catalogue: S(n) = n(g − 1 − (n − 1)/2) at n = cluster (d_t = 0
+    in the cluster, z̃_M = M) is n·x, so the cluster pools with item M iff x < 0. Among the 2M best
+    only M cluster items show, and M ends a block whatever x. ε = 2⁻¹⁰ and θ on a 2⁻¹⁴ (float32) or
+    2⁻⁴⁰ (float64) grid below 1024, so the scores, θ = score/ε and x are exact in ``dtype``."""
+    eps, grid = 2.0**-10, 2.0 ** (-14 if dtype == torch.float32 else -40)
+    top = 1000.0 - 3.0 * torch.arange(window, dtype=torch.float64)
+    margin = _MARGIN + _ROUNDING * torch.finfo(dtype).eps * (1000.0 + m)  # max θ = 1000
+    rows = []
+    for place in MARGIN_PLACES:
+        gap = (cluster + 1) / 2 + round(place * margin / grid) * grid
+        tied = torch.full((cluster,), float(top[-1]) - gap, dtype=torch.float64)
+        rest = tied[0] - 50 - 3.0 * torch.arange(m - window - cluster, dtype=torch.float64)
+        rows.append(torch.cat([top, tied, rest]))
+    theta = torch.stack(rows)
+    scores = (theta * eps).to(dtype)
+    assert torch.equal(scores.double() / eps, theta)  # placed exactly
+    return scores, eps
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_near_tie_within_the_margin_below_the_window_is_never_certified(dtype):
+    # A near-tie placed at ±fractions of the float-rounding margin at the window's edge: the rows
+    # where the cluster below M pools with item M (x < 0) must not be certified at M, however
+    # close to 0 — a margin applied with the wrong sign (a looser inequality) certifies the ones
+    # within it. Reference: torchsort's soft rank over the whole catalogue, in float64.
+    window, cluster, m = 10, 20, 200
+    scores, eps = near_tie_at_the_margin(dtype, window=window, cluster=cluster, m=m)
+    soft = SoftTopK(k=window, eps=eps, tau=1.0, offset=0.0)  # item M's membership σ(0): sensitive
+    top = top_window(scores, soft, window=window, exclude=None)
+    full = torchsort.soft_rank(-scores.double(), regularization_strength=eps)  # rank 1 = best
+    level = scores.double() / eps + full  # θ + z̃, constant within a PAV block (columns in order)
+    pooled = (level[:, window] - level[:, window - 1]).abs() < 1e-9  # item M with the cluster
+    assert pooled.tolist() == [place < 0 for place in MARGIN_PLACES]  # the placement is right
+    exact = torch.sigmoid(window - full)  # eq. (8), k = M, τ = 1, offset 0, whole catalogue
+    for row in top.exact.nonzero().flatten().tolist():
+        items = top.items[row, : top.cut[row]]
+        torch.testing.assert_close(
+            top.membership[row, : top.cut[row]].double(),
+            exact[row, items],
+            atol=1e-6 if dtype == torch.float32 else 1e-12,
+            rtol=0,
+        )
+    assert top.cut.tolist() == [0, 0, 0, window, window]  # certified only beyond the margin
