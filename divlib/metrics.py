@@ -1,11 +1,19 @@
-r"""Per-user metrics of ranked lists, batched over users: diversity, coverage, relevance, popularity.
+r"""Metrics of ranked lists, batched over users: per user (diversity, coverage, relevance, popularity)
+and over all users' lists together (aggregate diversity: item coverage, Gini index and entropy of item
+exposure).
 
-Every function takes ``lists``, a ``(B, K)`` int64 tensor of item ids in rank order (a model's top-K from
+Every per-user function takes ``lists``, a ``(B, K)`` int64 tensor of item ids in rank order (a model's top-K from
 :func:`divlib.ranking.topk_items`, or a re-ranker's selection), and returns one value per user, ``(B,)``.
 Windows of a longer list are plain slices: ``lists[:, :k]`` are ranks 1..k, ``lists[:, k:2*k]`` the
 paper's "k+1 ∼ 2k". The evaluation reads every k from one lookup of a list's items:
 :func:`window_diversity`, :func:`window_coverage`, :func:`hit_metrics` and :func:`rank_test_items_at`
 give the single-k functions' values at several windows or ks at once.
+
+**Aggregate diversity.** A per-list measure such as DRO cannot see that every user gets the same
+items. :func:`item_exposure` counts how often each item of the catalogue is listed over all users
+(:func:`prefix_exposure`: for the top k at several k from one pass), and :func:`item_coverage`,
+:func:`gini_index` and :func:`exposure_entropy` read those counts (one value per list set, not per
+user); :func:`aggregate_diversity` gives all three at several k.
 
 **Users without test positives.** Precision, recall, NDCG and hit rate are NaN for a user with no
 positive test item: they are undefined there, and averages over users skip them (``nanmean``) and
@@ -40,6 +48,9 @@ METRICS: dict[str, str] = {
     "precision_test": "precision@{k} (test items)",
     "recall_test": "recall@{k} (test items)",
     "mse": "MSE (test ratings)",
+    "item_coverage": "item coverage@{k}",
+    "gini": "Gini@{k} (item exposure)",
+    "entropy": "entropy@{k} (item exposure, nats)",
     "dro_gain": "DRO@{k} gain",
     "dro_beyond_gain": "DRO gain, ranks {k}+1..2·{k}",
     "coverage_gain": "coverage@{k} gain",
@@ -144,6 +155,114 @@ def window_coverage(
         ((counts[:, b - 1] - (counts[:, a - 1] if a else 0)) > 0).float().mean(dim=1)
         for a, b in windows
     ]
+
+
+def item_exposure(lists: torch.Tensor, *, n_items: int) -> torch.Tensor:
+    """``(m,)`` int64: how many of the ``(B, k)`` ``lists`` hold each of the ``n_items`` items (its
+    exposure count; 0 for an item never listed)."""
+    return prefix_exposure(lists, n_items=n_items, ks=[_check_lists(lists)])[0]
+
+
+def prefix_exposure(lists: torch.Tensor, *, n_items: int, ks: Sequence[int]) -> torch.Tensor:
+    """``(len(ks), m)`` int64: :func:`item_exposure` of the top k of every list (``lists[:, :k]``), for
+    each k of ``ks``, from one count per rank and item, summed over the ranks."""
+    length = _check_lists(lists)
+    if lists.numel() and not 0 <= int(lists.min()) <= int(lists.max()) < n_items:
+        raise DivlibError(
+            f"lists hold item ids {int(lists.min())}..{int(lists.max())}; the catalogue has "
+            f"n_items = {n_items} (ids 0..{n_items - 1}); pass the catalogue's size"
+        )
+    if not all(1 <= k <= length for k in ks):
+        raise DivlibError(f"ks must lie in 1..{length} (the lists' length); got {list(ks)}")
+    ranks = torch.arange(length, device=lists.device)
+    slots = (ranks * n_items + lists).flatten()  # one bin per (rank, item)
+    counts = torch.bincount(slots, minlength=length * n_items).view(length, n_items)  # (K, m)
+    at = torch.tensor([k - 1 for k in ks], device=lists.device)
+    return counts.cumsum(dim=0)[at]  # (len(ks), m)
+
+
+def item_coverage(exposure: torch.Tensor) -> torch.Tensor:
+    r"""Catalogue (item) coverage: the share of the m items listed at least once,
+
+    .. math:: \mathrm{ItemCoverage@k} = \frac{|\bigcup_{u \in U} L_u|}{|I|},
+
+    RecBole's ``ItemCoverage`` (``recbole/evaluator/metrics.py``, RUCAIBox/RecBole 025bef6); Elliot's
+    ``ItemCoverage`` (``elliot/evaluation/metrics/coverage/item_coverage``, sisinflab/elliot 0126926)
+    reports the count :math:`|\bigcup_u L_u|`, not divided by :math:`|I|`. Not the per-list
+    :func:`category_coverage`.
+
+    Args:
+        exposure: ``(..., m)`` exposure counts (:func:`item_exposure`). Returns ``(...)`` in [0, 1].
+    """
+    return (exposure > 0).double().mean(dim=-1)
+
+
+def gini_index(exposure: torch.Tensor) -> torch.Tensor:
+    r"""Gini index of item exposure over the whole catalogue: 0 when every item is listed equally
+    often, :math:`(m - 1)/m` when one item takes every slot (lower is more even).
+
+    With :math:`x_{(1)} \le \dots \le x_{(m)}` the exposure counts of all m items in ascending
+    order, never-listed items (:math:`x = 0`) included,
+
+    .. math:: G = \frac{\sum_{i=1}^{m} (2i - m - 1)\, x_{(i)}}{m \sum_{i=1}^{m} x_{(i)}}
+                = \frac{\sum_{i=1}^{m} \sum_{j=1}^{m} |x_i - x_j|}{2 m \sum_{i=1}^{m} x_i},
+
+    the mean absolute difference over twice the mean. This is RecBole's ``GiniIndex`` (formula and
+    code, ``recbole/evaluator/metrics.py``, RUCAIBox/RecBole 025bef6: the counted items take the top
+    ranks, the unlisted ones the bottom). All users given the same k items: :math:`G = 1 - k/m`.
+
+    Note:
+        Elliot's ``Gini`` (``elliot/evaluation/metrics/diversity/gini_index``, sisinflab/elliot
+        0126926) normalises by :math:`m - 1` instead of m and reports the complement,
+        :math:`1 - G\, m/(m - 1)` (higher is more even); it equals ours up to that map.
+
+    Args:
+        exposure: ``(..., m)`` exposure counts (:func:`item_exposure`), not all zero.
+    """
+    m = exposure.shape[-1]
+    counts = exposure.double().sort(dim=-1).values  # ascending
+    weights = 2 * torch.arange(1, m + 1, device=exposure.device, dtype=counts.dtype) - m - 1
+    return (counts * weights).sum(dim=-1) / (m * counts.sum(dim=-1))
+
+
+def exposure_entropy(exposure: torch.Tensor) -> torch.Tensor:
+    r"""Shannon entropy of item exposure in nats: :math:`\ln m` when all m items are listed equally
+    often, :math:`\ln k` when all users get the same k items, 0 for one item.
+
+    .. math:: H = -\sum_{i \in I} p(i) \ln p(i), \qquad p(i) = \frac{x_i}{\sum_j x_j},
+
+    :math:`x_i` the exposure count of item i (0 ln 0 = 0): the formula of RecBole's and Elliot's
+    ``ShannonEntropy``/``SEntropy`` with the natural logarithm (as RecBole's code, ``np.log``).
+
+    Note:
+        RecBole's code (``recbole/evaluator/metrics.py``, RUCAIBox/RecBole 025bef6) divides this sum
+        by the number of distinct listed items, which its formula does not; we do not. Elliot's
+        (``elliot/evaluation/metrics/diversity/shannon_entropy``, sisinflab/elliot 0126926) is in
+        bits: :math:`H / \ln 2` for lists of equal length.
+
+    Args:
+        exposure: ``(..., m)`` exposure counts (:func:`item_exposure`), not all zero.
+    """
+    counts = exposure.double()
+    return torch.special.entr(counts / counts.sum(dim=-1, keepdim=True)).sum(dim=-1)  # -p ln p
+
+
+AGGREGATE_METRICS = {
+    "item_coverage": item_coverage,
+    "gini": gini_index,
+    "entropy": exposure_entropy,
+}
+
+
+def aggregate_diversity(
+    lists: torch.Tensor, *, n_items: int, ks: Sequence[int]
+) -> dict[int, dict[str, float]]:
+    """The aggregate diversity of the top k of all ``(B, K)`` ``lists`` together, at every k of
+    ``ks``: ``{k: {"item_coverage", "gini", "entropy"}}`` (:data:`AGGREGATE_METRICS`) over a
+    catalogue of ``n_items`` items."""
+    exposure = prefix_exposure(lists, n_items=n_items, ks=ks)  # (len(ks), m)
+    values = {name: metric(exposure).tolist() for name, metric in AGGREGATE_METRICS.items()}
+    return {k: {name: value[i] for name, value in values.items()} for i, k in enumerate(ks)}
 
 
 def predicted_relevance_share(

@@ -145,3 +145,15 @@ def brute_cosine_distance(embeddings: torch.Tensor) -> torch.Tensor:
         norms = math.sqrt(sum(a * a for a in rows[i])) * math.sqrt(sum(b * b for b in rows[j]))
         out[i, j] = 0.0 if i == j else 1.0 - (dot / norms if norms > 0 else 0.0)
     return out
+
+
+def brute_gini(counts: list[int]) -> float:
+    """The Gini index of ``counts`` by its definition: the mean absolute difference over all ordered
+    pairs, divided by twice the mean."""
+    m, total = len(counts), sum(counts)
+    return sum(abs(a - b) for a in counts for b in counts) / (2 * m * total)
+
+
+def brute_exposure(lists: list[list[int]], n_items: int) -> list[int]:
+    """How many slots of ``lists`` hold each item, by counting."""
+    return [sum(row.count(item) for row in lists) for item in range(n_items)]

@@ -23,6 +23,7 @@ from divlib.metrics import (
 from divlib.models import build_model, load_model, save_model
 from divlib.similarity import GroupedDistance
 from divlib.study.evaluation import (
+    Evaluation,
     EvaluationData,
     evaluate_baselines,
     evaluate_lists,
@@ -106,16 +107,18 @@ def evaluated(device):
         ("dpp", 0.7): torch.tensor([[9, 3, 8, 6], [1, 7, 0, 4]]),
     }
     base = FixedScores(BASE_SCORES)
-    frames = [
+    evaluations = [
         evaluate_baselines(base, reranked, data, seen, seed=seed, ks=[2], device=device)
         for seed in (1, 2)
     ]
-    frames.append(evaluate_models(runs, data, seen, ks=[2], device=device))
-    return pl.concat(frames, how="diagonal_relaxed")
+    evaluations.append(evaluate_models(runs, data, seen, ks=[2], device=device))
+    return Evaluation(
+        *(pl.concat(frames, how="diagonal_relaxed") for frames in zip(*evaluations, strict=True))
+    )
 
 
 def test_evaluation_ranks_only_unseen_items_by_hand(device):
-    frame = evaluated(device)
+    frame = evaluated(device).per_user
     baselines = ["base", "mmr", "dpp", "popular", "random"]  # then the anchors
     params = {"mmr": 0.3, "dpp": 0.7}
     assert frame.select("method", "param", "train_k", "seed").rows() == [
@@ -167,6 +170,65 @@ def test_evaluation_ranks_only_unseen_items_by_hand(device):
     reranked = frame.filter(pl.col("method").is_in(["mmr", "dpp"]))
     assert reranked["relevance"].to_list() == [0.5, 0.0, 0.0, 0.5]  # the base model's predictions
     assert reranked["hr"].null_count() == 4 and reranked["mse"].null_count() == 4
+
+
+def test_per_run_rows_are_the_aggregate_diversity_of_all_users_lists(device):
+    per_run = evaluated(device).per_run
+    assert per_run.height == 2 * 5 + 2 and per_run["k"].to_list() == [2] * 12  # one row per run
+    rows = {(r["method"], r["param"], r["seed"]): r for r in per_run.iter_rows(named=True)}
+    metrics = ["item_coverage", "gini", "entropy"]
+    # the base model: user 0 lists 7, 4, user 1 1, 8: four of the ten items, once each; ascending
+    # counts six 0s, then 1, 1, 1, 1 with weights 2i − 11 = 3, 5, 7, 9: G = 24 / (10 · 4)
+    base = [0.4, 24 / 40, math.log(4)]
+    # the most popular: 9, 8 | 8, 7: item 8 twice; counts …, 1, 1, 2 with weights 5, 7, 9:
+    # G = 30 / 40; p = ½, ¼, ¼: H = ½ ln 2 + ½ ln 4
+    popular = [0.3, 30 / 40, 1.5 * math.log(2)]
+    # DDT, seed 1: user 0's boosted item 3 first: 3, 7 | 1, 8 — four items once each, as the base
+    for key, expected in (
+        (("base", None, 1), base),
+        (("base", None, 2), base),
+        (("popular", None, 2), popular),
+        (("ddt", 0.2, 1), base),
+    ):
+        assert [rows[key][m] for m in metrics] == pytest.approx(expected)
+
+
+def test_summarize_joins_the_per_run_aggregates_mean_and_std_over_seeds():
+    per_user = pl.concat(
+        [
+            run("base", None, None, 1, [0.4, 0.6]),
+            run("base", None, None, 2, [0.2, 0.4]),
+            run("ddt", 0.5, 10, 1, [0.7, 0.9]),
+            run("ddt", 0.5, 10, 2, [0.4, 0.6]),
+        ]
+    )
+    per_run = pl.DataFrame(
+        {
+            "dataset": ["d"] * 4,
+            "k": [10] * 4,
+            "method": ["base", "base", "ddt", "ddt"],
+            "param": [None, None, 0.5, 0.5],
+            "train_k": [None, None, 10, 10],
+            "seed": [1, 2, 1, 2],
+            "item_coverage": [0.1, 0.3, 0.5, 0.6],
+            "gini": [0.9, 0.7, 0.4, 0.2],
+            "entropy": [1.0, 2.0, 3.0, 5.0],
+        },
+        schema_overrides={"param": pl.Float64, "train_k": pl.Int64, "k": pl.Int32},
+    )
+    summary = summarize(per_user, per_run=per_run)
+    rows = {r["method"]: r for r in summary.iter_rows(named=True)}
+    assert (rows["ddt"]["item_coverage"], rows["ddt"]["item_coverage_std"]) == pytest.approx(
+        (0.55, 0.1 / 2**0.5)  # mean and sample std of 0.5 and 0.6
+    )
+    assert (rows["base"]["gini"], rows["base"]["gini_std"]) == pytest.approx((0.8, 0.2 / 2**0.5))
+    assert rows["ddt"]["entropy"] == pytest.approx(4.0)
+    added = [f"{m}{s}" for m in ("item_coverage", "gini", "entropy") for s in ("", "_std")]
+    assert summary.drop(added).equals(summarize(per_user))  # the per-user summary unchanged
+    with pytest.raises(DivlibError, match="1 missing, 0 extra"):
+        summarize(per_user, per_run=per_run.head(3))  # DDT's seed 2 left out
+    with pytest.raises(DivlibError, match="not one per run and k"):
+        summarize(per_user, per_run=per_run.vstack(per_run.head(1)))  # a run twice
 
 
 def test_evaluate_baselines_rejects_lists_of_other_users():
@@ -414,8 +476,10 @@ def test_summarize_pvalue_is_the_wilcoxon_of_the_seed_mean_paired_differences():
 
 
 def test_metric_vocabulary_names_every_metric_column():
-    per_user = evaluated("cpu").with_columns(pl.lit("d").alias("dataset"))
-    summary = summarize(per_user)
+    per_user, per_run = (
+        frame.with_columns(pl.lit("d").alias("dataset")) for frame in evaluated("cpu")
+    )
+    summary = summarize(per_user, per_run=per_run)
     columns = {c for c in summary.columns if summary[c].dtype == pl.Float64 and c != "param"}
     assert {c for c in columns if not c.endswith("_std")} == set(METRICS)
     assert metric_label("dro", 10) == "DRO@10"

@@ -8,15 +8,22 @@ import torch
 
 from divlib import DivlibError
 from divlib.metrics import (
+    aggregate_diversity,
     average_popularity,
     category_coverage,
+    exposure_entropy,
+    gini_index,
+    item_coverage,
+    item_exposure,
     list_diversity,
     precision_recall_ndcg,
     predicted_relevance_share,
+    prefix_exposure,
     rank_test_items,
 )
 from divlib.similarity import DenseDistance, GroupedDistance
 from divlib.study.evaluation import EvaluationData, evaluate_lists, summarize
+from tests.reference import brute_exposure, brute_gini
 
 CATEGORIES = torch.tensor([[1, 0, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=torch.float32)
 
@@ -72,6 +79,71 @@ def test_rank_test_items_ranks_only_test_items():
 
 def test_average_popularity():
     assert average_popularity(torch.tensor([[0, 2]]), torch.tensor([4, 0, 10])).item() == 7.0
+
+
+def test_aggregate_diversity_by_hand():
+    lists = torch.tensor([[0, 1], [0, 2], [0, 1]])  # 3 users, k = 2, m = 5
+    # exposure: item 0 three times, item 1 twice, item 2 once, items 3 and 4 never; 6 slots
+    assert item_exposure(lists, n_items=5).tolist() == [3, 2, 1, 0, 0]
+    # ascending counts 0, 0, 1, 2, 3 with weights 2i − m − 1 = −4, −2, 0, 2, 4: 0 + 0 + 0 + 4 + 12
+    # = 16, over m · Σx = 5 · 6: G = 16/30; the pairwise form: Σ_ij |x_i − x_j| = 2 · (1 + 2 + 3
+    # twice, for the two zeros, + 1 + 2 + 1) = 32, over 2 · 5 · 6
+    # entropy: p = 3/6, 2/6, 1/6: −(½ ln ½ + ⅓ ln ⅓ + ⅙ ln ⅙)
+    entropy = math.log(2) / 2 + math.log(3) / 3 + math.log(6) / 6
+    # top 1: item 0 in all three lists: coverage 1/5, G = (2·5 − 6) · 3 / (5 · 3) = 4/5, entropy 0
+    assert aggregate_diversity(lists, n_items=5, ks=[1, 2]) == {
+        1: pytest.approx({"item_coverage": 1 / 5, "gini": 4 / 5, "entropy": 0.0}),
+        2: pytest.approx({"item_coverage": 3 / 5, "gini": 16 / 30, "entropy": entropy}),
+    }
+    assert brute_gini([3, 2, 1, 0, 0]) == pytest.approx(16 / 30)
+
+
+def test_aggregate_diversity_matches_counting_and_the_pairwise_gini(gen):
+    lists = torch.randint(0, 12, (7, 6), generator=gen)
+    exposure = prefix_exposure(lists, n_items=15, ks=[1, 3, 6])  # items 12..14 are never listed
+    for row, k in zip(exposure.tolist(), (1, 3, 6), strict=True):
+        counts = brute_exposure(lists[:, :k].tolist(), 15)
+        assert row == counts
+        total = sum(counts)
+        shares = [c / total for c in counts if c]
+        expected = {
+            "item_coverage": sum(c > 0 for c in counts) / 15,
+            "gini": brute_gini(counts),
+            "entropy": -sum(p * math.log(p) for p in shares),
+        }
+        assert aggregate_diversity(lists, n_items=15, ks=[k])[k] == pytest.approx(expected)
+
+
+def test_aggregate_diversity_limits():
+    m, k = 6, 2
+    even = torch.tensor([[0, 1], [2, 3], [4, 5], [1, 0], [3, 2], [5, 4]])  # every item twice
+    exposure = item_exposure(even, n_items=m)
+    assert item_coverage(exposure).item() == 1
+    assert gini_index(exposure).item() == pytest.approx(0.0, abs=1e-12)
+    assert exposure_entropy(exposure).item() == pytest.approx(math.log(m))
+    same = item_exposure(torch.tensor([[4, 2]] * 5), n_items=m)  # every user the same k items
+    assert item_coverage(same).item() == pytest.approx(k / m)
+    assert gini_index(same).item() == pytest.approx(1 - k / m)  # the most unequal k-item lists
+    assert exposure_entropy(same).item() == pytest.approx(math.log(k))
+    one = item_exposure(torch.tensor([[3]] * 4), n_items=m)  # one item takes every slot
+    assert gini_index(one).item() == pytest.approx((m - 1) / m)
+
+
+def test_gini_is_invariant_to_scale_and_item_order(gen):
+    counts = torch.randint(0, 9, (20,), generator=gen)
+    counts[0] = 1  # not all zero
+    permuted = counts[torch.randperm(20, generator=gen)]
+    assert gini_index(permuted).item() == pytest.approx(gini_index(counts).item())
+    assert gini_index(3 * counts).item() == pytest.approx(gini_index(counts).item())
+    assert exposure_entropy(3 * counts).item() == pytest.approx(exposure_entropy(counts).item())
+
+
+def test_aggregate_diversity_rejects_ids_outside_the_catalogue_and_bad_ks():
+    lists = torch.tensor([[0, 5]])
+    with pytest.raises(DivlibError, match="n_items = 5"):
+        item_exposure(lists, n_items=5)
+    with pytest.raises(DivlibError, match="ks must lie in 1..2"):
+        prefix_exposure(lists, n_items=6, ks=[3])
 
 
 def evaluation_data(gen, users=5, items=30):

@@ -26,8 +26,15 @@ OFFSETS = {
     "hr": 5.5,
     "precision_test": 6.5,
     "ndcg": 7.5,
+    "item_coverage": 8.5,
 }
-LABELS = {"recall": "recall@10", "dro": "DRO@10", "coverage": "coverage@10", "ndcg": "NDCG@10"}
+LABELS = {
+    "recall": "recall@10",
+    "dro": "DRO@10",
+    "coverage": "coverage@10",
+    "item_coverage": "item coverage@10",
+    "ndcg": "NDCG@10",
+}
 
 
 def make_summary(*, std: bool = True, mse: bool = True) -> pl.DataFrame:
@@ -103,7 +110,7 @@ def test_fig1_plots_each_models_metrics_against_beta_with_the_control_and_the_pr
             assert base.get_linestyle() == "--" and base.get_label() == BY_KEY["base"].legend
             assert list(control.get_xdata()) == [1.0] * 2 and control.get_linestyle() == ":"
             assert ax.get_title() == f"{model.upper()}: {LABELS[metric]}"
-    assert [ax.get_xlabel() for ax in axes[-1]] == ["β"] * 4
+    assert [ax.get_xlabel() for ax in axes[-1]] == ["β"] * len(plots.SWEEP_METRICS)
     assert legend_texts(fig)[:3] == ["DDT", "MDR", "relevance only"]
 
 

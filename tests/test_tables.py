@@ -63,7 +63,8 @@ TABLE3 = dict(k=10, betas=[0.2], epochs=100, seeds=[1, 2, 3], select="most-diver
 def main_summary(model: str, offset: float, seeds: int = 3) -> list[dict]:
     """A baselines + main_table summary of one model over ``seeds`` seeds; each run its own values
     (+ offset): DRO, predicted relevance, NDCG; precision = NDCG / 2, recall = 2 · NDCG; MSE for the
-    models (none for the re-rankers and anchors)."""
+    models (none for the re-rankers and anchors); item coverage = DRO / 2, Gini = 1 − DRO / 2,
+    entropy = 5 · DRO (DRO without the offset)."""
     values = {
         ("popular", None): (0.55, 0.90, 0.05),
         ("random", None): (0.85, 0.30, 0.004),
@@ -95,6 +96,12 @@ def main_summary(model: str, offset: float, seeds: int = 3) -> list[dict]:
             recall_std=None,
             mse=mse.get(method),
             mse_std=0.1 if method in mse else None,
+            item_coverage=dro / 2,
+            item_coverage_std=0.005,
+            gini=1 - dro / 2,
+            gini_std=0.004,
+            entropy=5 * dro,
+            entropy_std=0.03,
             seeds=seeds,
             dro_beyond_gain=0.054 if method == "ddt" else 0.0,
         )
@@ -111,6 +118,9 @@ def main_summary(model: str, offset: float, seeds: int = 3) -> list[dict]:
             dro=0.1,
             relevance=0.1,
             ndcg=0.2,
+            item_coverage=0.05,
+            gini=0.95,
+            entropy=0.5,
             seeds=seeds,
             dro_beyond_gain=0.01,
         ),
@@ -121,7 +131,17 @@ def cells(table, label: str) -> tuple[str, ...]:
     return dict(table.rows)[label]
 
 
-COLUMNS = ("DRO@10", "relevance@10 (predicted)", "precision@10", "recall@10", "NDCG@10", "test MSE")
+COLUMNS = (
+    "DRO@10",
+    "item coverage@10",
+    "Gini@10",
+    "entropy@10 (nats)",
+    "relevance@10 (predicted)",
+    "precision@10",
+    "recall@10",
+    "NDCG@10",
+    "test MSE",
+)
 
 
 def test_table3_rows_are_the_papers_each_from_its_own_run():
@@ -138,43 +158,54 @@ def test_table3_rows_are_the_papers_each_from_its_own_run():
         "DDT (β = 0.2)",
         "MDR (β = 0.2)",
     ]
-    assert table.groups == (("NMF", 6), ("NCF", 6)) and table.columns == COLUMNS * 2
+    assert table.groups == (("NMF", 9), ("NCF", 9)) and table.columns == COLUMNS * 2
+    aggregates = ("0.310 (0.005)", "0.690 (0.004)", "3.100 (0.030)")  # item coverage, Gini, entropy
     assert cells(table, "Relevance only") == (
         "0.620 (0.010)",
+        *aggregates,
         "0.980 (0.020)",
         "0.020",
         "0.080",
         "0.040 (0.001)",
         "0.900 (0.100)",
         "0.621 (0.010)",
+        *aggregates,
         "0.981 (0.020)",
         "0.020",
         "0.080",
         "0.040 (0.001)",
         "0.900 (0.100)",
     )
-    assert cells(table, "Most popular")[:6] == (
+    assert cells(table, "Most popular")[:9] == (
         "0.550 (0.010)",
+        "0.275 (0.005)",
+        "0.725 (0.004)",
+        "2.750 (0.030)",
         "0.900 (0.020)",
         "0.025",
         "0.100",
         "0.050 (0.001)",
         "–",
     )
-    assert cells(table, "Random")[4:6] == ("0.004 (0.001)", "–")
-    assert cells(table, "MMR (λ = 0.5, EXPLORE)")[:2] == ("0.940 (0.010)", "0.950 (0.020)")
-    assert cells(table, "MMR (λ = 0.5, EXPLORE)")[5] == "–"  # a re-ranker predicts no ratings
-    assert cells(table, "DPP (q = r, EXPLORE)")[:2] == ("0.980 (0.010)", "0.950 (0.020)")
-    assert cells(table, "DDT (β = 0.2)")[:6] == (
+    assert cells(table, "Random")[7:9] == ("0.004 (0.001)", "–")
+    mmr, dpp = cells(table, "MMR (λ = 0.5, EXPLORE)"), cells(table, "DPP (q = r, EXPLORE)")
+    assert (mmr[0], mmr[4]) == ("0.940 (0.010)", "0.950 (0.020)")  # DRO, relevance
+    assert mmr[8] == "–"  # a re-ranker predicts no ratings
+    assert (dpp[0], dpp[4]) == ("0.980 (0.010)", "0.950 (0.020)")
+    assert cells(table, "DDT (β = 0.2)")[:9] == (
         "0.990 (0.010)",
+        "0.495 (0.005)",
+        "0.505 (0.004)",
+        "4.950 (0.030)",
         "0.970 (0.020)",
         "0.005",
         "0.020",
         "0.010 (0.001)",
         "1.100 (0.100)",
     )
-    assert cells(table, "MDR (β = 0.2)")[6:8] == ("0.971 (0.010)", "0.961 (0.020)")
-    assert cells(table, "DGRec") == ("not implemented",) * 12
+    mdr = cells(table, "MDR (β = 0.2)")
+    assert (mdr[9], mdr[13]) == ("0.971 (0.010)", "0.961 (0.020)")  # NCF's DRO, relevance
+    assert cells(table, "DGRec") == ("not implemented",) * 18
     for text in (
         "the same seeds 1, 2, 3",
         "for 100 epochs",
@@ -183,6 +214,9 @@ def test_table3_rows_are_the_papers_each_from_its_own_run():
         "(predicted, eq. 12)",
         "on held-out ratings",
         "anchors without a model",
+        "item coverage@10, the share of the catalogue",
+        "Gini index of how often each catalogue item is listed",
+        "in nats",
     ):
         assert text in table.caption
     assert "The paper publishes no numbers" in table.caption
@@ -208,15 +242,15 @@ def test_table3_shows_the_proxy_datasets_printed_values_and_what_did_not_run():
         published=paper_rows(PUBLISHED, "ml-100k"),
         **TABLE3,
     )
-    assert table.groups == (("NMF", 6), ("paper ml-1m NMF", 2))
+    assert table.groups == (("NMF", 9), ("paper ml-1m NMF", 2))
     assert table.columns == (*COLUMNS, "DRO@10", "relevance@10 (predicted)")
-    assert cells(table, "Relevance only")[6:] == ("–", "1.00 (0.00)")
-    assert cells(table, "MMR (λ = 0.5, EXPLORE)")[6:] == ("0.94 (0.03)", "–")  # the paper's MMR
-    assert cells(table, "DPP (q = r, EXPLORE)")[6:] == ("0.98 (0.01)", "–")
-    assert cells(table, "DGRec")[6:] == ("0.73 (0.01)", "–")  # no model in the paper's row
-    assert cells(table, "DDT (β = 0.2)")[6:] == ("1.00 (0.00)", "–")  # NMF's, not NCF's 0.50
-    assert cells(table, "Most popular")[6:] == ("–", "–")  # the paper has no anchors
-    assert cells(table, "DUM") == ("–",) * 8  # not run, not in PUBLISHED
+    assert cells(table, "Relevance only")[9:] == ("–", "1.00 (0.00)")
+    assert cells(table, "MMR (λ = 0.5, EXPLORE)")[9:] == ("0.94 (0.03)", "–")  # the paper's MMR
+    assert cells(table, "DPP (q = r, EXPLORE)")[9:] == ("0.98 (0.01)", "–")
+    assert cells(table, "DGRec")[9:] == ("0.73 (0.01)", "–")  # no model in the paper's row
+    assert cells(table, "DDT (β = 0.2)")[9:] == ("1.00 (0.00)", "–")  # NMF's, not NCF's 0.50
+    assert cells(table, "Most popular")[9:] == ("–", "–")  # the paper has no anchors
+    assert cells(table, "DUM") == ("–",) * 11  # not run, not in PUBLISHED
     assert "for ml-1m, another dataset than ours" in table.caption
 
 
@@ -368,22 +402,34 @@ def test_headline_metrics_key_table3s_rows_by_role_at_the_chosen_beta_and_k():
             "mmr": {"dro@10": 0.94},  # the paper's MMR, not the tuned grid
             "dum": {"dro@10": 0.93},
             "dpp": {"dro@10": 0.98},
-            # β = 0.2; the beyond-k gain 0.054 in points, 100 × 0.054
+            # β = 0.2; the beyond-k gain 0.054 in points, 100 × 0.054; item coverage 0.495 in
+            # percent of the catalogue
             "ddt": {
                 "dro@10": 0.99,
                 "relevance@10": 0.97,
                 "ndcg@10": 0.01,
                 "gain_beyond_pp@10": 5.4,
+                "item_coverage_pct@10": 49.5,
+                "gini@10": 0.505,
+                "entropy_nats@10": 4.95,
             },
             "mdr": {"dro@10": 0.97},
         },
         "ncf": {},  # not run: left out, nothing in its place
     }
-    assert sum(map(len, headline["nmf"].values())) == 10
+    assert sum(map(len, headline["nmf"].values())) == 13
     at_five = headline_metrics(summary, models=["nmf"], k=5, beta=0.2)["nmf"]
     assert at_five == {
         "base": {"dro@5": 0.13, "ndcg@5": 0.15},
-        "ddt": {"dro@5": 0.1, "relevance@5": 0.1, "ndcg@5": 0.2, "gain_beyond_pp@5": 1.0},
+        "ddt": {
+            "dro@5": 0.1,
+            "relevance@5": 0.1,
+            "ndcg@5": 0.2,
+            "gain_beyond_pp@5": 1.0,
+            "item_coverage_pct@5": 5.0,
+            "gini@5": 0.95,
+            "entropy_nats@5": 0.5,
+        },
     }
     other_beta = headline_metrics(summary, models=["nmf"], k=10, beta=0.5)["nmf"]["ddt"]
     assert other_beta["dro@10"] == 0.4  # ddt at β = 0.5, not 0.2

@@ -14,6 +14,12 @@ paper's Tables IV/VI report the absolute difference in percentage points; we kee
 with a paired two-sided Wilcoxon signed-rank test over users of the per-user differences (averaged over
 seeds), per metric.
 
+Aggregate diversity (item coverage, Gini index and entropy of item exposure,
+:func:`divlib.metrics.aggregate_diversity`) is a value of all users' lists of a run, not of a user:
+it has frames of its own, one row per run and k (``per_run``, :func:`aggregate_rows`), beside the
+per-user ones (:class:`Evaluation`), and :func:`summarize` joins its mean (std) over seeds to the
+summary of the same run settings (no gains or p-values: there is no user to pair).
+
 :func:`evaluate_baselines` evaluates a pretrained model, its re-rankings and the anchors (most
 popular, random; :func:`anchor_lists`), :func:`evaluate_models` fine-tuned runs.
 """
@@ -24,6 +30,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -34,7 +41,9 @@ from torch import nn
 from divlib.errors import DivlibError
 from divlib.io import atomic_path
 from divlib.metrics import (
+    AGGREGATE_METRICS,
     POSITIVE_RATING,
+    aggregate_diversity,
     average_popularity,
     distance_groups,
     hit_metrics,
@@ -65,6 +74,15 @@ DEVICE = "cpu"  # the published lists and evaluations were computed on the CPU
 log = logging.getLogger(__name__)
 
 
+class Evaluation(NamedTuple):
+    """The rows of evaluated runs: ``per_user``, one row per run, k and user (:func:`evaluate_lists`),
+    and ``per_run``, one row per run and k, the aggregate diversity of all users' lists
+    (:func:`aggregate_rows`); both with the run columns of :data:`RUN_KEYS`."""
+
+    per_user: pl.DataFrame
+    per_run: pl.DataFrame
+
+
 def param_is(value: float) -> pl.Expr:
     """Rows whose ``param`` (β, λ or θ) is ``value``, up to float rounding."""
     return (pl.col("param") - value).abs() < PARAM_TOLERANCE
@@ -84,6 +102,11 @@ class EvaluationData:
     popularity: torch.Tensor
     positives: torch.Tensor
     test_ratings: torch.Tensor
+
+    @property
+    def n_items(self) -> int:
+        """The catalogue's size m."""
+        return self.popularity.shape[0]
 
     def to(self, device: torch.device | str) -> "EvaluationData":
         """A copy with every tensor on ``device``."""
@@ -184,6 +207,20 @@ def evaluate_lists(
     )
 
 
+def aggregate_rows(lists: torch.Tensor, *, n_items: int, ks: list[int]) -> pl.DataFrame:
+    """The aggregate diversity of all users' top k of ``lists`` (``(n_users, K)`` item ids, K >=
+    max(ks)) over a catalogue of ``n_items``: one row per k of ``ks``, columns k, item_coverage,
+    gini, entropy (:func:`divlib.metrics.aggregate_diversity`)."""
+    values = aggregate_diversity(lists, n_items=n_items, ks=ks)
+    return pl.DataFrame(
+        {
+            "k": np.asarray(ks, dtype=np.int32),
+            **{name: [values[k][name] for k in ks] for name in AGGREGATE_METRICS},
+        },
+        schema_overrides={name: pl.Float64 for name in AGGREGATE_METRICS},
+    )
+
+
 def long_lists(lists: torch.Tensor) -> pl.DataFrame:
     """``(n_users, K)`` ranked item lists as rows (user, rank, item), rank 1 first."""
     users, length = lists.shape
@@ -229,9 +266,9 @@ def evaluate_models(
     *,
     ks: list[int],
     device: torch.device | str = "cpu",
-) -> pl.DataFrame:
-    """Per-user metrics of models, each on its own ranking: its top 2·max(ks) items outside
-    ``exclude`` by score, with the test-item HR, Precision and Recall of its scores.
+) -> Evaluation:
+    """Per-user and per-run metrics of models, each on its own ranking: its top 2·max(ks) items
+    outside ``exclude`` by score, with the test-item HR, Precision and Recall of its scores.
 
     Args:
         models: ``(identity, model)`` pairs, identity with the keys of :data:`RUN_KEYS`
@@ -240,14 +277,14 @@ def evaluate_models(
             ranked (rated in training or validation).
 
     Returns:
-        The rows of :func:`evaluate_lists` with the identity columns appended.
+        The rows of :func:`evaluate_lists` and :func:`aggregate_rows` with the identity columns
+        appended.
     """
     data, exclude = data.to(device), exclude.to(device)
-    frames = [
+    return _stacked(
         _model_rows(_scores(model, exclude.shape[0], device), identity, data, exclude, ks)
         for identity, model in models
-    ]
-    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+    )
 
 
 def evaluate_baselines(
@@ -259,10 +296,10 @@ def evaluate_baselines(
     seed: int,
     ks: list[int],
     device: torch.device | str = "cpu",
-) -> pl.DataFrame:
-    """Per-user metrics of the model pretrained with ``seed`` (method ``base``), of its re-rankings
-    and of the two anchors (:func:`anchor_lists`: ``popular``, ``random``), every list evaluated
-    with that model's predicted ratings of its items.
+) -> Evaluation:
+    """Per-user and per-run metrics of the model pretrained with ``seed`` (method ``base``), of its
+    re-rankings and of the two anchors (:func:`anchor_lists`: ``popular``, ``random``), every list
+    evaluated with that model's predicted ratings of its items.
 
     Args:
         reranked: ``{(method, param): (n_users, K) item ids}`` re-ranked from the model's candidates
@@ -274,7 +311,7 @@ def evaluate_baselines(
     """
     data, exclude = data.to(device), exclude.to(device)
     base_scores = _scores(base, exclude.shape[0], device)
-    frames = [_model_rows(base_scores, BASE | {"seed": seed}, data, exclude, ks)]
+    evaluations = [_model_rows(base_scores, BASE | {"seed": seed}, data, exclude, ks)]
     lists = dict(reranked) | anchor_lists(data.popularity, exclude, seed=seed, length=2 * max(ks))
     for (method, param), items in lists.items():
         if items.shape[0] != exclude.shape[0]:
@@ -284,9 +321,10 @@ def evaluate_baselines(
             )
         items = items.to(device)
         rows = evaluate_lists(items, base_scores.gather(1, items), data, ks=ks)
+        aggregate = aggregate_rows(items, n_items=data.n_items, ks=ks)
         identity = {"method": method, "param": param, "train_k": None, "seed": seed}
-        frames.append(_tag(rows, identity))
-    return pl.concat(frames, how="diagonal_relaxed")
+        evaluations.append(Evaluation(_tag(rows, identity), _tag(aggregate, identity)))
+    return _stacked(evaluations)
 
 
 def anchor_lists(
@@ -336,9 +374,11 @@ def run_means(per_user: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def summarize(per_user: pl.DataFrame, *, base: str = "base") -> pl.DataFrame:
+def summarize(
+    per_user: pl.DataFrame, *, base: str = "base", per_run: pl.DataFrame | None = None
+) -> pl.DataFrame:
     r"""Mean (std) over seeds of the per-run user means (:func:`run_means`), with gains paired by seed
-    and p-values paired by user against ``base``.
+    and p-values paired by user against ``base``; and of the per-run aggregate diversity, if given.
 
     With :math:`x_s` a run's mean over users with seed s and :math:`b_s` that of the ``base`` run with
     the same seed (each seed pretrains its own model), the gain of seed s is
@@ -353,13 +393,19 @@ def summarize(per_user: pl.DataFrame, *, base: str = "base") -> pl.DataFrame:
         per_user: rows of :func:`evaluate_lists` with the run columns of :data:`RUN_KEYS` added (and
             any further grouping columns such as dataset and model, kept as they are).
         base: the method of the relevance-only model; every run needs a base run of its own seed.
+        per_run: rows of :func:`aggregate_rows` of the same runs (and grouping columns), one per run
+            and k; None: the summary has no aggregate columns.
 
     Returns:
         One row per (group, method, param, train_k, k): ``{metric}`` (mean over seeds),
         ``{metric}_std`` (over seeds; null for a single seed), ``seeds``, ``users`` and
         ``users_with_positives``; for the metrics of ``GAIN_METRICS``, ``{metric}_gain`` and
         ``{metric}_gain_std`` (absolute), ``{metric}_gain_pct`` and ``{metric}_p`` (null for the base
-        itself).
+        itself); with ``per_run``, ``{aggregate}`` and ``{aggregate}_std`` over seeds for each of
+        :data:`divlib.metrics.AGGREGATE_METRICS`.
+
+    Raises:
+        DivlibError: ``per_run`` and ``per_user`` hold different runs.
     """
     missing = [key for key in RUN_KEYS if key not in per_user.columns]
     if missing:
@@ -379,7 +425,33 @@ def summarize(per_user: pl.DataFrame, *, base: str = "base") -> pl.DataFrame:
         *[pl.col(f"{m}_gain_pct").mean() for m in GAIN_METRICS],
     )
     pvalues = _paired_pvalues(per_user.with_columns(pl.col(metrics).fill_nan(None)), groups, base)
-    return summary.join(pvalues, on=groups + SETTING, how="left", nulls_equal=True)
+    summary = summary.join(pvalues, on=groups + SETTING, how="left", nulls_equal=True)
+    if per_run is None:
+        return summary
+    _check_same_runs(per_user, per_run, groups)
+    aggregates = per_run.group_by(groups + SETTING).agg(
+        *[pl.col(m).mean() for m in AGGREGATE_METRICS],
+        *[pl.col(m).std().alias(f"{m}_std") for m in AGGREGATE_METRICS],
+    )
+    return summary.join(
+        aggregates, on=groups + SETTING, how="left", nulls_equal=True, maintain_order="left"
+    )
+
+
+def _check_same_runs(per_user: pl.DataFrame, per_run: pl.DataFrame, groups: list[str]) -> None:
+    """A DivlibError unless ``per_run`` has one row per run (and k) of ``per_user``, and no other."""
+    keys = groups + RUN_KEYS
+    runs = per_user.select(keys).unique()
+    extra, missing = (
+        a.select(keys).join(b, on=keys, how="anti", nulls_equal=True)
+        for a, b in ((per_run, runs), (runs, per_run.select(keys)))
+    )
+    if extra.height or missing.height or per_run.select(keys).is_duplicated().any():
+        raise DivlibError(
+            f"the per-run rows ({per_run.height}) are not one per run and k of the per-user rows "
+            f"({runs.height}: {missing.height} missing, {extra.height} extra); rerun the evaluate "
+            "stage, and read both at the same seeds"
+        )
 
 
 def _metric_columns(per_user: pl.DataFrame) -> tuple[list[str], list[str]]:
@@ -427,11 +499,23 @@ def _scores(model: nn.Module, n_users: int, device: torch.device | str) -> torch
 
 def _model_rows(
     scores: torch.Tensor, identity: dict, data: EvaluationData, exclude: torch.Tensor, ks: list[int]
-) -> pl.DataFrame:
-    """Per-user metrics of a model's own ranking (and the paper's test-item HR/Precision/Recall)."""
+) -> Evaluation:
+    """Per-user metrics of a model's own ranking (and the paper's test-item HR/Precision/Recall),
+    and its aggregate diversity."""
     items = topk_items(scores, k=2 * max(ks), exclude=exclude)
     rows = evaluate_lists(items, scores.gather(1, items), data, ks=ks, scores=scores)
-    return _tag(rows, identity)
+    aggregate = aggregate_rows(items, n_items=data.n_items, ks=ks)
+    return Evaluation(_tag(rows, identity), _tag(aggregate, identity))
+
+
+def _stacked(evaluations: Iterable[Evaluation]) -> Evaluation:
+    """The per-user and per-run rows of ``evaluations``, each stacked (empty frames if none)."""
+    parts = list(evaluations)
+    if not parts:
+        return Evaluation(pl.DataFrame(), pl.DataFrame())
+    return Evaluation(
+        *(pl.concat(frames, how="diagonal_relaxed") for frames in zip(*parts, strict=True))
+    )
 
 
 def _tag(frame: pl.DataFrame, identity: dict) -> pl.DataFrame:
@@ -544,31 +628,33 @@ def evaluate_experiment(
     """The ``evaluate`` stage: the runs of ``experiment`` on one dataset × model at every k of
     ``ks``, or (:data:`BASELINES`) each seed's pretrained model (method ``base``) and the
     re-rankers' lists of it. Lists are ranked over the items a user did not rate in training or
-    validation. Writes ``data/evaluation/D/M/E/per_user.parquet`` (one row per run, k and user) and
-    ``summary.parquet`` (:func:`summarize`, against the pretrained models, which an experiment's
-    summary includes). ``seeds``: the pretrained models' (the runs' seeds are in their run.json)."""
+    validation. Writes ``data/evaluation/D/M/E/per_user.parquet`` (one row per run, k and user),
+    ``per_run.parquet`` (one row per run and k: :func:`aggregate_rows`) and ``summary.parquet``
+    (:func:`summarize` of both, against the pretrained models, which an experiment's summary
+    includes). ``seeds``: the pretrained models' (the runs' seeds are in their run.json)."""
     start = time.perf_counter()
     data, never = load_evaluation(layout, dataset)
     if experiment == BASELINES:
         lists = pl.read_parquet(layout.rerank(dataset, model))
-        frames = []
+        evaluations = []
         for seed in seeds:
             base, _ = load_model(layout.base(dataset, model, seed))
             reranked = frame_lists(lists.filter(pl.col("seed") == seed).drop("seed"))
-            frames.append(
+            evaluations.append(
                 evaluate_baselines(base, reranked, data, never, seed=seed, ks=ks, device=DEVICE)
             )
-        per_user = _tagged(pl.concat(frames, how="diagonal_relaxed"), dataset, model)
-        compared = per_user
+        per_user, per_run = (_tagged(frame, dataset, model) for frame in _stacked(evaluations))
+        compared, compared_runs = per_user, per_run
     else:
         runs = load_runs(layout.runs(dataset, model, experiment))
-        per_user = _tagged(evaluate_models(runs, data, never, ks=ks, device=DEVICE), dataset, model)
-        baselines = pl.read_parquet(layout.per_user(dataset, model, BASELINES))
-        bases = baselines.filter(pl.col("method") == "base")
-        compared = pl.concat([bases, per_user], how="diagonal_relaxed")
-    summary = summarize(compared)
+        evaluation = evaluate_models(runs, data, never, ks=ks, device=DEVICE)
+        per_user, per_run = (_tagged(frame, dataset, model) for frame in evaluation)
+        compared = _with_bases(layout.per_user(dataset, model, BASELINES), per_user)
+        compared_runs = _with_bases(layout.per_run(dataset, model, BASELINES), per_run)
+    summary = summarize(compared, per_run=compared_runs)
     for frame, path in (
         (per_user, layout.per_user(dataset, model, experiment)),
+        (per_run, layout.per_run(dataset, model, experiment)),
         (summary, layout.summary(dataset, model, experiment)),
     ):
         with atomic_path(path) as temporary:
@@ -583,5 +669,11 @@ def evaluate_experiment(
     )
 
 
-def _tagged(per_user: pl.DataFrame, dataset: str, model: str) -> pl.DataFrame:
-    return per_user.select(pl.lit(dataset).alias("dataset"), pl.lit(model).alias("model"), pl.all())
+def _with_bases(baselines: Path, rows: pl.DataFrame) -> pl.DataFrame:
+    """The ``base`` rows of the ``baselines`` file, then ``rows``."""
+    bases = pl.read_parquet(baselines).filter(pl.col("method") == BASE["method"])
+    return pl.concat([bases, rows], how="diagonal_relaxed")
+
+
+def _tagged(rows: pl.DataFrame, dataset: str, model: str) -> pl.DataFrame:
+    return rows.select(pl.lit(dataset).alias("dataset"), pl.lit(model).alias("model"), pl.all())

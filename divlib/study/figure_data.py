@@ -4,8 +4,9 @@ draws.
 Each figure reads one experiment (a params.yaml section, :data:`divlib.study.params.EXPERIMENTS`):
 
 * Fig. 1 and 4 (Q1) and the trade-off: the ``beta_sweep`` evaluation summaries, means and stds over
-  seeds (:func:`~divlib.study.readers.read_summaries`); the trade-off adds the ``baselines`` summaries (the pretrained models
-  and the re-rankers).
+  seeds (:func:`~divlib.study.readers.read_summaries`), the aggregate diversity (item coverage)
+  included; the trade-off adds the ``baselines`` summaries (the pretrained models and the
+  re-rankers).
 * The Pareto figures (Q2): the per-user rows of the ``baselines`` and ``main_table`` at the
   main_table runs' seeds (:func:`~divlib.study.readers.matched_per_user`), averaged per run
   (:func:`~divlib.study.evaluation.run_means`).

@@ -7,8 +7,8 @@
     models/D/M/E/NAME/              one run of experiment E: selected.pt, final.pt, steps/epochs.parquet,
                                     run.json
     data/rerank/D/M/lists.parquet   the re-rankers' lists (every seed's model)
-    data/evaluation/D/M/E/          per_user.parquet, summary.parquet; E = baselines for the pretrained
-                                    models and the re-rankers
+    data/evaluation/D/M/E/          per_user.parquet, per_run.parquet, summary.parquet; E = baselines
+                                    for the pretrained models and the re-rankers
     data/sensitivity/D/results.parquet
     data/robustness/D/M/V/          one variant V of the robustness table (VARIANT_FILES): its own
                                     pretrained models (a recipe's), runs, summaries and per-seed means
@@ -130,6 +130,10 @@ class Layout:
     def per_user(self, dataset: str, model: str, experiment: str) -> Path:
         """Every evaluated run × k × user of one experiment (``baselines``: models and re-rankers)."""
         return self.evaluation(dataset, model) / experiment / "per_user.parquet"
+
+    def per_run(self, dataset: str, model: str, experiment: str) -> Path:
+        """Every evaluated run × k of one experiment: the aggregate diversity of all users' lists."""
+        return self.evaluation(dataset, model) / experiment / "per_run.parquet"
 
     def summary(self, dataset: str, model: str, experiment: str) -> Path:
         """Means (std) over seeds, gains and p-values per run setting and k."""

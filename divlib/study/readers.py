@@ -1,7 +1,7 @@
 """Readers of the pipeline's outputs and of the paper's printed numbers, for the tables, verdicts and
 figures."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -70,12 +70,37 @@ def matched_per_user(
     Raises:
         DivlibError: a seed of ``seeds`` has no run of ``experiment`` or no baselines.
     """
+    return _matched(layout.per_user, dataset, models, k, experiment, seeds)
+
+
+def matched_per_run(
+    layout: Layout,
+    dataset: str,
+    models: Sequence[str],
+    *,
+    k: int,
+    experiment: str = "main_table",
+    seeds: Sequence[int] | None = None,
+) -> pl.DataFrame:
+    """The per-run rows (aggregate diversity) of the same runs as :func:`matched_per_user` with the
+    same arguments, for :func:`divlib.study.evaluation.summarize`'s ``per_run``."""
+    return _matched(layout.per_run, dataset, models, k, experiment, seeds)
+
+
+def _matched(
+    rows_of: Callable[[str, str, str], Path],
+    dataset: str,
+    models: Sequence[str],
+    k: int,
+    experiment: str,
+    seeds: Sequence[int] | None,
+) -> pl.DataFrame:
+    """The rows at ``k`` of the baselines and of ``experiment`` of ``models``, read from the files
+    ``rows_of(dataset, model, experiment)``, kept to ``seeds`` (None: the experiment's)."""
     runs, baselines = (
         pl.concat(
             [
-                pl.scan_parquet(layout.per_user(dataset, model, name))
-                .filter(pl.col("k") == k)
-                .collect()
+                pl.scan_parquet(rows_of(dataset, model, name)).filter(pl.col("k") == k).collect()
                 for model in models
             ],
             how="diagonal_relaxed",

@@ -4,8 +4,9 @@ headline metrics, read from the pipeline's outputs (:mod:`~divlib.study.readers`
 
 The chosen setting, shown by Table V and the headline, is the first β of ``main_table.betas``. Table
 III, its verdict (Q2) and the headline read the baselines and the main_table runs at the main_table
-seeds alone (:func:`~divlib.study.readers.matched_per_user`), so every row averages the same seeds.
-Table V's user is chosen by the rule of ``case_study``
+seeds alone (:func:`~divlib.study.readers.matched_per_user`, and
+:func:`~divlib.study.readers.matched_per_run` for the aggregate diversity), so every row averages the
+same seeds. Table V's user is chosen by the rule of ``case_study``
 (:func:`divlib.study.figure_data.case_user`).
 """
 
@@ -16,6 +17,7 @@ from divlib.study.layout import Layout
 from divlib.study.params import Params
 from divlib.study.readers import (
     adaptive_steps,
+    matched_per_run,
     matched_per_user,
     paper_rows,
     read_per_user,
@@ -48,7 +50,9 @@ def paper_tables(layout: Layout, params: Params, dataset: str) -> tuple[dict[str
     main_models, gain_models = model_order(main_table.models), model_order(gains.models)
     main_seeds = params.seeds_of("main_table")
     matched = matched_per_user(layout, dataset, main_models, k=k, seeds=main_seeds)
-    compared = summarize(matched)  # every Table III row over the main_table seeds
+    aggregates = matched_per_run(layout, dataset, main_models, k=k, seeds=main_seeds)
+    # every Table III row over the main_table seeds
+    compared = summarize(matched, per_run=aggregates)
     gain_summary = read_summaries(layout, dataset, gain_models, "gain_beyond_k")
     tables = {
         "table3": table3(

@@ -231,7 +231,9 @@ def evaluate_variant(
             device=DEVICE,
         )
         users["baselines"].append(
-            evaluate_baselines(base, lists, measured, never, seed=seed, ks=ks, device=DEVICE)
+            evaluate_baselines(
+                base, lists, measured, never, seed=seed, ks=ks, device=DEVICE
+            ).per_user
         )
         for experiment in (Q2, Q3):
             trained = [
@@ -239,7 +241,7 @@ def evaluate_variant(
                 for run, record in runs
                 if record["experiment"] == experiment and record["seed"] == seed
             ]
-            users[experiment].append(evaluate_models(trained, measured, never, ks=ks))
+            users[experiment].append(evaluate_models(trained, measured, never, ks=ks).per_user)
     baselines = _tagged(users.pop("baselines"), dataset, model)
     bases_only = baselines.filter(pl.col("method") == BASE["method"])
     compared = {

@@ -1,8 +1,9 @@
 """The paper's result tables from evaluation summaries (:func:`divlib.study.evaluation.summarize`), as Markdown
 and LaTeX, each named after the paper's table.
 
-- :func:`table3` (Table III, Q2): per method, DRO@k and the predicted-relevance share (eq. 12) at
-  k = 10, then the ground-truth measures (full-catalogue precision, recall and NDCG@k on held-out
+- :func:`table3` (Table III, Q2): per method, DRO@k, the aggregate diversity of all users' lists
+  (item coverage, Gini index and entropy of item exposure), the predicted-relevance share (eq. 12)
+  at k = 10, then the ground-truth measures (full-catalogue precision, recall and NDCG@k on held-out
   ratings, test MSE), "mean (std)" over the same seeds for every row, one column group per model,
   the paper's printed pair beside; two anchors (most popular, random) make the ground-truth numbers
   readable.
@@ -35,8 +36,11 @@ NOT_IMPLEMENTED = {  # paper rows without a run here: label, reason
 }
 TABLE3_ROWS = ("popular", "random", "base", *PAPER_RERANKERS, "dgrec", "ddt", "mdr")  # anchors,
 # then the paper's row order
-TABLE3_COLUMNS = {  # metric: column label ({k}: the list length); the paper prints the first two
+TABLE3_COLUMNS = {  # metric: column label ({k}: the list length); the paper prints PAPER_COLUMNS
     "dro": "DRO@{k}",
+    "item_coverage": "item coverage@{k}",  # over all users' lists: divlib.metrics.aggregate_diversity
+    "gini": "Gini@{k}",
+    "entropy": "entropy@{k} (nats)",
     "relevance": "relevance@{k} (predicted)",
     "precision": "precision@{k}",
     "recall": "recall@{k}",
@@ -80,30 +84,46 @@ HEADLINE = {  # Table III's rows and the numbers of each that dvc exp compares
     "mmr-paper": ("dro",),
     "dum": ("dro",),
     "dpp-paper": ("dro",),
-    "ddt": ("dro", "relevance", "ndcg", "gain_beyond_pp"),
+    "ddt": (
+        "dro",
+        "relevance",
+        "ndcg",
+        "gain_beyond_pp",
+        "item_coverage_pct",
+        "gini",
+        "entropy_nats",
+    ),
     "mdr": ("dro",),
 }
 
 
 def _headline_value(row: dict, name: str) -> float:
     """A headline number of a summary row: ``gain_beyond_pp``, the DRO gain in ranks k+1..2k over
-    the relevance-only model in percentage points (100 · the mean paired gain); else the metric."""
+    the relevance-only model in percentage points (100 · the mean paired gain);
+    ``item_coverage_pct``, the item coverage in percent of the catalogue; ``entropy_nats``, the
+    entropy of item exposure (in nats); else the metric."""
     if name == "gain_beyond_pp":
         return 100 * row["dro_beyond_gain"]
+    if name == "item_coverage_pct":
+        return 100 * row["item_coverage"]
+    if name == "entropy_nats":
+        return row["entropy"]
     return row[name]
 
 
 def headline_metrics(
     summary: pl.DataFrame, *, models: Sequence[str], k: int, beta: float
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """The ten numbers per model that ``dvc exp show`` and ``dvc metrics diff`` compare, keyed by role:
-    ``{model: {method: {"dro@k": …}}}`` for Table III's rows at ``k`` (:data:`HEADLINE`: DDT and MDR
-    at β = ``beta``; the re-rankers under their published names, ``mmr`` and ``dpp``): DRO@k,
-    ``relevance@k`` (predicted, eq. 12), ``ndcg@k`` (on held-out ratings), and
+    """The thirteen numbers per model that ``dvc exp show`` and ``dvc metrics diff`` compare, keyed by
+    role: ``{model: {method: {"dro@k": …}}}`` for Table III's rows at ``k`` (:data:`HEADLINE`: DDT
+    and MDR at β = ``beta``; the re-rankers under their published names, ``mmr`` and ``dpp``): DRO@k,
+    ``relevance@k`` (predicted, eq. 12), ``ndcg@k`` (on held-out ratings),
     ``gain_beyond_pp@k``, DDT's DRO gain in ranks k+1..2k over the relevance-only model of the same
-    seed in percentage points (the unit of Tables IV and VI). The k in every name keeps values
-    measured at different k apart; a row that did not run is left out. Ten, so that
-    ``dvc exp show --only-changed`` across two ks fits a terminal.
+    seed in percentage points (the unit of Tables IV and VI), and DDT's aggregate diversity:
+    ``item_coverage_pct@k`` (percent of the catalogue listed to someone), ``gini@k`` (of item
+    exposure, 0 = even) and ``entropy_nats@k`` (of item exposure). The k in every name keeps values
+    measured at different k apart; a row that did not run is left out. Few, so that
+    ``dvc exp show --only-changed`` stays readable.
     """
     headline = {}
     for model in models:
@@ -315,7 +335,12 @@ def _table3_caption(
         f"base (EXPLORE) does, over every item the user did not rate (DUM over the model's "
         f"candidate pool); {label}: not implemented ({reason}); {BY_KEY['ddt'].label} and "
         f"{BY_KEY['mdr'].label} fine-tune it with β = {settings} for {epochs} epochs and keep the "
-        f"epoch selected by '{select}'."
+        f"epoch selected by '{select}'. Beyond the paper, the aggregate diversity of all users' "
+        f"top-{k} lists together (RecBole's and Elliot's definitions): item coverage@{k}, the share "
+        f"of the catalogue listed to at least one user; Gini@{k}, the Gini index of how often each "
+        f"catalogue item is listed (0: every item equally often; 1 − {k}/m if every user gets the "
+        f"same {k} items); entropy@{k}, the Shannon entropy of that exposure in nats (ln m at "
+        f"most, ln {k} if every user gets the same items)."
     )
     if paper is None:
         return text + " The paper publishes no numbers for this dataset or for a similar one."
