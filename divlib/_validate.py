@@ -191,23 +191,26 @@ def check_items(
 @dataclass(frozen=True)
 class Range:
     """Bounds of a number in an option field's annotation (``Annotated[float, Range(gt=0)]``): at
-    least ``ge`` or above ``gt``, and at most ``le``. :func:`check_fields` enforces them, and the
+    least ``ge`` or above ``gt``, and at most ``le`` or below ``lt``. :func:`check_fields` enforces them, and the
     study's params schema is built from them (:mod:`divlib.study.params`): each is written once."""
 
     ge: float | None = None
     gt: float | None = None
     le: float | None = None
+    lt: float | None = None
 
     def holds(self, value: float) -> bool:
         low = value >= self.ge if self.gt is None else value > self.gt
-        return low and (self.le is None or value <= self.le)
+        high = (self.le is None or value <= self.le) and (self.lt is None or value < self.lt)
+        return low and high
 
     def __str__(self) -> str:
-        """``>= 1``, ``> 0``, ``in [0, 1]``."""
-        if self.le is None:
+        """``>= 1``, ``> 0``, ``in [0, 1]``, ``in [0, 1)``."""
+        if self.le is None and self.lt is None:
             return f">= {self.ge}" if self.gt is None else f"> {self.gt}"
         low = f"[{self.ge}" if self.gt is None else f"({self.gt}"
-        return f"in {low}, {self.le}]"
+        high = f"{self.le}]" if self.lt is None else f"{self.lt})"
+        return f"in {low}, {high}"
 
 
 Count = Annotated[int, Range(ge=1)]

@@ -8,7 +8,9 @@ Any ``torch.nn.Module`` with
 plus an ``n_items`` attribute, works with every trainer in :mod:`divlib.train`. The shipped models
 also give ``item_embeddings() -> (m, d)``, the item factors their scores are computed from (for an
 item similarity such as :func:`divlib.similarity.cosine_distance`). The three shipped here
-follow the paper's code (``tianyichow-tcs/DDRO`` ``code/model.py``, ``shared/notes/paper.md`` §1.6).
+follow the paper's code (``tianyichow-tcs/DDRO`` ``code/model.py``, ``shared/notes/paper.md`` §1.6);
+the baseline :class:`divlib.dgrec.DGRec` has the same interface and is saved and loaded here too
+(``name="dgrec"``), but is trained by :func:`divlib.dgrec.train_dgrec`, not pretrained.
 """
 
 import pickle
@@ -17,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from divlib.dgrec import build_dgrec
 from divlib.errors import DivlibError
 from divlib.io import atomic_path
 
@@ -192,14 +195,17 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         config = payload["config"]
-        model = build_model(
-            payload["name"],
-            n_users=config["n_users"],
-            n_items=config["n_items"],
-            dim=config["dim"],
-            seed=0,
-            mean=config.get("mean", 0.0),
-        )
+        if payload["name"] == "dgrec":  # its graph is in its state (divlib.dgrec.DGRec.config)
+            model = build_dgrec(config)
+        else:
+            model = build_model(
+                payload["name"],
+                n_users=config["n_users"],
+                n_items=config["n_items"],
+                dim=config["dim"],
+                seed=0,
+                mean=config.get("mean", 0.0),
+            )
         model.load_state_dict(payload["state"])
     except (OSError, KeyError, RuntimeError, pickle.UnpicklingError) as error:
         raise DivlibError(

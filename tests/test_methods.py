@@ -22,7 +22,7 @@ def test_the_rows_are_the_papers_order_and_every_key_is_defined_once():
         "ddt-adaptive",
         "mdr",
     )
-    assert list(BY_KEY) == [*ROWS, "popular", "random", *(v.key for v in VARIANTS)]
+    assert list(BY_KEY) == [*ROWS, "popular", "random", "dgrec", *(v.key for v in VARIANTS)]
     assert RERANKERS == ("mmr", "mmr-paper", "dum", "dpp", "dpp-paper")
     assert [anchor.key for anchor in ANCHORS] == ["popular", "random"]
 

@@ -232,6 +232,14 @@ def both(*changes):
             setting("rerank.dpp_thetas", [None, None]),
             "params.yaml: rerank.dpp_thetas: lists None more than once",
         ),
+        (
+            setting("dgrec.beta_class", 1),
+            "params.yaml: dgrec.beta_class: Input should be less than 1 (got 1)",
+        ),
+        (
+            setting("dgrec.similarity", "cosine"),
+            "params.yaml: dgrec.similarity: Input should be 'embedding' or 'genre-jaccard'",
+        ),
         # keys that must agree with each other
         (
             setting("datasets", ["ml-100k", "ml-20m"]),

@@ -65,6 +65,7 @@ def make_project(tmp_path: Path) -> Path:
     params["adaptive_beta"] |= tiny | {"rules": ["min-norm"], "seeds": [1]}
     params["sensitivity"] |= {"eps": ["auto", 0.01], "ks": [5], "epochs": 1}
     params["rerank"] |= {"pool": 24, "mmr_lambdas": [0.5], "dpp_thetas": [0.5]}
+    params["dgrec"] |= {"epochs": 5, "dim": 8}
     params["evaluate"]["ks"] = [5, 10]
     recipes = {"long": {"max_epochs": 3, "patience": None, "select": "last"}}
     variants = {"long": {"recipe": "long"}, "embedding-cosine": {"similarity": "embedding-cosine"}}
@@ -261,6 +262,7 @@ def readme_recipes(project: Path) -> None:
     others = ("baselines", "beta-sweep", "gain-beyond-k", "adaptive-beta")  # their own runs only
     assert not ran & {
         "pretrain",
+        "dgrec",
         "rerank",
         "finetune-beta-sweep",
         "finetune-gain-beyond-k",

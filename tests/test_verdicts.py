@@ -703,3 +703,15 @@ def test_verdict_frame_stacks_the_claims_in_order():
     assert table.columns == list(COLUMNS) and table.height == 1
     assert table["verdict"].to_list() == [PARTLY]  # drops 0.8, 0.7: 0.75 ± t·0.1/2 = ±0.635;
     # early 0.9, 0.8: 0.85 ± 0.635 reaches below 0.5
+
+
+def test_dominance_claims_count_dgrec_as_a_compared_point():
+    dro, relevance, ndcg = DDT
+    # DGRec more diverse (clear), as predicted-relevant (tied), more relevant by NDCG (clear)
+    dgrec = per_seed("m", "dgrec", None, plus(dro, CLEAR), plus(relevance, TIED), plus(ndcg, CLEAR))
+    (claim,) = dominance_claims(
+        pl.DataFrame(q2_runs("m", dgrec)), k=10, betas=[0.2], published=PUBLISHED
+    )
+    assert claim["verdict"] == NOT_REPRODUCED
+    assert "under predicted relevance by 1 of 1 settings: DGRec (ΔDRO" in claim["ours"]
+    assert "nor is DGRec" in claim["claim"]

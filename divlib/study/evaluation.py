@@ -58,7 +58,7 @@ from divlib.ranking import popular_items, random_items, topk_items
 from divlib.rerank import Run, rerank_all
 from divlib.similarity import GroupedDistance, ItemDistance, load_distance
 from divlib.study.data import category_matrix
-from divlib.study.layout import HERE, Layout, load_splits, read_runs, run_file
+from divlib.study.layout import HERE, Layout, load_splits, read_runs, run_file, seed_file
 from divlib.study.params import Rerank
 
 # one evaluated run: "param" is β, λ or θ (null if none); "train_k" the k a run was trained for (null
@@ -350,6 +350,16 @@ def anchor_lists(
     }
 
 
+def dgrec_lists(
+    layout: Layout, dataset: str, seed: int, exclude: torch.Tensor, *, length: int
+) -> dict[Run, torch.Tensor]:
+    """``{("dgrec", None): (n_users, length) item ids}``: the top items outside ``exclude`` of the
+    DGRec trained with ``seed`` (the ``dgrec`` stage), judged like a re-ranking by the base model."""
+    dgrec, _ = load_model(seed_file(layout.dgrec(dataset), seed))
+    scores = _scores(dgrec, exclude.shape[0], DEVICE)
+    return {("dgrec", None): topk_items(scores, k=length, exclude=exclude.to(DEVICE))}
+
+
 def load_runs(folder: Path) -> Iterator[tuple[dict, nn.Module]]:
     """The fine-tuned runs under ``folder``, one at a time in name order: the identity
     (:data:`RUN_KEYS`) of each run's ``run.json`` and the model of its ``selected.pt``."""
@@ -626,12 +636,13 @@ def evaluate_experiment(
     layout: Layout = HERE,
 ) -> None:
     """The ``evaluate`` stage: the runs of ``experiment`` on one dataset × model at every k of
-    ``ks``, or (:data:`BASELINES`) each seed's pretrained model (method ``base``) and the
-    re-rankers' lists of it. Lists are ranked over the items a user did not rate in training or
-    validation. Writes ``data/evaluation/D/M/E/per_user.parquet`` (one row per run, k and user),
-    ``per_run.parquet`` (one row per run and k: :func:`aggregate_rows`) and ``summary.parquet``
-    (:func:`summarize` of both, against the pretrained models, which an experiment's summary
-    includes). ``seeds``: the pretrained models' (the runs' seeds are in their run.json)."""
+    ``ks``, or (:data:`BASELINES`) each seed's pretrained model (method ``base``), the
+    re-rankers' lists of it and the DGRec lists of the same seed (:func:`dgrec_lists`). Lists are
+    ranked over the items a user did not rate in training or validation. Writes
+    ``data/evaluation/D/M/E/per_user.parquet`` (one row per run, k and user), ``per_run.parquet``
+    (one row per run and k: :func:`aggregate_rows`) and ``summary.parquet`` (:func:`summarize` of
+    both, against the pretrained models, which an experiment's summary includes). ``seeds``: the
+    pretrained models' (the runs' seeds are in their run.json)."""
     start = time.perf_counter()
     data, never = load_evaluation(layout, dataset)
     if experiment == BASELINES:
@@ -640,6 +651,7 @@ def evaluate_experiment(
         for seed in seeds:
             base, _ = load_model(layout.base(dataset, model, seed))
             reranked = frame_lists(lists.filter(pl.col("seed") == seed).drop("seed"))
+            reranked |= dgrec_lists(layout, dataset, seed, never, length=2 * max(ks))
             evaluations.append(
                 evaluate_baselines(base, reranked, data, never, seed=seed, ks=ks, device=DEVICE)
             )

@@ -4,6 +4,7 @@
     data/prepared/D/                ratings, items, train, val, test (.parquet), meta.json
     data/similarity/D/distance.pt   the item distance
     models/D/M/base/seedS.pt        the model pretrained with seed S (+ epochs.parquet, every seed)
+    models/D/dgrec/seedS.pt         DGRec trained with seed S (+ epochs.parquet, every seed)
     models/D/M/E/NAME/              one run of experiment E: selected.pt, final.pt, steps/epochs.parquet,
                                     run.json
     data/rerank/D/M/lists.parquet   the re-rankers' lists (every seed's model)
@@ -111,6 +112,10 @@ class Layout:
 
     def base_epochs(self, dataset: str, model: str) -> Path:
         return self.bases(dataset, model) / "epochs.parquet"
+
+    def dgrec(self, dataset: str) -> Path:
+        """The DGRec baselines, one per seed (:func:`seed_file`), and their per-epoch losses."""
+        return self.model(dataset, "dgrec")
 
     def runs(self, dataset: str, model: str, experiment: str) -> Path:
         """The run folders of one experiment (a params.yaml section, e.g. ``beta_sweep``)."""

@@ -7,7 +7,8 @@ setting the paper ran, EXPLORE's, over every unseen item (``mmr-paper``, ``dpp-p
 :func:`divlib.rerank.paper_rerankings`).
 :data:`ANCHORS` are the two rankings that make ground-truth numbers readable (most popular,
 random; :func:`divlib.study.evaluation.anchor_lists`), evaluated beside the re-rankers
-(:data:`RERANKERS`).
+(:data:`RERANKERS`). :data:`LEARNED` holds DGRec, a recommender of its own trained for diversity
+(:mod:`divlib.dgrec`), whose lists are evaluated beside them too.
 :data:`VARIANTS` are the other rules of choosing β that the ``adaptive_beta`` experiment runs beside
 the paper's (run labels ``ddt-adaptive-RULE``); no table shows them.
 
@@ -57,6 +58,9 @@ ANCHORS: tuple[Method, ...] = (  # rankings without a model, to read ground-trut
     Method("popular", "Most popular", "Most popular", None, "sienna", "P"),
     Method("random", "Random", "Random", None, "darkgray", "X"),
 )
+LEARNED: tuple[Method, ...] = (  # baselines trained for diversity on their own (divlib.dgrec)
+    Method("dgrec", "DGRec", "DGRec", None, "tab:brown", "h"),
+)
 # the re-rankers of a pretrained model: each setting run is a point of its relevance–diversity curve
 RERANKERS: tuple[str, ...] = ("mmr", "mmr-paper", "dum", "dpp", "dpp-paper")
 VARIANTS: tuple[
@@ -79,7 +83,9 @@ VARIANTS: tuple[
         "+",
     ),
 )
-BY_KEY: dict[str, Method] = {method.key: method for method in (*METHODS, *ANCHORS, *VARIANTS)}
+BY_KEY: dict[str, Method] = {
+    method.key: method for method in (*METHODS, *ANCHORS, *LEARNED, *VARIANTS)
+}
 ROWS: tuple[str, ...] = tuple(method.key for method in METHODS)  # the paper's row order
 
 

@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from divlib import _validate
+from divlib.dgrec import DGRecOptions
 from divlib.errors import DivlibError
 from divlib.models import MODELS
 from divlib.study.data.registry import DATASETS
@@ -165,6 +166,11 @@ class Pretrain(_from_options(PretrainOptions, **PRETRAIN)):
     """:class:`~divlib.train.PretrainOptions` less the seed (each run's derives from its
     identity) and the selection (the epoch of lowest validation MSE): at most ``max_epochs``
     epochs, early stopping after ``patience`` (null: none); ``dim``: the embedding size."""
+
+
+class DGRec(_from_options(DGRecOptions, leave_out=("selection", "attention", "balance"))):
+    """:class:`~divlib.dgrec.DGRecOptions` less the three modules' switches (the study trains the
+    authors' full model), one model per top-level seed."""
 
 
 class PretrainRecipe(Pretrain):
@@ -349,6 +355,7 @@ class Params(Section):
     models: _settings(ModelName)
     data: Data
     pretrain: Pretrain
+    dgrec: DGRec
     seeds: Seeds
     diversity: Diversity
     finetune: Finetune

@@ -28,12 +28,6 @@ from divlib.study.render import MISSING, Table, is_number, mean_std
 MODEL_ORDER = ("nmf", "mf", "ncf")
 PAPER_RERANKERS = ("mmr-paper", "dum", "dpp-paper")  # the re-rankers as the paper ran them
 PUBLISHED_KEY = {"mmr-paper": "mmr", "dpp-paper": "dpp"}  # our method → its row in published.csv
-NOT_IMPLEMENTED = {  # paper rows without a run here: label, reason
-    "dgrec": (
-        "DGRec",
-        "a GNN recommender with its own training pipeline, outside this reproduction",
-    ),
-}
 TABLE3_ROWS = ("popular", "random", "base", *PAPER_RERANKERS, "dgrec", "ddt", "mdr")  # anchors,
 # then the paper's row order
 TABLE3_COLUMNS = {  # metric: column label ({k}: the list length); the paper prints PAPER_COLUMNS
@@ -187,18 +181,12 @@ def table3(
     rows = []
     for method in TABLE3_ROWS:
         for param in betas if BY_KEY.get(method) and BY_KEY[method].trained else [None]:
-            if method in NOT_IMPLEMENTED:
-                label = NOT_IMPLEMENTED[method][0]
-                cells = ["not implemented"] * len(ours) * len(models)
-            else:
-                label = BY_KEY[method].label + ("" if param is None else f" (β = {param:g})")
-                cells = []
-                for model in models:
-                    row = summary_row(summary, model=model, method=method, k=k, param=param) or {}
-                    _check_seeds(row, seeds, label)
-                    cells += [
-                        mean_std(row.get(m), row.get(f"{m}_std"), digits) for m in TABLE3_COLUMNS
-                    ]
+            label = BY_KEY[method].label + ("" if param is None else f" (β = {param:g})")
+            cells = []
+            for model in models:
+                row = summary_row(summary, model=model, method=method, k=k, param=param) or {}
+                _check_seeds(row, seeds, label)
+                cells += [mean_std(row.get(m), row.get(f"{m}_std"), digits) for m in TABLE3_COLUMNS]
             if paper is not None:
                 key = PUBLISHED_KEY.get(method, method)
                 cells += [published_value(paper, method=key, metric=m) for m in PAPER_COLUMNS]
@@ -314,7 +302,6 @@ def _table3_caption(
     paper: pl.DataFrame | None,
 ) -> str:
     settings = ", ".join(f"{b:g}" for b in betas)
-    label, reason = NOT_IMPLEMENTED["dgrec"]
     text = (
         f"Table III: diversity and relevance at k = {k} on {dataset}. DRO@{k}: mean pairwise genre "
         f"distance (1 − Jaccard) within the top-{k} list, higher is more diverse. Relevance@{k} "
@@ -333,7 +320,10 @@ def _table3_caption(
         f"{BY_KEY['base'].label}, each seed's pretrained model; {BY_KEY['mmr-paper'].label}, "
         f"{BY_KEY['dum'].label} and {BY_KEY['dpp-paper'].label} re-rank it as the paper's code "
         f"base (EXPLORE) does, over every item the user did not rate (DUM over the model's "
-        f"candidate pool); {label}: not implemented ({reason}); {BY_KEY['ddt'].label} and "
+        f"candidate pool); {BY_KEY['dgrec'].label}, the GNN recommender of Yang et al. (WSDM 2023) "
+        f"trained per seed on the training split (divlib.dgrec; its own model, so its column "
+        f"under each model differs only in the model whose predictions judge relevance); "
+        f"{BY_KEY['ddt'].label} and "
         f"{BY_KEY['mdr'].label} fine-tune it with β = {settings} for {epochs} epochs and keep the "
         f"epoch selected by '{select}'. Beyond the paper, the aggregate diversity of all users' "
         f"top-{k} lists together (RecBole's and Elliot's definitions): item coverage@{k}, the share "

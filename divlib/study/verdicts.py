@@ -255,7 +255,7 @@ def dominance_claims(
     runs: pl.DataFrame, *, k: int, betas: Sequence[float], published: pl.DataFrame | None
 ) -> list[dict]:
     """Q2, per model and β: DDT's point against every setting of the re-rankers
-    (:data:`divlib.study.methods.RERANKERS`) under predicted relevance and NDCG@k
+    (:data:`divlib.study.methods.RERANKERS`) and DGRec's under predicted relevance and NDCG@k
     (:data:`DOMINANCE_MEASURES`), paired by seed (:func:`rule_dominance`).
 
     Args:
@@ -271,7 +271,7 @@ def dominance_claims(
         for beta in betas:
             claim = (
                 f"Q2 {model.upper()} DDT (β = {beta:g}) at k = {k}: no re-ranker setting is at "
-                f"least as diverse and as relevant (predicted relevance; NDCG@{k})"
+                f"least as diverse and as relevant, nor is DGRec (predicted relevance; NDCG@{k})"
             )
             ddt = at.filter((pl.col("method") == "ddt") & param_is(beta))
             points = _reranker_points(at, ddt["seed"].to_list())
@@ -299,12 +299,12 @@ def dominance_claims(
 
 
 def _reranker_points(runs: pl.DataFrame, seeds: Sequence[int]) -> dict[str, pl.DataFrame]:
-    """Each setting of :data:`~divlib.study.methods.RERANKERS` in ``runs`` (one model, one k) at
-    ``seeds``, labelled as :func:`setting_label`; its rows sorted by seed."""
+    """Each setting of :data:`~divlib.study.methods.RERANKERS`, and DGRec, in ``runs`` (one model,
+    one k) at ``seeds``, labelled as :func:`setting_label`; its rows sorted by seed."""
     settings = runs.filter(pl.col("seed").is_in(seeds)).sort("param", "seed", nulls_last=True)
     return {
         setting_label(method, param): rows
-        for method in RERANKERS
+        for method in (*RERANKERS, "dgrec")
         for (param,), rows in settings.filter(pl.col("method") == method).group_by(
             "param", maintain_order=True
         )
@@ -639,7 +639,7 @@ def _published_main(published: pl.DataFrame | None, k: int) -> str:
     values = (
         {} if rows is None else {(r["method"], r["metric"]): r["mean"] for r in rows.to_dicts()}
     )
-    keys = ["ddt", *(PUBLISHED_KEY.get(m, m) for m in PAPER_RERANKERS)]
+    keys = ["ddt", *(PUBLISHED_KEY.get(m, m) for m in PAPER_RERANKERS), "dgrec"]
     text = ", ".join(
         f"{key.upper()} {values[key, 'dro']} / {values[key, 'relevance']}"
         for key in keys
