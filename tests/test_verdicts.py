@@ -576,7 +576,7 @@ def test_curve_claims_judge_tracking_per_regime_and_speed_per_seed():
         f"from scratch: mean |DDRO − DRO@10| {np.mean(gaps):.3f} [{np.mean(gaps) - half:.3f}, "
         f"{np.mean(gaps) + half:.3f}], r {np.mean(r):.3f} [{np.mean(r) - r_half:.3f}, "
         f"{np.mean(r) + r_half:.3f}], DDRO exactly 0 for its first 2 steps (1.0 epochs); "
-        "epochs to 95% of the from-scratch final DRO@10: fine-tuned 2.0, from scratch 3.0, half "
+        "epochs to 95 % of the from-scratch final DRO@10: fine-tuned 2.0, from scratch 3.0, half "
         "the latter minus the former -0.5 [-0.5, -0.5]; 2 seeds"
     )
     assert (nmf["verdict"], nmf["comparisons"]) == (PARTLY, 5)  # only the fine-tuned DDRO tracks
