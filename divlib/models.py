@@ -11,14 +11,13 @@ item similarity such as :func:`divlib.similarity.cosine_distance`). The three sh
 follow the paper's code (``tianyichow-tcs/DDRO`` ``code/model.py``, ``shared/notes/paper.md`` §1.6).
 """
 
-import pickle
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from divlib.errors import DivlibError
-from divlib.io import atomic_path
+from divlib.errors import DivlibError, UnreadableFile
+from divlib.io import load_tensors, save_tensors
 
 SCORE_CHUNK = 1 << 20  # numbers per chunk of NCF.score_all's (hidden, users, items) activations
 
@@ -183,14 +182,17 @@ def save_model(path: str | Path, model: nn.Module, *, name: str, config: dict) -
         "config": config,
         "state": {k: v.cpu() for k, v in model.state_dict().items()},
     }
-    with atomic_path(path) as temporary:
-        torch.save(payload, temporary)
+    save_tensors(payload, path)
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict]:
-    """Rebuild a model saved by :func:`save_model`; returns it (CPU) and its config."""
+    """Rebuild a model saved by :func:`save_model`; returns it (CPU) and its config.
+
+    Raises:
+        UnreadableFile: the file is not such a checkpoint (damaged, or another kind of file).
+    """
+    payload = load_tensors(path, "model checkpoint")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
         config = payload["config"]
         model = build_model(
             payload["name"],
@@ -201,8 +203,6 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict]:
             mean=config.get("mean", 0.0),
         )
         model.load_state_dict(payload["state"])
-    except (OSError, KeyError, RuntimeError, pickle.UnpicklingError) as error:
-        raise DivlibError(
-            f"{path}: not a divlib model checkpoint ({error}); rerun pretrain"
-        ) from error
+    except (KeyError, TypeError, RuntimeError) as error:
+        raise UnreadableFile(path, f"not a divlib model checkpoint ({error!r:.80})") from None
     return model, config
