@@ -90,7 +90,8 @@ def load_tensors(path: str | Path, what: str, device: torch.device | str = "cpu"
     except pickle.UnpicklingError:  # torch's message advises weights_only=False: never for data
         raise UnreadableFile(path, f"not a divlib {what} (data torch.load cannot read)") from None
     except (OSError, RuntimeError, EOFError) as error:
-        raise UnreadableFile(path, f"not a divlib {what} ({first_line(error)})") from None
+        reason = first_line(error).split(". ", 1)[0]  # torch goes on about likely causes
+        raise UnreadableFile(path, f"not a divlib {what} ({reason})") from None
     if not isinstance(payload, dict):
         raise UnreadableFile(path, f"not a divlib {what} (holds a {type(payload).__name__})")
     return payload
