@@ -69,6 +69,22 @@ def check_candidates(exclude: torch.Tensor, needed: int) -> None:
         )
 
 
+def check_distance(distance: ItemDistance, scores: torch.Tensor) -> None:
+    """``distance`` covers the ``m`` items of the ``(B, m)`` scores, one column per item."""
+    if distance.n_items != scores.shape[1]:
+        raise DivlibError(
+            f"distance covers {distance.n_items} items but scores have {scores.shape[1]} columns "
+            "(one per item); build both from the same catalogue"
+        )
+
+
+def check_number(name: str, value: float) -> float:
+    """``value`` is a finite int or float (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise DivlibError(f"{name} must be a finite number; got {value!r}")
+    return float(value)
+
+
 def check_count(name: str, value: int, upper: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise DivlibError(f"{name} must be an int >= 1; got {value!r}")

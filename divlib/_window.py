@@ -27,7 +27,7 @@ from typing import Literal, NamedTuple
 
 import torch
 
-from divlib._validate import check_window
+from divlib._validate import check_number, check_positive, check_window
 from divlib.errors import DivlibError
 from divlib.ranking import push_excluded_below, soft_rank, topk_membership
 
@@ -62,6 +62,11 @@ class SoftTopK:
     eps: float
     tau: float
     offset: float
+
+    def __post_init__(self):  # before any of them sizes the window
+        check_positive("eps", self.eps)
+        check_positive("tau", self.tau)
+        check_number("offset", self.offset)
 
 
 class Window(NamedTuple):

@@ -13,15 +13,14 @@ the baseline :class:`divlib.dgrec.DGRec` has the same interface and is saved and
 (``name="dgrec"``), but is trained by :func:`divlib.dgrec.train_dgrec`, not pretrained.
 """
 
-import pickle
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from divlib.dgrec import build_dgrec
-from divlib.errors import DivlibError
-from divlib.io import atomic_path
+from divlib.errors import DivlibError, UnreadableFile
+from divlib.io import load_tensors, save_tensors
 
 SCORE_CHUNK = 1 << 20  # numbers per chunk of NCF.score_all's (hidden, users, items) activations
 
@@ -186,14 +185,17 @@ def save_model(path: str | Path, model: nn.Module, *, name: str, config: dict) -
         "config": config,
         "state": {k: v.cpu() for k, v in model.state_dict().items()},
     }
-    with atomic_path(path) as temporary:
-        torch.save(payload, temporary)
+    save_tensors(payload, path)
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict]:
-    """Rebuild a model saved by :func:`save_model`; returns it (CPU) and its config."""
+    """Rebuild a model saved by :func:`save_model`; returns it (CPU) and its config.
+
+    Raises:
+        UnreadableFile: the file is not such a checkpoint (damaged, or another kind of file).
+    """
+    payload = load_tensors(path, "model checkpoint")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
         config = payload["config"]
         if payload["name"] == "dgrec":  # its graph is in its state (divlib.dgrec.DGRec.config)
             model = build_dgrec(config)
@@ -207,8 +209,6 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict]:
                 mean=config.get("mean", 0.0),
             )
         model.load_state_dict(payload["state"])
-    except (OSError, KeyError, RuntimeError, pickle.UnpicklingError) as error:
-        raise DivlibError(
-            f"{path}: not a divlib model checkpoint ({error}); rerun pretrain"
-        ) from error
+    except (KeyError, TypeError, RuntimeError) as error:
+        raise UnreadableFile(path, f"not a divlib model checkpoint ({error!r:.80})") from None
     return model, config

@@ -9,7 +9,13 @@ from typing import Literal
 
 import torch
 
-from divlib._validate import check_candidates, check_count, check_exclude, check_scores
+from divlib._validate import (
+    check_candidates,
+    check_count,
+    check_distance,
+    check_exclude,
+    check_scores,
+)
 from divlib._window import SoftTopK, top_window, window_size
 from divlib.errors import DivlibError
 from divlib.metrics import list_diversity
@@ -43,7 +49,9 @@ def dro(
         ``(B,)`` values in [0, 1] for distances in [0, 1].
     """
     _check_pairwise(k)
+    check_scores(scores)
     distance = as_item_distance(distance)
+    check_distance(distance, scores)
     return list_diversity(topk_items(scores, k=k, start=start, exclude=exclude), distance)
 
 
@@ -161,6 +169,7 @@ def _ddro(
     check_count("k", soft.k, scores.shape[1])
     _check_pairwise(soft.k)
     distance = as_item_distance(distance)
+    check_distance(distance, scores)
     if exclude is not None:
         check_exclude(exclude, scores)
         check_candidates(exclude, soft.k)

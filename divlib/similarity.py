@@ -12,15 +12,14 @@ category set have identical rows of D: with g distinct sets it stores a ``(g, g)
 item, and its full pair sum costs O(B·m + B·g²) instead of O(B·m²), exactly.
 """
 
-import pickle
 from abc import ABC, abstractmethod
 from functools import cached_property
 from pathlib import Path
 
 import torch
 
-from divlib.errors import DivlibError
-from divlib.io import atomic_path
+from divlib.errors import DivlibError, UnreadableFile
+from divlib.io import load_tensors, save_tensors
 
 
 def jaccard_distance(categories: torch.Tensor) -> torch.Tensor:
@@ -281,19 +280,20 @@ def save_distance(distance: GroupedDistance, path: str | Path, category_names: l
         "groups": distance.groups.cpu(),
         "category_names": list(category_names),
     }
-    with atomic_path(path) as temporary:
-        torch.save(payload, temporary)
+    save_tensors(payload, path)
 
 
 def load_distance(path: str | Path, device: torch.device | str = "cpu") -> GroupedDistance:
-    """Load a distance saved by :func:`save_distance`, in one call."""
+    """Load a distance saved by :func:`save_distance`, in one call.
+
+    Raises:
+        UnreadableFile: the file is not such a distance (damaged, or another kind of file).
+    """
+    payload = load_tensors(path, "distance file", device)
     try:
-        payload = torch.load(path, map_location=device, weights_only=True)
         return GroupedDistance(payload["group_distance"], payload["groups"])
-    except (OSError, KeyError, RuntimeError, pickle.UnpicklingError) as error:
-        raise DivlibError(
-            f"{path}: not a divlib distance file ({error}); rebuild it with the similarity stage"
-        ) from error
+    except (KeyError, TypeError) as error:
+        raise UnreadableFile(path, f"not a divlib distance file ({error!r:.80})") from None
 
 
 def as_item_distance(distance: ItemDistance | torch.Tensor) -> ItemDistance:

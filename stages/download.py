@@ -10,13 +10,13 @@ nothing) with ``digests.json`` (:func:`divlib.study.data.registry.download_raw`)
 
 import argparse
 
-from divlib.study.cli import load_params, main_guard
+from divlib.study.cli import dataset_argument, load_params, main_guard
 from divlib.study.data.registry import download_raw
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset")
+    dataset_argument(parser)
     dataset = parser.parse_args().dataset
     data = load_params().data
     download_raw(dataset, source=data.sources[dataset], options=data.options.get(dataset) or {})

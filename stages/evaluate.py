@@ -16,7 +16,7 @@ models, which an experiment's summary includes); see
 
 import argparse
 
-from divlib.study.cli import load_params, main_guard
+from divlib.study.cli import dataset_argument, load_params, main_guard
 from divlib.study.evaluation import BASELINES, evaluate_experiment
 from divlib.study.params import EXPERIMENTS
 
@@ -24,7 +24,7 @@ from divlib.study.params import EXPERIMENTS
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiment", choices=(BASELINES, *EXPERIMENTS))
-    parser.add_argument("dataset")
+    dataset_argument(parser)
     parser.add_argument("model")
     args = parser.parse_args()
     params = load_params()

@@ -13,14 +13,14 @@ Reads ``diversity.k`` and the models of ``beta_sweep``, ``training_curves``, ``a
 
 import argparse
 
-from divlib.study.cli import load_params, main_guard
+from divlib.study.cli import dataset_argument, load_params, main_guard
 from divlib.study.layout import HERE
 from divlib.study.plots import write_figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset")
+    dataset_argument(parser)
     write_figures(HERE, load_params(), parser.parse_args().dataset)
 
 

@@ -20,7 +20,7 @@ validation MSE). The runs' devices and wall times (per run and per step) go to
 
 import argparse
 
-from divlib.study.cli import load_params, main_guard
+from divlib.study.cli import dataset_argument, load_params, main_guard
 from divlib.study.experiment import run_experiment
 from divlib.study.params import EXPERIMENTS
 
@@ -28,7 +28,7 @@ from divlib.study.params import EXPERIMENTS
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiment", choices=EXPERIMENTS)
-    parser.add_argument("dataset")
+    dataset_argument(parser)
     parser.add_argument("model")
     args = parser.parse_args()
     run_experiment(load_params(), args.experiment, dataset=args.dataset, model=args.model)

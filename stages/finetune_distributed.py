@@ -13,7 +13,7 @@ outside every DVC stage's inputs, and its device and wall times to
 
 import argparse
 
-from divlib.study.cli import load_params, main_guard
+from divlib.study.cli import dataset_argument, load_params, main_guard
 from divlib.study.experiment import run_distributed
 from divlib.study.params import EXPERIMENTS
 
@@ -21,8 +21,9 @@ from divlib.study.params import EXPERIMENTS
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiment", choices=EXPERIMENTS)
-    for name in ("dataset", "model", "name"):
-        parser.add_argument(name)
+    dataset_argument(parser)
+    parser.add_argument("model")
+    parser.add_argument("name")
     args = parser.parse_args()
     run_distributed(
         load_params(), args.experiment, dataset=args.dataset, model=args.model, name=args.name

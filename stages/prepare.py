@@ -11,13 +11,13 @@ files as read: all or nothing) and the small metrics file ``metrics/DATASET/data
 
 import argparse
 
-from divlib.study.cli import load_params, main_guard
+from divlib.study.cli import dataset_argument, load_params, main_guard
 from divlib.study.data.prepare import prepare_dataset
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset")
+    dataset_argument(parser)
     dataset = parser.parse_args().dataset
     prepare_dataset(dataset, load_params().data)
 

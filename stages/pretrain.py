@@ -12,13 +12,13 @@ and its validation MSE); see :func:`divlib.study.experiment.pretrain_models`.
 
 import argparse
 
-from divlib.study.cli import load_params, main_guard
+from divlib.study.cli import dataset_argument, load_params, main_guard
 from divlib.study.experiment import pretrain_models
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset")
+    dataset_argument(parser)
     parser.add_argument("model")
     args = parser.parse_args()
     params = load_params()

@@ -15,7 +15,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from divlib.study.cli import load_params, main_guard
+from divlib.study.cli import dataset_argument, load_params, main_guard
 from divlib.study.layout import HERE
 from divlib.study.report import write_report
 
@@ -24,7 +24,7 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "report.py"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset")
+    dataset_argument(parser)
     logging.getLogger("papermill").setLevel(logging.WARNING)
     write_report(HERE, load_params(), parser.parse_args().dataset, NOTEBOOK)
 

@@ -14,13 +14,13 @@ param, user, rank, item); see :func:`divlib.study.evaluation.rerank_baselines`.
 
 import argparse
 
-from divlib.study.cli import load_params, main_guard
+from divlib.study.cli import dataset_argument, load_params, main_guard
 from divlib.study.evaluation import rerank_baselines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset")
+    dataset_argument(parser)
     parser.add_argument("model")
     args = parser.parse_args()
     params = load_params()

@@ -17,13 +17,13 @@ means the tables and figures stages read); the runs' devices and wall times go t
 
 import argparse
 
-from divlib.study.cli import load_params, main_guard
+from divlib.study.cli import dataset_argument, load_params, main_guard
 from divlib.study.robustness import run_variant
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset")
+    dataset_argument(parser)
     parser.add_argument("model")
     parser.add_argument("variant")
     args = parser.parse_args()

@@ -12,13 +12,13 @@ validation MSE. Writes ``data/sensitivity/DATASET/results.parquet`` and
 
 import argparse
 
-from divlib.study.cli import load_params, main_guard
+from divlib.study.cli import dataset_argument, load_params, main_guard
 from divlib.study.experiment import run_sensitivity
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset")
+    dataset_argument(parser)
     dataset = parser.parse_args().dataset
     params = load_params()
     run_sensitivity(

@@ -9,13 +9,13 @@ Reads ``data/prepared/DATASET/items.parquet``. Writes ``data/similarity/DATASET/
 
 import argparse
 
-from divlib.study.cli import main_guard
+from divlib.study.cli import dataset_argument, main_guard
 from divlib.study.data.canonical import build_similarity
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset")
+    dataset_argument(parser)
     build_similarity(parser.parse_args().dataset)
 
 

@@ -15,14 +15,14 @@ and ``.json``; and ``metrics/DATASET/headline.json``, Table III's numbers keyed 
 
 import argparse
 
-from divlib.study.cli import load_params, main_guard
+from divlib.study.cli import dataset_argument, load_params, main_guard
 from divlib.study.layout import HERE
 from divlib.study.results import write_tables
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset")
+    dataset_argument(parser)
 
     write_tables(HERE, load_params(), parser.parse_args().dataset)
 

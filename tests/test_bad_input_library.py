@@ -1,6 +1,8 @@
 """Bad input at the library's boundary (issue 12, §6): one DivlibError line naming the argument, what was
 found and the fix; and DDRO, which must never leave [0, 1], nor answer where DRO refuses."""
 
+import re
+
 import pytest
 import torch
 from reference import FixedScores, brute_ddro
@@ -10,6 +12,7 @@ from divlib import (
     DivlibError,
     GroupedDistance,
     ddro,
+    ddro_and_dro,
     dro,
     jaccard_distance,
     soft_topk,
@@ -71,6 +74,35 @@ def test_ddro_refuses_a_list_length_that_dro_refuses(gen, k):
     message = "k must be >= 2" if k == 1 else "k = 41 exceeds the 40 items per row; lower k"
     with pytest.raises(DivlibError, match=message):
         ddro(scores, distance=distance, k=k, eps=0.1)
+
+
+@pytest.mark.parametrize(
+    "m", [6, 10]
+)  # fewer items than the scores' columns (was IndexError), more
+@pytest.mark.parametrize("objective", ["dro", "ddro", "ddro_and_dro"])
+def test_a_distance_over_another_number_of_items_names_both_sizes(gen, m, objective):
+    scores = torch.randn(2, 8, generator=gen)
+    distance = GroupedDistance.from_categories(torch.rand(m, 3, generator=gen) < 0.5)
+    call = {"dro": dro, "ddro": ddro, "ddro_and_dro": ddro_and_dro}[objective]
+    settings = {"k": 3} if objective == "dro" else {"k": 3, "eps": 0.1}
+    message = f"distance covers {m} items but scores have 8 columns (one per item); build both"
+    with pytest.raises(DivlibError, match=re.escape(message)):
+        call(scores, distance=distance, **settings)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"offset": float("nan")}, "offset must be a finite number; got nan"),
+        ({"offset": float("inf")}, "offset must be a finite number; got inf"),
+        ({"tau": float("nan")}, "tau must be a number > 0; got nan"),
+        ({"eps": float("nan")}, "eps must be a number > 0; got nan"),
+    ],
+)
+def test_ddro_refuses_a_nan_setting_at_its_boundary(gen, setting, message):
+    scores, distance = torch.randn(2, 40, generator=gen), torch.zeros(40, 40)
+    with pytest.raises(DivlibError, match=f"^{re.escape(message)}$"):
+        ddro(scores, distance=distance, **({"k": 5, "eps": 0.1} | setting))
 
 
 def test_ddro_stays_in_zero_one_where_float32_rounding_left_it(gen):

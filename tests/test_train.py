@@ -438,6 +438,20 @@ def test_mdr_weights_match_finite_differences():
     torch.testing.assert_close(weights, expected, atol=1e-6, rtol=0)
 
 
+def test_mdr_weights_do_not_depend_on_the_look_ahead_step_size():
+    # ∂L_JOINT(Θ')/∂w = −η·s, so w = η·s⁺ / (η·Σ s⁺ + ϵ) = s⁺ / (Σ s⁺ + ϵ/η): η only scales ϵ,
+    # which is why FinetuneOptions has no meta_lr (η is the run's lr)
+    model, distance, ratings, users, exclude = tiny_problem()
+    loss = DiversityLoss(distance, exclude, DiversityOptions(k=3, eps=0.5, top_m=None))
+    weights = [
+        mdr_weights(model, ratings, users, beta=0.4, meta_lr=eta, loss=loss)
+        for eta in (1e3, 1.0, 0.01)  # 0.01: the default lr
+    ]
+    assert weights[0].sum().item() == pytest.approx(1.0) and (weights[0] > 0).sum() >= 2
+    for other in weights[1:]:  # apart by ϵ/η relative to Σ s⁺ at most
+        torch.testing.assert_close(other, weights[0], atol=1e-5, rtol=0)
+
+
 class PopularityModel(nn.Module):
     """A model divlib does not ship: r̂_ui = a_u + b_i. Only the interface matters."""
 
@@ -595,7 +609,6 @@ def run_options(**change) -> FinetuneOptions:
             "select must be one of last, best, most-diverse; got 'first'",
         ),
         (lambda: run_options(monitor_users=2.0), r"monitor_users must be an int >= 1; got 2.0"),
-        (lambda: run_options(meta_lr=0), "meta_lr must be a number > 0 or None; got 0"),
         (
             lambda: run_options(adaptive_rule="mean"),
             "adaptive_rule must be one of min-norm, min-norm-adam, normalized; got 'mean'",
@@ -636,7 +649,7 @@ def test_bad_options_fail_before_training(make, message):
 def test_the_options_take_their_defaults_and_numbers_of_either_kind():
     assert DiversityOptions() == DiversityOptions(k=10, eps=1e-3, tau=1.0, offset=0.0, top_m="auto")
     assert DiversityOptions(top_m=None).top_m is None and DiversityOptions(top_m=11).top_m == 11
-    options = run_options(beta=1, lr=1, weight_decay=0, meta_lr=None, users_per_step=None)
+    options = run_options(beta=1, lr=1, weight_decay=0, users_per_step=None)
     assert (options.beta, options.lr) == (1, 1)  # an int where a float is asked: kept as written
     assert PretrainOptions(epochs=1, lr=0.1, batch_size=1, patience=None).patience is None
 

@@ -5,6 +5,7 @@ The method library never reads params.yaml; a stage (``stages/*.py``) reads it h
 :mod:`divlib.study.params`, and passes the sections it reads on to one function of the study.
 """
 
+import argparse
 import json
 import logging
 import os
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from divlib.errors import DivlibError
+from divlib.errors import DivlibError, UnreadableFile
+from divlib.study.data.registry import DATASETS
 from divlib.study.layout import HERE, Layout
 from divlib.study.params import Params, parse_params
 
@@ -35,9 +37,19 @@ def load_params(path: Path = PARAMS) -> Params:
     return parse_params(data, source=str(path))
 
 
+def dataset_argument(parser: argparse.ArgumentParser) -> None:
+    """The stage's DATASET argument: one of the datasets divlib knows (else argparse's one line
+    listing them, exit 2)."""
+    parser.add_argument(
+        "dataset", choices=DATASETS, metavar="DATASET", help="a dataset of params.yaml's datasets"
+    )
+
+
 def main_guard(main: Callable[[], None]) -> None:
     """Run a stage's ``main``: log steps and the stage's wall time to stderr; a DivlibError, or an input
     that is missing (the stage was run before the ones that write it), prints one line and exits 1.
+    A file that is there but cannot be read (:class:`~divlib.errors.UnreadableFile`) names the stage
+    that writes it (:meth:`~divlib.study.layout.Layout.writer`).
 
     SIGTERM (as ``kill`` or a job scheduler sends) is raised as KeyboardInterrupt, as Ctrl-C is, so
     that what was being written is removed (:func:`divlib.io.atomic_path`) and the workers stop; either
@@ -52,6 +64,14 @@ def main_guard(main: Callable[[], None]) -> None:
         seconds = time.perf_counter() - start
         logging.info("stage %s done in %.1f s", stage, seconds)
         record_stage_time(stage, seconds)
+    except UnreadableFile as error:
+        stage = HERE.writer(error.path)
+        fix = f"the {stage} stage that writes it" if stage else "the stage that writes it"
+        print(
+            f"error: {error.path}: {error.problem}; it is damaged: run dvc repro, which reruns {fix}",
+            file=sys.stderr,
+        )
+        sys.exit(1)
     except DivlibError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)

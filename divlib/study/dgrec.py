@@ -17,7 +17,7 @@ from divlib.io import atomic_path, write_json
 from divlib.models import save_model
 from divlib.study.data import category_matrix
 from divlib.study.experiment import derive_seed, record_run_times
-from divlib.study.layout import HERE, Layout, load_splits, seed_file
+from divlib.study.layout import HERE, Layout, load_splits, read_parquet, seed_file
 from divlib.study.params import DGRec
 
 DEVICE = "cpu"  # the published models were trained on the CPU
@@ -33,7 +33,7 @@ def train_dgrec_models(
     ``metrics/D/dgrec.json`` (per seed: the epoch kept, its validation loss, the epochs run) and the
     wall time of each seed in ``times/D/dgrec/train.json``."""
     train, val = load_splits(layout, dataset, "train", "val")
-    categories, _ = category_matrix(pl.read_parquet(layout.items(dataset)))
+    categories, _ = category_matrix(read_parquet(layout.items(dataset)))
     summary, times, epochs = {}, {}, []
     with atomic_path(layout.dgrec(dataset)) as out:
         for seed in seeds:

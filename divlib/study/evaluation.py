@@ -58,7 +58,16 @@ from divlib.ranking import popular_items, random_items, topk_items
 from divlib.rerank import Run, rerank_all
 from divlib.similarity import GroupedDistance, ItemDistance, load_distance
 from divlib.study.data import category_matrix
-from divlib.study.layout import HERE, Layout, load_splits, read_runs, run_file, seed_file
+from divlib.study.layout import (
+    HERE,
+    Layout,
+    check_list_lengths,
+    load_splits,
+    read_parquet,
+    read_runs,
+    run_file,
+    seed_file,
+)
 from divlib.study.params import Rerank
 
 # one evaluated run: "param" is β, λ or θ (null if none); "train_k" the k a run was trained for (null
@@ -69,6 +78,9 @@ GAIN_METRICS = ("dro", "dro_beyond", "coverage", "relevance")
 BASE = {"method": "base", "param": None, "train_k": None}  # the relevance-only model's run identity
 PARAM_TOLERANCE = 1e-9  # two settings of β, λ or θ are one if they differ by less
 BASELINES = "baselines"  # the evaluation of the pretrained models and their re-rankings
+EVALUATED = (
+    "evaluate.ks (ranks 1..2k of its largest k)"  # the lists' length, for check_list_lengths
+)
 DEVICE = "cpu"  # the published lists and evaluations were computed on the CPU
 
 log = logging.getLogger(__name__)
@@ -568,7 +580,7 @@ def load_evaluation(layout: Layout, dataset: str) -> tuple[EvaluationData, torch
     """Everything :func:`evaluate_lists` needs for all users of ``dataset``, and the
     ``(n_users, m)`` mask of the items never recommended (rated in training or validation)."""
     train, val, test = load_splits(layout, dataset, "train", "val", "test")
-    categories, _ = category_matrix(pl.read_parquet(layout.items(dataset)))
+    categories, _ = category_matrix(read_parquet(layout.items(dataset)))
     test_ratings = torch.full((test.n_users, test.n_items), float("nan"))
     test_ratings[test.users, test.items] = test.ratings
     data = EvaluationData(
@@ -599,6 +611,8 @@ def rerank_baselines(
     (greedy selections are prefix-consistent, so every k reads a prefix). Writes
     ``data/rerank/D/M/lists.parquet`` (seed, method, param, user, rank, item)."""
     data, never = load_evaluation(layout, dataset)
+    lengths = {EVALUATED: 2 * max(ks), "rerank.pool": section.pool}
+    check_list_lengths(lengths, never, excluded="training or validation")
     start = time.perf_counter()
     frames = []
     for seed in seeds:
@@ -645,8 +659,9 @@ def evaluate_experiment(
     pretrained models' (the runs' seeds are in their run.json)."""
     start = time.perf_counter()
     data, never = load_evaluation(layout, dataset)
+    check_list_lengths({EVALUATED: 2 * max(ks)}, never, excluded="training or validation")
     if experiment == BASELINES:
-        lists = pl.read_parquet(layout.rerank(dataset, model))
+        lists = read_parquet(layout.rerank(dataset, model))
         evaluations = []
         for seed in seeds:
             base, _ = load_model(layout.base(dataset, model, seed))
@@ -683,7 +698,7 @@ def evaluate_experiment(
 
 def _with_bases(baselines: Path, rows: pl.DataFrame) -> pl.DataFrame:
     """The ``base`` rows of the ``baselines`` file, then ``rows``."""
-    bases = pl.read_parquet(baselines).filter(pl.col("method") == BASE["method"])
+    bases = read_parquet(baselines).filter(pl.col("method") == BASE["method"])
     return pl.concat([bases, rows], how="diagonal_relaxed")
 
 

@@ -10,6 +10,7 @@ Seeds: each run's seed derives from its grid seed and its identity (dataset, mod
 stable digest, so results do not depend on how runs are spread over devices or processes.
 """
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -33,7 +34,14 @@ from divlib.models import build_model, load_model, save_model
 from divlib.objectives import dro
 from divlib.ranking import topk_items
 from divlib.study.distances import GENRE_JACCARD, item_distance
-from divlib.study.layout import HERE, Layout, load_splits, run_file, seed_file
+from divlib.study.layout import (
+    HERE,
+    Layout,
+    check_list_lengths,
+    load_splits,
+    run_file,
+    seed_file,
+)
 from divlib.study.params import Diversity, Finetune, GridBackend, Params, Pretrain, Sensitivity
 from divlib.train import (
     DiversityOptions,
@@ -44,7 +52,7 @@ from divlib.train import (
     pretrain,
 )
 from divlib.train.grid import placement, run_grid
-from divlib.train.ray_grid import ray_address, run_grid_on_ray
+from divlib.train.ray_grid import check_reachable, ray_address, run_grid_on_ray
 
 ARCHITECTURE = ("n_users", "n_items", "dim", "seed", "mean")  # what a fresh model is built from
 
@@ -253,6 +261,8 @@ def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> 
     start = time.perf_counter()
     train, val = load_splits(layout, spec.dataset, "train", "val")
     diversity = diversity_options(spec.diversity, train.n_items)
+    monitored = min(spec.options.monitor_users, train.n_users)  # all users, when fewer
+    options = dataclasses.replace(spec.options, monitor_users=monitored)
     model, config = load_model(spec.base or layout.base(spec.dataset, spec.model, spec.seed))
     distance = item_distance(spec.similarity, layout=layout, dataset=spec.dataset, model=model)
     if spec.from_scratch:
@@ -264,7 +274,7 @@ def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> 
         val,
         distance=distance,
         diversity=diversity,
-        options=spec.options,
+        options=options,
         device=device,
         name=spec.name,
     )
@@ -276,6 +286,7 @@ def train_run(spec: RunSpec, device: torch.device, *, layout: Layout = HERE) -> 
         "selected_epoch": result.selected_epoch,
         "val_mse": round(result.epochs[result.selected_epoch - 1]["val_mse"], 6),
         "diversity": diversity.__dict__,
+        "options": options.__dict__,
     }
     timing = {"device": str(device), "wall_seconds": round(time.perf_counter() - start, 3)}
     return RunOutcome(result, config, record, timing)
@@ -316,7 +327,7 @@ def save_run(
         save_model(run_file(folder, name), model, name=spec.model, config=outcome.config)
     pl.DataFrame(outcome.result.steps).write_parquet(run_file(folder, "steps"))
     pl.DataFrame(outcome.result.epochs).write_parquet(run_file(folder, "epochs"))
-    run = spec.identity | outcome.record | {"options": spec.options.__dict__} | (extra or {})
+    run = spec.identity | outcome.record | (extra or {})
     write_json(run, run_file(folder, "record"))
 
 
@@ -327,7 +338,7 @@ def save_runs(folder: Path, specs: list[RunSpec], outcomes: list[RunOutcome]) ->
         for spec, outcome in zip(specs, outcomes, strict=True):
             save_run(out / spec.name, spec, outcome)
     return {
-        spec.name: {key: value for key, value in outcome.record.items() if key != "diversity"}
+        spec.name: {k: v for k, v in outcome.record.items() if k not in ("diversity", "options")}
         for spec, outcome in zip(specs, outcomes, strict=True)
     }
 
@@ -429,7 +440,7 @@ def pretrain_seeds(
     ``folder`` (``seedS.pt`` and every seed's ``epochs.parquet``; all or nothing). Returns, per
     seed, the epoch kept, its validation MSE and the epochs run."""
     train = partial(pretrain_run, section=section, dataset=dataset, model=model, layout=layout)
-    devices = placement(grid.devices, grid.cpu_workers)
+    devices = grid_devices(grid)
     with learning_rate_named("pretrain.lr", section.lr):
         outcomes = run_grid(train, seeds, devices, describe=describe_pretraining)
     summary, epochs = {}, []
@@ -461,6 +472,9 @@ def run_experiment(
         raise DivlibError(
             f"{experiment}.models does not list {model}; add it there to fine-tune it"
         )
+    section = params.experiment(experiment)
+    key = f"{experiment}.ks" if hasattr(section, "ks") else "diversity.k"
+    check_run_lengths({key: max(spec.diversity.k for spec in specs)}, dataset, layout=layout)
     grid, where = grid_backend(params.grid)
     log.info("%s: %d runs on %s", experiment, len(specs), where)
     # each run reads its inputs at this absolute path (on a Ray cluster: a shared file system)
@@ -533,8 +547,9 @@ def run_sensitivity(
     (:func:`sensitivity_results`) and ``metrics/D/sensitivity.json`` (DRO@k and validation MSE per
     ε and k)."""
     specs = sensitivity_runs(section, finetune_section, diversity, dataset=dataset, seed=seed)
+    check_run_lengths({"sensitivity.ks": max(section.ks)}, dataset, layout=layout)
     log.info("%d sensitivity runs", len(specs))
-    devices = placement(grid.devices, grid.cpu_workers)
+    devices = grid_devices(grid)
     run = partial(train_run, layout=layout)
     with learning_rate_named("finetune.lr", finetune_section.lr):
         outcomes = run_grid(run, specs, devices, describe=describe_run)
@@ -550,14 +565,45 @@ def run_sensitivity(
 
 def grid_backend(grid: GridBackend) -> tuple[Callable, str]:
     """The grid function of ``grid.backend`` (:func:`divlib.train.grid.run_grid`'s arguments less
-    the devices), and where it runs, for the log."""
+    the devices), and where it runs, for the log. A Ray cluster that does not answer at its address
+    fails here, naming ``grid.address`` (or RAY_ADDRESS), before any run."""
     if grid.backend == "ray":
         address = ray_address(grid.address)
+        try:
+            check_reachable(address)
+        except DivlibError as error:
+            key = "grid.address" if grid.address else "RAY_ADDRESS (grid.address is empty)"
+            raise DivlibError(f"{key}: {error}") from None
         return partial(run_grid_on_ray, address=address), (
             f"Ray at {address}" if address else "a local Ray instance"
         )
-    devices = placement(grid.devices, grid.cpu_workers)
+    devices = grid_devices(grid)
     return partial(run_grid, devices=devices), ", ".join(map(str, devices))
+
+
+def grid_devices(grid: GridBackend) -> list[torch.device]:
+    """The devices of ``grid.devices`` (:func:`divlib.train.grid.placement`): a CUDA device this
+    machine lacks is a DivlibError naming the key; ``grid.cpu_workers`` above the CPU cores this
+    process may use is lowered to their number, with one warning (runs are equal either way)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = min(grid.cpu_workers, cores or 1)
+    if workers < grid.cpu_workers and grid.devices == "auto" and not torch.cuda.is_available():
+        log.warning(
+            "grid.cpu_workers: %d is more than the %d CPU cores here; running %d workers",
+            grid.cpu_workers,
+            workers,
+            workers,
+        )
+    devices = placement(grid.devices, workers)
+    count = torch.cuda.device_count()
+    missing = [str(d) for d in devices if d.type == "cuda" and (d.index or 0) >= count]
+    if missing:
+        here = f"{count} CUDA device(s)" if count else "no CUDA (torch sees no GPU)"
+        raise DivlibError(
+            f"grid.devices: {missing[0]} is not on this machine, which has {here}; list devices "
+            "it has (e.g. [cpu]) or write auto"
+        )
+    return devices
 
 
 @contextmanager
@@ -571,6 +617,14 @@ def learning_rate_named(setting: str, value: float) -> Iterator[None]:
             step=error.step,
             last_good=error.last_good,
         ) from None
+
+
+def check_run_lengths(lengths: dict[str, int], dataset: str, *, layout: Layout = HERE) -> None:
+    """Every user of ``dataset`` has at least k items not rated in training, for each k of
+    ``lengths`` (params.yaml key: k), as DDRO and DRO@k of a run need; else one line naming the key
+    (:func:`~divlib.study.layout.check_list_lengths`), before any run."""
+    (train,) = load_splits(layout, dataset, "train")
+    check_list_lengths(lengths, train.seen(), excluded="training")
 
 
 def record_run_times(times: dict, path: Path) -> None:

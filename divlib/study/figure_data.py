@@ -34,7 +34,7 @@ from divlib.errors import DivlibError
 from divlib.models import load_model
 from divlib.ranking import topk_items
 from divlib.study.evaluation import BASELINES, PARAM_TOLERANCE, long_lists, param_is, run_means
-from divlib.study.layout import Layout, load_splits, read_runs, run_file
+from divlib.study.layout import Layout, load_splits, read_parquet, read_runs, run_file
 from divlib.study.methods import BY_KEY
 from divlib.study.params import CASE_RULES
 from divlib.study.readers import (
@@ -113,7 +113,7 @@ def load_figure_data(
         pareto=run_means(matched_per_user(layout, dataset, main, k=k)),
         curves=mean_curves(training_curves(layout, dataset, curves)),
         adaptive=mean_adaptive(adaptive_steps(layout, dataset, adaptive)),
-        sensitivity=pl.read_parquet(layout.sensitivity(dataset)),
+        sensitivity=read_parquet(layout.sensitivity(dataset)),
         categories=categories,
         shares={
             label: category_shares(slots, categories)
@@ -152,7 +152,7 @@ def load_case_study(layout: Layout, dataset: str, model: str, k: int, *, beta: f
             "run the main_table experiment with that β first"
         )
     run, identity = chosen
-    items = pl.read_parquet(layout.items(dataset)).sort("item")
+    items = read_parquet(layout.items(dataset)).sort("item")
     train, val = load_splits(layout, dataset, "train", "val")
     never = train.seen() | val.seen()
     before, after = (
@@ -186,7 +186,7 @@ def case_users(layout: Layout, dataset: str, case: CaseStudy, k: int) -> pl.Data
         if not path.is_file():
             raise DivlibError(f"{path} is missing: run the evaluate stage of {experiment} first")
         columns = ["k", "user", "dro", "method", "param", "seed"]
-        rows = require_columns(pl.read_parquet(path), columns, str(path))
+        rows = require_columns(read_parquet(path), columns, str(path))
         rows = rows.filter(
             (pl.col("k") == k) & (pl.col("method") == method) & (pl.col("seed") == case.seed)
         )

@@ -34,8 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import torch
 
-from divlib.errors import DivlibError
+from divlib.errors import DivlibError, UnreadableFile
+from divlib.io import first_line
 from divlib.train import Interactions
 
 RUN_FILES = {  # one fine-tuning run's folder (Layout.runs(D, M, E) / NAME)
@@ -70,6 +72,18 @@ VARIANT_FILES = {  # one robustness variant's folder (Layout.robustness(D, M, V)
 def variant_file(folder: Path, name: str) -> Path:
     """The file ``name`` (a key of :data:`VARIANT_FILES`) of a robustness variant's ``folder``."""
     return folder / VARIANT_FILES[name]
+
+
+WRITERS = {  # the first folders of a file → the stage that writes it (models/, data/evaluation/:
+    # by experiment, Layout.writer)
+    ("data", "raw"): "download",
+    ("data", "prepared"): "prepare",
+    ("data", "similarity"): "similarity",
+    ("data", "rerank"): "rerank",
+    ("data", "sensitivity"): "sensitivity",
+    ("data", "robustness"): "robustness",
+}
+RUN_IDENTITY = ("method", "param", "seed")  # in every run.json, read by every reader of runs
 
 
 @dataclass(frozen=True)
@@ -193,25 +207,84 @@ class Layout:
         """The paper's printed numbers."""
         return self.root / "reports" / "paper" / "published.csv"
 
+    def writer(self, path: str | Path) -> str | None:
+        """The stage that writes ``path`` (dvc.yaml's outs), as ``finetune main_table`` or
+        ``prepare``; None for a file no stage writes (or outside the project)."""
+        try:
+            parts = Path(path).resolve().relative_to(self.root.resolve()).parts
+        except ValueError:
+            return None
+        if parts[:1] == ("models",) and len(parts) > 3 and parts[2] == "dgrec":  # models/D/dgrec
+            return "dgrec"
+        if parts[:1] == ("models",) and len(parts) > 3:  # models/D/M/base or models/D/M/E
+            return "pretrain" if parts[3] == "base" else f"finetune {parts[3]}"
+        if parts[:2] == ("data", "evaluation") and len(parts) > 4:  # data/evaluation/D/M/E
+            return f"evaluate {parts[4]}"
+        return WRITERS.get(parts[:2])
+
 
 def read_runs(folder: Path) -> list[tuple[Path, dict]]:
     """Each fine-tuning run under ``folder`` (a :meth:`Layout.runs` folder) and its run.json, in name
-    order."""
+    order; a run.json without the run's identity (:data:`RUN_IDENTITY`) is an UnreadableFile."""
     if not folder.is_dir():
         raise DivlibError(f"{folder} is missing; run the finetune stage first")
-    runs = sorted(folder.iterdir())
-    return [(run, json.loads(run_file(run, "record").read_text())) for run in runs]
+    runs = []
+    for run in sorted(folder.iterdir()):
+        path = run_file(run, "record")
+        record = read_json(path)
+        missing = [key for key in RUN_IDENTITY if key not in record]
+        if missing:
+            raise UnreadableFile(path, f"lacks the run's {', '.join(missing)}")
+        runs.append((run, record))
+    return runs
 
 
 def load_splits(layout: Layout, dataset: str, *names: str) -> list:
     """The prepared splits ``names`` (of train, val, test) of ``dataset`` as
     :class:`divlib.train.Interactions`, in the order named."""
     folder = layout.prepared(dataset)
-    meta = json.loads(layout.meta(dataset).read_text())
-    sizes = {"n_users": meta["users"], "n_items": meta["items"]}
-    return [
-        Interactions.from_frame(pl.read_parquet(folder / f"{n}.parquet"), **sizes) for n in names
-    ]
+    meta = read_json(layout.meta(dataset))
+    try:
+        sizes = {"n_users": meta["users"], "n_items": meta["items"]}
+    except KeyError as error:
+        raise UnreadableFile(layout.meta(dataset), f"lacks {error}") from None
+    return [Interactions.from_frame(read_parquet(folder / f"{n}.parquet"), **sizes) for n in names]
+
+
+def read_parquet(path: Path) -> pl.DataFrame:
+    """The table at ``path``; one that is there but is not Parquet (cut short, damaged) is an
+    :class:`~divlib.errors.UnreadableFile` (a missing one stays a FileNotFoundError)."""
+    try:
+        return pl.read_parquet(path)
+    except pl.exceptions.PolarsError as error:
+        raise UnreadableFile(path, f"not a Parquet table ({first_line(error)})") from None
+
+
+def read_json(path: Path) -> dict:
+    """The JSON object at ``path``; one that is there but is not a JSON object is an
+    :class:`~divlib.errors.UnreadableFile` (a missing one stays a FileNotFoundError)."""
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UnreadableFile(path, f"not JSON ({first_line(error)})") from None
+    if not isinstance(data, dict):
+        raise UnreadableFile(path, f"holds a {type(data).__name__}, not a JSON object")
+    return data
+
+
+def check_list_lengths(lengths: dict[str, int], exclude: torch.Tensor, *, excluded: str) -> None:
+    """Each user has at least ``lengths[key]`` items not in ``exclude`` (``(n_users, m)`` bool: the
+    items rated in ``excluded``), for every params.yaml ``key`` that sets a list's length; else one
+    line naming the key, the user and how many items they have."""
+    available = (~exclude).sum(dim=1)  # (n_users,)
+    user = int(available.argmin())
+    fewest = int(available[user])
+    for key, needed in lengths.items():
+        if needed > fewest:
+            raise DivlibError(
+                f"{key}: {needed} items per user do not fit the catalogue: user {user} has only "
+                f"{fewest} items not rated in {excluded}; lower it"
+            )
 
 
 HERE = Layout()  # the working directory's files: where DVC runs the stages

@@ -7,17 +7,48 @@ from pathlib import Path
 import polars as pl
 
 from divlib.errors import DivlibError
+from divlib.io import first_line
 from divlib.study.evaluation import BASELINES
-from divlib.study.layout import Layout, read_runs, run_file
+from divlib.study.layout import Layout, read_parquet, read_runs, run_file
 
 PAPER_PROXY = {"ml-100k": "ml-1m"}  # the published dataset shown for one the paper lacks
 BAND = ["beta", "beta_low", "beta_high"]  # adaptive β and its feasible interval (Lemma 3)
 COUNTERS = ("epoch", "step")  # integer columns of the run logs; the others are read as floats
 
 
+PUBLISHED_NUMBERS = {  # column: (what its cells hold, may a cell be empty)
+    "param": (r"-?\d+(\.\d+)?", True),
+    "k": (r"\d+", True),
+    "mean": (r"-?\d+(\.\d+)?", False),
+    "std": (r"\d+(\.\d+)?", True),
+}
+
+
 def read_published(path: str | Path) -> pl.DataFrame:
-    """``published.csv``, with mean and std kept as the printed strings (``1.00``, ``-0.0``)."""
-    return pl.read_csv(path, schema_overrides={"mean": pl.String, "std": pl.String})
+    """``published.csv``, with mean and std kept as the printed strings (``1.00``, ``-0.0``),
+    param a float and k an int. Every number is checked as read: a cell that is not one (``n/a``,
+    ``zero.77``) is a DivlibError naming the file, its line and column."""
+    try:
+        frame = pl.read_csv(path, infer_schema=False)  # every cell a string: checked below
+    except pl.exceptions.PolarsError as error:
+        problem = first_line(error)
+        raise DivlibError(f"{path}: not a CSV table ({problem}); restore it from git") from None
+    missing = [c for c in [*PUBLISHED_NUMBERS, "table", "dataset", "method"] if c not in frame]
+    if missing:
+        raise DivlibError(f"{path}: lacks the columns {missing}; restore it from git")
+    for column, (number, optional) in PUBLISHED_NUMBERS.items():
+        cells = pl.col(column)
+        bad = ~cells.str.contains(f"^{number}$")
+        bad = bad.fill_null(not optional)
+        rows = frame.with_row_index("line", offset=2).filter(bad)  # line 1: the header
+        if rows.height:
+            line, value = rows["line"][0], rows[column][0]
+            expected = "a number as the paper prints it" + (" or empty" if optional else "")
+            raise DivlibError(
+                f"{path}: line {line}, column {column}: {value!r} is not {expected}; correct it "
+                f"from the paper ({rows.height} such line(s))"
+            )
+    return frame.with_columns(pl.col("param").cast(pl.Float64), pl.col("k").cast(pl.Int64))
 
 
 def paper_rows(published: pl.DataFrame, dataset: str) -> pl.DataFrame | None:
@@ -38,7 +69,7 @@ def read_summaries(
         path = layout.summary(dataset, model, experiment)
         if not path.is_file():
             raise DivlibError(f"{path} is missing: run the evaluate stage of {experiment} first")
-        frames.append(pl.read_parquet(path).with_columns(model=pl.lit(model)))
+        frames.append(read_parquet(path).with_columns(model=pl.lit(model)))
     return pl.concat(frames, how="diagonal_relaxed")
 
 
@@ -47,7 +78,7 @@ def read_per_user(
 ) -> pl.DataFrame:
     """The per-user evaluation rows of ``experiment`` for ``models``, one frame."""
     return pl.concat(
-        [pl.read_parquet(layout.per_user(dataset, model, experiment)) for model in models],
+        [read_parquet(layout.per_user(dataset, model, experiment)) for model in models],
         how="diagonal_relaxed",
     )
 
@@ -100,7 +131,7 @@ def _matched(
     runs, baselines = (
         pl.concat(
             [
-                pl.scan_parquet(rows_of(dataset, model, name)).filter(pl.col("k") == k).collect()
+                read_parquet(rows_of(dataset, model, name)).filter(pl.col("k") == k)
                 for model in models
             ],
             how="diagonal_relaxed",
@@ -172,7 +203,7 @@ def _run_frames(
             path = run_file(run, log)
             if not path.is_file():
                 raise DivlibError(f"{path} is missing; rerun the finetune stage of {experiment}")
-            rows = require_columns(pl.read_parquet(path), columns, str(path))
+            rows = require_columns(read_parquet(path), columns, str(path))
             tags = [
                 pl.lit(model).alias("model"),
                 pl.lit(identity["method"]).alias("method"),

@@ -70,6 +70,9 @@ from divlib.study.experiment import (
 from divlib.study.layout import (
     HERE,
     Layout,
+    check_list_lengths,
+    load_splits,
+    read_parquet,
     read_runs,
     run_file,
     seed_file,
@@ -277,6 +280,10 @@ def run_variant(
     ``times/D/M/robustness-V.json``."""
     start = time.perf_counter()
     setting = variant_setting(params, variant)
+    train, val = load_splits(layout, dataset, "train", "val")
+    ks = {"robustness.ks": max(params.robustness.ks), "diversity.k": params.diversity.k}
+    lengths = {f"{key} (ranks 1..2k)": 2 * k for key, k in ks.items()}  # as evaluated
+    check_list_lengths(lengths, train.seen() | val.seen(), excluded="training or validation")
     root = Layout(layout.root.resolve())  # runs read their inputs at absolute paths (Ray)
     with atomic_path(layout.robustness(dataset, model, variant)) as out:
         out.mkdir(parents=True)
@@ -325,7 +332,7 @@ def read_variant(layout: Layout, dataset: str, model: str, variant: str) -> dict
             f"{missing[0]} is missing: run the robustness stage of {dataset}/{model}/{variant} "
             "first (dvc repro robustness)"
         )
-    return {name: pl.read_parquet(path) for name, path in paths.items()}
+    return {name: read_parquet(path) for name, path in paths.items()}
 
 
 def variant_claims(

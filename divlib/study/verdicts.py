@@ -441,7 +441,8 @@ def curve_claims(steps: pl.DataFrame, *, k: int) -> list[dict]:
             for regime, (gap, r) in tracking.items()
         ]
         ours = (
-            "; ".join(texts) + f"; epochs to {100 * REACH:.0f} % of the from-scratch final DRO@{k}: "
+            "; ".join(texts)
+            + f"; epochs to {100 * REACH:.0f} % of the from-scratch final DRO@{k}: "
             f"fine-tuned {number(paired['reached'].mean(), 1)}, from scratch "
             f"{number(paired['reached_scratch'].mean(), 1)}, half the latter minus the former "
             f"{faster.text(digits=1)}; {_seeds(paired.height)}"

@@ -16,7 +16,10 @@ of users, ranked over the whole catalogue with their training items excluded.
   b = ‖g_div‖, ρ (in the metric used), β and the feasible interval of Lemma 3.
 * **MDR** (Alg. 2, Ren et al. 2018): per batch, weights w = 0 on its ratings; a look-ahead
   Θ' = Θ − η ∇_Θ Σ_j w_j ℓ_j; the meta loss L_JOINT(Θ') (its L_MSE unweighted, as in the official
-  code); w̃ = max(−∂L_JOINT(Θ')/∂w, 0), w = w̃ / (Σ w̃ + ϵ); then a step on Σ_j w_j ℓ_j.
+  code); w̃ = max(−∂L_JOINT(Θ')/∂w, 0), w = w̃ / (Σ w̃ + ϵ); then a step on Σ_j w_j ℓ_j. The
+  look-ahead's η is the run's ``lr``: ∂L_JOINT(Θ')/∂w is linear in η (below), so the normalised
+  weights do not depend on it but through ϵ (w = s⁺ / (Σ s⁺ + ϵ/η)); a separate η would be a
+  setting without effect.
 
 **Gradients.** A user's DDRO depends differentiably on only a few of its scores S_ui = r̂_ui(Θ) (the
 window of its M best items, :mod:`divlib._window`). So the scores are computed without autograd, the
@@ -115,7 +118,6 @@ class FinetuneOptions:
     select: Literal[SELECTIONS] = "last"  # "best": lowest validation L_JOINT;
     # "most-diverse": highest DRO@k of the monitored users (the paper's selection; no test data)
     monitor_users: Count = 256  # fixed users on which DRO@k and DDRO are tracked per epoch
-    meta_lr: Positive | None = None  # η of MDR's look-ahead step; None: lr
     adaptive_rule: Literal[tuple(ADAPTIVE_RULES)] = "min-norm"
 
     def __post_init__(self):
@@ -375,12 +377,12 @@ def _look_ahead(
 
 
 def _mdr_step(model, optimizer, batch: Batch, loss: DiversityLoss, options) -> Step:
-    """One MDR step (Alg. 2): weights from the look-ahead, then a step on Σ_j w_j ℓ_j. DDRO and
-    DRO@k are logged from the scores before the step (as DDT's), which the look-ahead computed."""
-    meta_lr = options.meta_lr if options.meta_lr is not None else options.lr
+    """One MDR step (Alg. 2): weights from the look-ahead (η = ``options.lr``, module docstring),
+    then a step on Σ_j w_j ℓ_j. DDRO and DRO@k are logged from the scores before the step (as
+    DDT's), which the look-ahead computed."""
     ratings = (batch.users, batch.items, batch.ratings)
     weights, soft, hard = _look_ahead(
-        model, ratings, batch.ranked, beta=options.beta, meta_lr=meta_lr, loss=loss
+        model, ratings, batch.ranked, beta=options.beta, meta_lr=options.lr, loss=loss
     )
     share = len(batch.ranked) / batch.n_ranked
     soft, hard = soft * share, hard * share

@@ -11,6 +11,7 @@ Ray is an optional extra (``pip install 'divlib[ray]'``), imported when a grid s
 import logging
 import os
 import signal
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 
@@ -25,6 +26,29 @@ log = logging.getLogger(__name__)
 def ray_address(address: str | None = None) -> str | None:
     """The cluster a grid runs on: ``address``, else RAY_ADDRESS; None: a new local Ray instance."""
     return address or os.environ.get("RAY_ADDRESS") or None
+
+
+REACH_SECONDS = 10.0  # how long a cluster's head may take to accept a connection
+
+
+def check_reachable(address: str | None, *, timeout: float = REACH_SECONDS) -> None:
+    """The head at ``address`` (``HOST:PORT``) accepts a TCP connection within ``timeout`` seconds;
+    else a one-line DivlibError (``ray.init`` would retry without end). ``auto``, ``ray://…`` and
+    None are left to Ray."""
+    if not address or address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as error:
+        reason = str(error) or type(error).__name__
+        raise DivlibError(
+            f"no Ray cluster answers at {address} ({reason}); start its head there "
+            f"(ray start --head --port {port}) or give the address of a running one"
+        ) from None
 
 
 def run_grid_on_ray(
@@ -67,8 +91,10 @@ def _import_ray() -> ModuleType:
 
 def _connect(ray: ModuleType, address: str | None) -> None:
     """Connect to the cluster at ``address``, or start a local instance (no dashboard); the workers'
-    output reaches this process's stderr. Keeps this process's SIGTERM handler (ray.init sets its own)."""
+    output reaches this process's stderr; an address that does not answer fails at once
+    (:func:`check_reachable`). Keeps this process's SIGTERM handler (ray.init sets its own)."""
     handler = signal.getsignal(signal.SIGTERM)
+    check_reachable(address)
     if address:
         ray.init(address=address, log_to_driver=True)
     else:

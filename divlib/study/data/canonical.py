@@ -18,7 +18,7 @@ from divlib.errors import DivlibError
 from divlib.io import write_json
 from divlib.similarity import GroupedDistance, save_distance
 from divlib.study.data.parsers import RawTables
-from divlib.study.layout import HERE, Layout
+from divlib.study.layout import HERE, Layout, read_parquet
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def build_similarity(dataset: str, *, layout: Layout = HERE) -> None:
     grouped form) from its prepared catalogue. Writes ``data/similarity/D/distance.pt`` (load it
     with :func:`divlib.load_distance`) and the small metrics file ``metrics/D/similarity.json``."""
     start = time.perf_counter()
-    items = pl.read_parquet(layout.items(dataset))
+    items = read_parquet(layout.items(dataset))
     categories, names = category_matrix(items)
     distance = GroupedDistance.from_categories(categories)
     save_distance(distance, layout.distance(dataset), names)
