@@ -10,16 +10,16 @@ Reads ``dgrec`` and ``seeds`` from params.yaml. Writes ``models/DATASET/dgrec/se
 
 import argparse
 
-from divlib.study.cli import load_params, main_guard
+from divlib.study.cli import dataset_argument, load_params, main_guard
 from divlib.study.dgrec import train_dgrec_models
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset")
-    args = parser.parse_args()
+    dataset_argument(parser)
+    dataset = parser.parse_args().dataset
     params = load_params()
-    train_dgrec_models(params.dgrec, params.seeds, dataset=args.dataset)
+    train_dgrec_models(params.dgrec, params.seeds, dataset=dataset)
 
 
 if __name__ == "__main__":
