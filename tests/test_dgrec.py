@@ -1,6 +1,8 @@
 """DGRec (divlib.dgrec) against independent references: a pure-Python greedy over sets, a dense
-normalised adjacency written out by hand, and the class-balanced weights' formula."""
+normalised adjacency written out by hand, the class-balanced weights' formula; and outcome tests of
+trained models on a head/tail catalogue, each against the same model with modules switched off."""
 
+import dataclasses
 import math
 
 import pytest
@@ -15,7 +17,9 @@ from divlib.dgrec import (
     train_dgrec,
 )
 from divlib.errors import DivlibError
+from divlib.metrics import category_coverage
 from divlib.models import load_model, save_model
+from divlib.ranking import topk_items
 from divlib.train import Interactions
 
 
@@ -192,3 +196,51 @@ def test_genre_selection_covers_as_many_categories_as_k_allows():
             continue
         covered = kind[chosen_items[chosen_users == user]].unique()
         assert len(covered) == min(k, len(own))
+
+
+# A model too small to rank every training pair of skewed_catalogue above its negatives (4 dimensions
+# for 100 users x 80 items): the loss weights decide which pairs it gets right. Trained for a fixed
+# number of epochs (no validation), the last one kept.
+SMALL = DGRecOptions(epochs=100, patience=None, dim=4, neighbors=5, similarity="genre-jaccard")
+MODULES_OFF = {"selection": False, "attention": False, "balance": False}
+
+
+def top_lists(options: DGRecOptions, seed: int, k: int = 10):
+    """The top k unseen items of every user of skewed_catalogue(seed) under a DGRec trained with
+    ``options``, and the catalogue's categories."""
+    train, categories = skewed_catalogue(seed)
+    model, _ = train_dgrec(train, categories, options, seed=seed, device="cpu")
+    with torch.no_grad():
+        scores = model.score_all(torch.arange(train.n_users))
+    return topk_items(scores, k=k, exclude=train.seen()), categories
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_trained_dgrec_covers_more_categories_than_without_its_modules(seed):
+    """The full model's top 10 cover at least 0.10 more of the 8 categories (mean over users) than the
+    same model, seed and data with all three modules off. The margin is the class-balanced loss's
+    (next test): a tail pair weighs (1 - 0.9^38)/(1 - 0.9^6) = 2.1 times a head pair, and a model
+    that cannot fit every pair then ranks tail items higher. The selection and the attention do not
+    move coverage here: the full model with balance off is within 0.03 of all off (seeds 0..9). With
+    16 dimensions trained 300 epochs, which fit nearly every pair, the gain is gone on a like
+    catalogue. Over seeds 0..9 the gain is 0.18..0.26."""
+    full, categories = top_lists(SMALL, seed)
+    plain, _ = top_lists(dataclasses.replace(SMALL, **MODULES_OFF), seed)
+    gain = category_coverage(full, categories).mean() - category_coverage(plain, categories).mean()
+    assert gain >= 0.10
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_class_balanced_loss_lifts_tail_categories_into_the_top_k(seed):
+    """Module 3 alone (selection and attention off on both sides): weighting each pair by its item's
+    class-balanced weight raises the share of the 42 tail-category items (7 categories of 6) in the
+    users' top 10 by at least 0.15 over unit weights; over seeds 0..9 the rise is 0.28..0.40."""
+    others_off = {"selection": False, "attention": False}
+    balanced, categories = top_lists(dataclasses.replace(SMALL, **others_off), seed)
+    plain, _ = top_lists(dataclasses.replace(SMALL, **MODULES_OFF), seed)
+    tail = categories.argmax(dim=1) != 0  # category 0 is the head
+
+    def tail_share(lists):
+        return tail[lists].float().mean()
+
+    assert tail_share(balanced) - tail_share(plain) >= 0.15
