@@ -309,15 +309,15 @@ def test_the_recall_check_applies_from_its_boundary_beta_on():
 
 PUBLISHED = pl.DataFrame(
     {
-        "table": ["main"] * 6 + ["gain_beyond_k"] * 2,
-        "dataset": ["ml-1m"] * 8,
-        "model": ["nmf"] * 6 + ["nmf", "nmf"],
-        "method": ["ddt", "ddt", "mmr", "mmr", "dum", "dum", "ddt", "ddt"],
-        "param": [0.2, 0.2, None, None, None, None, 0.5, 0.5],
-        "k": [10] * 8,
-        "metric": ["dro", "relevance"] * 3 + ["gain_pct", "gain_beyond_pct"],
-        "mean": ["1.00", "1.00", "0.94", "0.95", "0.93", "0.91", "37.2", "-0.5"],
-        "std": ["0.00"] * 6 + ["8.3", "5.1"],
+        "table": ["main"] * 8 + ["gain_beyond_k"] * 2,
+        "dataset": ["ml-1m"] * 10,
+        "model": ["nmf"] * 6 + [None, None] + ["nmf", "nmf"],  # DGRec: its own model
+        "method": ["ddt", "ddt", "mmr", "mmr", "dum", "dum", "dgrec", "dgrec", "ddt", "ddt"],
+        "param": [0.2, 0.2, None, None, None, None, None, None, 0.5, 0.5],
+        "k": [10] * 10,
+        "metric": ["dro", "relevance"] * 4 + ["gain_pct", "gain_beyond_pct"],
+        "mean": ["1.00", "1.00", "0.94", "0.95", "0.93", "0.91", "0.73", "0.47", "37.2", "-0.5"],
+        "std": ["0.00"] * 6 + ["0.01", "0.02", "8.3", "5.1"],
     }
 )
 
@@ -400,8 +400,9 @@ def test_dominance_claims_pair_each_reranker_setting_with_ddt_by_seed():
     )
     assert "under predicted relevance by 1 of 2 settings: DPP (θ = 0.9)" in fails["ours"]
     assert holds["paper"] == (
-        "Table III DRO@10 / relevance: DDT 1.00 / 1.00, MMR 0.94 / 0.95, DUM 0.93 / 0.91 (ml-1m)"
-    )
+        "Table III DRO@10 / relevance: DDT 1.00 / 1.00, MMR 0.94 / 0.95, DUM 0.93 / 0.91, "
+        "DGRec 0.73 / 0.47 (ml-1m)"
+    )  # the paper's row names
     assert holds["rule"] == rule_text(rule_dominance) and "paired 95 % t interval" in holds["rule"]
 
 
