@@ -19,9 +19,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = {  # the tables stage's tables: name, a caption and a row only it has
-    "table3": Table("Table III, toy", "method", (), ("DRO@10",), (("DDT (β = 0.2)", ("0.97",)),)),
-    "table4": Table("Table IV, toy", "model", (), ("1∼k k=5",), (("NMF", ("41.4 (13.1)",)),)),
-    "table5": Table("Table V, toy", "rank", (), ("title_before",), (("1", ("Heat (1995)",)),)),
+    "table3": Table(
+        "Table III, synthetic", "method", (), ("DRO@10",), (("DDT (β = 0.2)", ("0.97",)),)
+    ),
+    "table4": Table("Table IV, synthetic", "model", (), ("1∼k k=5",), (("NMF", ("41.4 (13.1)",)),)),
+    "table5": Table(
+        "Table V, synthetic", "rank", (), ("title_before",), (("1", ("Heat (1995)",)),)
+    ),
     "verdicts": Table("Verdicts", "claim", (), ("verdict",), (("Q1", ("reproduced",)),)),
 }
 ORDER = [  # what the report shows, in the paper's order
@@ -57,7 +61,7 @@ def save_figure(path: Path) -> None:
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    """The outputs the report reads, for dataset "toy", model "nmf": params.yaml (seeds 1, 2, 3;
+    """The outputs the report reads, for dataset "synthetic", model "nmf": params.yaml (seeds 1, 2, 3;
     training curves seed 1 only; Table III 7 epochs, all seeds), meta.json, pretraining metrics, four of the five
     tables (Table VI missing) and two figures (Fig. 1 and Lemma 3)."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -80,12 +84,12 @@ def tree(tmp_path: Path) -> Path:
         "split": {"train": 40, "val": 10, "test": 10},
         "source": "generator",
     }
-    write_json(tmp_path / "data" / "prepared" / "toy" / "meta.json", meta)
+    write_json(tmp_path / "data" / "prepared" / "synthetic" / "meta.json", meta)
     write_json(
-        tmp_path / "metrics" / "toy" / "pretrain" / "nmf.json",
+        tmp_path / "metrics" / "synthetic" / "pretrain" / "nmf.json",
         {"seed1": {"val_mse": 0.9123, "selected_epoch": 3, "epochs_run": 8}},
     )
-    reports = tmp_path / "reports" / "toy"
+    reports = tmp_path / "reports" / "synthetic"
     (reports / "tables").mkdir(parents=True)
     for name, table in TABLES.items():
         write_table(table, reports / "tables" / f"{name}.json")
@@ -96,14 +100,14 @@ def tree(tmp_path: Path) -> Path:
 
 def report(cwd: Path) -> tuple[bytes, bytes]:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "report.py"), "toy"],
+        [sys.executable, str(ROOT / "stages" / "report.py"), "synthetic"],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    page = cwd / "reports" / "toy" / "report.html"
+    page = cwd / "reports" / "synthetic" / "report.html"
     return page.read_bytes(), page.with_suffix(".ipynb").read_bytes()
 
 
@@ -111,7 +115,7 @@ def report(cwd: Path) -> tuple[bytes, bytes]:
 def test_the_report_follows_the_paper_and_states_seeds_and_epochs(tree):
     html, notebook = report(tree)
     text = html.decode()
-    assert "Diversity report: toy" in text and '<script src="http' not in text
+    assert "Diversity report: synthetic" in text and '<script src="http' not in text
     assert "seeds 1, 2, 3" in text and "Q4: Fig. 2 uses seed 1 only" in text
     rows = re.findall(r"<tr>\s*<td>(\w+)</td>.*?</tr>", text, flags=re.DOTALL)
     assert rows[:5] == [
@@ -131,7 +135,7 @@ def test_the_report_follows_the_paper_and_states_seeds_and_epochs(tree):
         zip(ORDER, positions, strict=True)
     )
     assert text.count('src="data:image/png;base64,') == 2
-    assert "<p>Table III, toy</p>" in text  # each table's caption, under the report's lead
+    assert "<p>Table III, synthetic</p>" in text  # each table's caption, under the report's lead
     injected = json.loads(notebook)["metadata"]["papermill"]["parameters"]
     assert injected["seeds"] == [1, 2, 3] and injected["k"] == 10 and injected["models"] == ["nmf"]
     assert injected["experiments"]["training_curves"]["seeds"] == [1]
@@ -147,7 +151,7 @@ def test_the_report_follows_the_paper_and_states_seeds_and_epochs(tree):
 def test_the_report_is_byte_stable_and_shows_a_figure_once_it_exists(tree):
     first = report(tree)
     assert b"Figure tradeoff is missing" in first[0]
-    save_figure(tree / "reports" / "toy" / "figures" / "tradeoff.png")
+    save_figure(tree / "reports" / "synthetic" / "figures" / "tradeoff.png")
     second = report(tree)
     assert b"Figure tradeoff is missing" not in second[0]
     assert second[0].count(b'src="data:image/png;base64,') == 3

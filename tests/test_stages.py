@@ -141,10 +141,11 @@ def test_evaluations_of_runs_baselines_and_sensitivity(pipeline):
     assert sorted(own_k["k"].to_list()) == [5, 10]
     baselines = pl.read_parquet(evaluation / "baselines" / "per_user.parquet")
     methods = set(baselines["method"].unique())
-    assert methods == {"base", "dum", "mmr", "dpp", "mmr-paper", "dpp-paper", "popular", "random"}
-    assert baselines.height == 2 * 8 * 2 * TINY["users"]  # seeds × methods × ks × users
+    reranked = {"dum", "mmr", "dpp", "mmr-paper", "dpp-paper"}
+    assert methods == {"base", *reranked, "popular", "random", "dgrec"}
+    assert baselines.height == 2 * 9 * 2 * TINY["users"]  # seeds × methods × ks × users
     per_run = pl.read_parquet(evaluation / "baselines" / "per_run.parquet")
-    assert per_run.height == 2 * 8 * 2  # seeds × methods × ks: one aggregate row per run and k
+    assert per_run.height == 2 * 9 * 2  # seeds × methods × ks: one aggregate row per run and k
     assert gains["item_coverage"].is_between(0, 1).all() and gains["gini"].null_count() == 0
     sensitivity = pl.read_parquet(
         pipeline / "data" / "sensitivity" / "synthetic" / "results.parquet"
