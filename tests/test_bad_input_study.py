@@ -299,3 +299,15 @@ def test_an_unknown_dataset_on_a_stage_command_line_lists_the_known_ones(tmp_pat
 )
 def test_every_output_names_the_stage_that_writes_it(tmp_path, path, stage):
     assert Layout(tmp_path).writer(tmp_path / path) == stage
+
+
+def test_a_k_whose_evaluated_lists_do_not_fit_names_evaluate_ks_before_any_run(project, capsys):
+    # DRO@20 fits each user's items not rated in training, but its evaluation ranks 2·20 = 40 items
+    # a user has not rated in training or validation, which some users of the 50 items lack
+    chosen = params(gain_beyond_k={"models": ["nmf"], "ks": [5, 20]}, evaluate={"ks": [5, 10, 20]})
+    line = stage_error(
+        lambda: run_experiment(chosen, "gain_beyond_k", dataset="synthetic", model="nmf"), capsys
+    )
+    assert line.startswith("evaluate.ks (ranks 1..2k of its largest k): 40 items per user do not ")
+    assert line.endswith("items not rated in training or validation; lower it")
+    assert not Path("models/synthetic/nmf/gain_beyond_k").exists()

@@ -31,7 +31,7 @@ OFFSETS = {
 LABELS = {
     "recall": "recall@10",
     "dro": "DRO@10",
-    "coverage": "coverage@10",
+    "coverage": "category coverage@10",
     "item_coverage": "item coverage@10",
     "ndcg": "NDCG@10",
 }

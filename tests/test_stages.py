@@ -221,8 +221,11 @@ def dvc(project: Path, *arguments: str) -> subprocess.CompletedProcess:
 
 
 def reset(project: Path) -> None:
-    """The README's reset: ``git checkout -- . && dvc checkout``."""
-    for command in (["git", "checkout", "--", "."], [sys.executable, "-m", "dvc", "checkout"]):
+    """The README's reset: ``git checkout HEAD -- . && dvc checkout``."""
+    for command in (
+        ["git", "checkout", "HEAD", "--", "."],
+        [sys.executable, "-m", "dvc", "checkout"],
+    ):
         done = run(command, project)
         assert done.returncode == 0, f"{' '.join(command)}: {done.stdout}{done.stderr}"
 
@@ -299,6 +302,16 @@ def readme_recipes(project: Path) -> None:
     assert refused.returncode != 0 and "main_table.betas" in refused.stderr
     assert "Traceback" not in refused.stderr
     reset(project)  # the refused value left in params.yaml, the stage's outputs removed: restored
+    assert ((project / "params.yaml").read_text(), headline.read_text()) == committed
+    assert "Data and pipelines are up to date" in dvc(project, "status").stdout
+    # what a killed `dvc exp run -S` leaves (measured on ml-100k): its -S value in params.yaml, staged
+    # in git's index (so `git checkout -- .` alone keeps it), and the started stage's outputs removed
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["main_table"]["betas"] = [0.5]
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    assert run(["git", "add", "params.yaml"], project).returncode == 0
+    shutil.rmtree(project / "models" / "synthetic" / "nmf" / "main_table")
+    reset(project)
     assert ((project / "params.yaml").read_text(), headline.read_text()) == committed
     assert "Data and pipelines are up to date" in dvc(project, "status").stdout
     dvc(project, "exp", "run", "-n", "k5", "-S", "diversity.k=5")

@@ -68,7 +68,7 @@ from divlib.study.layout import (
     run_file,
     seed_file,
 )
-from divlib.study.params import Rerank
+from divlib.study.params import EVALUATED, Rerank
 
 # one evaluated run: "param" is β, λ or θ (null if none); "train_k" the k a run was trained for (null
 # for the pretrained models and the re-rankers); "seed" the grid seed (each seed has its own base model)
@@ -78,9 +78,6 @@ GAIN_METRICS = ("dro", "dro_beyond", "coverage", "relevance")
 BASE = {"method": "base", "param": None, "train_k": None}  # the relevance-only model's run identity
 PARAM_TOLERANCE = 1e-9  # two settings of β, λ or θ are one if they differ by less
 BASELINES = "baselines"  # the evaluation of the pretrained models and their re-rankings
-EVALUATED = (
-    "evaluate.ks (ranks 1..2k of its largest k)"  # the lists' length, for check_list_lengths
-)
 DEVICE = "cpu"  # the published lists and evaluations were computed on the CPU
 
 log = logging.getLogger(__name__)

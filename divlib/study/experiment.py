@@ -42,7 +42,15 @@ from divlib.study.layout import (
     run_file,
     seed_file,
 )
-from divlib.study.params import Diversity, Finetune, GridBackend, Params, Pretrain, Sensitivity
+from divlib.study.params import (
+    EVALUATED,
+    Diversity,
+    Finetune,
+    GridBackend,
+    Params,
+    Pretrain,
+    Sensitivity,
+)
 from divlib.train import (
     DiversityOptions,
     FinetuneOptions,
@@ -474,7 +482,12 @@ def run_experiment(
         )
     section = params.experiment(experiment)
     key = f"{experiment}.ks" if hasattr(section, "ks") else "diversity.k"
-    check_run_lengths({key: max(spec.diversity.k for spec in specs)}, dataset, layout=layout)
+    check_run_lengths(
+        {key: max(spec.diversity.k for spec in specs)},
+        dataset,
+        evaluated=2 * max(params.evaluate.ks),
+        layout=layout,
+    )
     grid, where = grid_backend(params.grid)
     log.info("%s: %d runs on %s", experiment, len(specs), where)
     # each run reads its inputs at this absolute path (on a Ray cluster: a shared file system)
@@ -619,12 +632,18 @@ def learning_rate_named(setting: str, value: float) -> Iterator[None]:
         ) from None
 
 
-def check_run_lengths(lengths: dict[str, int], dataset: str, *, layout: Layout = HERE) -> None:
+def check_run_lengths(
+    lengths: dict[str, int], dataset: str, *, evaluated: int | None = None, layout: Layout = HERE
+) -> None:
     """Every user of ``dataset`` has at least k items not rated in training, for each k of
-    ``lengths`` (params.yaml key: k), as DDRO and DRO@k of a run need; else one line naming the key
-    (:func:`~divlib.study.layout.check_list_lengths`), before any run."""
-    (train,) = load_splits(layout, dataset, "train")
+    ``lengths`` (params.yaml key: k), as DDRO and DRO@k of a run need, and ``evaluated`` items not
+    rated in training or validation, as the evaluation of its lists needs; else one line naming the
+    key (:func:`~divlib.study.layout.check_list_lengths`), before any run."""
+    train, val = load_splits(layout, dataset, "train", "val")
     check_list_lengths(lengths, train.seen(), excluded="training")
+    if evaluated is not None:
+        never = train.seen() | val.seen()
+        check_list_lengths({EVALUATED: evaluated}, never, excluded="training or validation")
 
 
 def record_run_times(times: dict, path: Path) -> None:

@@ -243,6 +243,7 @@ class Grid(Experiment):
     betas: _settings(Beta)
 
 
+EVALUATED = "evaluate.ks (ranks 1..2k of its largest k)"  # the evaluated lists' length
 CONTROL_BETA = 1.0  # β = 1: L_JOINT = L_MSE, the same fine-tuning for relevance only
 
 
