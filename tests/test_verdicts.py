@@ -404,6 +404,7 @@ def test_dominance_claims_pair_each_reranker_setting_with_ddt_by_seed():
         "DGRec 0.73 / 0.47 (ml-1m)"
     )  # the paper's row names
     assert holds["rule"] == rule_text(rule_dominance) and "paired 95 % t interval" in holds["rule"]
+    assert "DGRec" not in holds["claim"]  # not compared without its runs
 
 
 def test_dominance_claims_without_a_second_seed_or_a_reranker_are_not_decided():

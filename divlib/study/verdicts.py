@@ -39,7 +39,7 @@ from divlib.study.intervals import (
     paired_interval,
     summary_interval,
 )
-from divlib.study.methods import RERANKERS, lookup
+from divlib.study.methods import LEARNED, RERANKERS, lookup
 from divlib.study.params import CONTROL_BETA
 from divlib.study.readers import require_columns
 from divlib.study.render import MISSING, mean_std, number
@@ -270,12 +270,13 @@ def dominance_claims(
     for model in runs["model"].unique(maintain_order=True).to_list():
         at = runs.filter(pl.col("model") == model)
         for beta in betas:
-            claim = (
-                f"Q2 {model.upper()} DDT (β = {beta:g}) at k = {k}: no re-ranker setting is at "
-                f"least as diverse and as relevant, nor is DGRec (predicted relevance; NDCG@{k})"
-            )
             ddt = at.filter((pl.col("method") == "ddt") & param_is(beta))
             points = _reranker_points(at, ddt["seed"].to_list())
+            learned = "".join(f", nor is {m.label}" for m in LEARNED if m.label in points)
+            claim = (
+                f"Q2 {model.upper()} DDT (β = {beta:g}) at k = {k}: no re-ranker setting is at "
+                f"least as diverse and as relevant{learned} (predicted relevance; NDCG@{k})"
+            )
             seeds = ddt["seed"].n_unique()
             if ddt.is_empty() or not points or seeds < MIN_SEEDS:
                 why = "no runs" if ddt.is_empty() or not points else "1 seed: no paired interval"
@@ -300,12 +301,12 @@ def dominance_claims(
 
 
 def _reranker_points(runs: pl.DataFrame, seeds: Sequence[int]) -> dict[str, pl.DataFrame]:
-    """Each setting of :data:`~divlib.study.methods.RERANKERS`, and DGRec, in ``runs`` (one model,
+    """Each setting of :data:`~divlib.study.methods.RERANKERS`, and DGRec (``LEARNED``), in ``runs`` (one model,
     one k) at ``seeds``, labelled as :func:`setting_label`; its rows sorted by seed."""
     settings = runs.filter(pl.col("seed").is_in(seeds)).sort("param", "seed", nulls_last=True)
     return {
         setting_label(method, param): rows
-        for method in (*RERANKERS, "dgrec")
+        for method in (*RERANKERS, *(m.key for m in LEARNED))
         for (param,), rows in settings.filter(pl.col("method") == method).group_by(
             "param", maintain_order=True
         )
