@@ -154,6 +154,8 @@ def project(tmp_path_factory) -> Path:
         if isinstance(section, dict) and "models" in section:
             section["models"] = ["nmf"]
     params["main_table"] |= {"epochs": 2, "seeds": [1]}
+    params["evaluate"]["ks"] = params["gain_beyond_k"]["ks"] = [5, 10, 20]  # 2·20 of 80 items
+    params["robustness"]["ks"] = [10, 20]
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
     for stage in ("download", "prepare", "similarity"):
         assert stage_run(folder, stage, "synthetic").returncode == 0
