@@ -104,17 +104,32 @@ def test_the_ray_backend_checks_its_address_before_ray_init(monkeypatch):
         run_grid_on_ray(len, [[1]], address=address)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="the machine has a GPU")
-def test_a_cuda_device_on_a_machine_without_one_names_grid_devices(capsys):
-    grid = params(grid={"devices": ["cpu", "cuda:0"]}).grid
+@pytest.fixture
+def gpus(monkeypatch):
+    """Set how many CUDA devices torch sees, so that a test runs alike with or without a GPU."""
+
+    def see(count: int) -> None:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+
+    return see
+
+
+@pytest.mark.parametrize(
+    ("count", "device", "here"),
+    [(0, "cuda:0", "no CUDA (torch sees no GPU)"), (1, "cuda:1", "1 CUDA device(s)")],
+)
+def test_a_cuda_device_the_machine_lacks_names_grid_devices(capsys, gpus, count, device, here):
+    gpus(count)
+    grid = params(grid={"devices": ["cpu", device]}).grid
     assert stage_error(lambda: grid_devices(grid), capsys) == (
-        "grid.devices: cuda:0 is not on this machine, which has no CUDA (torch sees no GPU); list "
-        "devices it has (e.g. [cpu]) or write auto"
+        f"grid.devices: {device} is not on this machine, which has {here}; list devices it has "
+        "(e.g. [cpu]) or write auto"
     )
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="auto places runs on the GPUs")
-def test_more_cpu_workers_than_cores_are_lowered_to_the_cores_with_one_warning(caplog):
+def test_more_cpu_workers_than_cores_are_lowered_to_the_cores_with_one_warning(caplog, gpus):
+    gpus(0)  # devices: auto places runs on the CPU workers only where torch sees no GPU
     cores = len(os.sched_getaffinity(0))
     grid = params(grid={"cpu_workers": cores + 62}).grid
     with caplog.at_level(logging.WARNING):
