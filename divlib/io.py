@@ -18,9 +18,7 @@ import torch
 from divlib.errors import DiskFull, DivlibError, UnreadableFile
 
 TEMPORARY = "partial-"  # a hidden folder .NAME.partial-xxxxxxxx (.dvcignore and .gitignore skip it)
-_SUFFIX = re.compile(
-    TEMPORARY + r"[a-z0-9_]{8}"
-)  # xxxxxxxx: the random part tempfile.mkdtemp makes
+_SUFFIX = re.compile(TEMPORARY + r"[a-z0-9_]{8}")  # xxxxxxxx: the random part of tempfile.mkdtemp
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 

@@ -4,6 +4,7 @@ fix, exit status 1 (2 for a command line argparse refuses), with nothing half-wr
 study function a stage calls, through the stage's own wrapper (:func:`divlib.study.cli.main_guard`)."""
 
 import copy
+import csv
 import json
 import logging
 import os
@@ -272,9 +273,13 @@ def test_a_typo_in_the_papers_numbers_names_the_file_line_and_column(tmp_path, c
 
 
 def test_the_published_numbers_read_as_before():
-    published = read_published(ROOT / "reports/paper/published.csv")
+    path = ROOT / "reports/paper/published.csv"
+    published = read_published(path)
     assert published.schema["param"] == pl.Float64 and published.schema["k"] == pl.Int64
     assert published.schema["mean"] == pl.String and published["mean"].null_count() == 0
+    with path.open(newline="") as file:  # the reference: the standard library's csv reader
+        rows = list(csv.DictReader(file))
+    assert published["mean"].to_list() == [row["mean"] for row in rows]  # as printed: "0.70"
 
 
 # --- the command line ----------------------------------------------------------------------------
